@@ -1,0 +1,29 @@
+# Two entry points a newcomer needs; both start from a bare Python 3.11.
+# The CPU build of torch is installed first, pinned: a bare `torch` requirement would pull a multi-GB CUDA build.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+TORCH  ?= torch==2.13.0
+
+.PHONY: setup setup-test demo test bench
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+setup: $(BIN)/python
+	$(BIN)/pip install -q $(TORCH)
+	$(BIN)/pip install -q -e .
+
+setup-test: $(BIN)/python
+	$(BIN)/pip install -q $(TORCH)
+	$(BIN)/pip install -q -e '.[test]'
+
+# Trains a VAE on MNIST for a few epochs (about a minute on 2 CPU cores) into runs/demo.
+demo: setup
+	$(BIN)/genzoo train vae --dataset mnist --epochs 5 --out runs/demo --overwrite
+
+test: setup-test
+	$(BIN)/python -m pytest
+
+bench: setup
+	$(BIN)/python benchmarks/speed.py

@@ -1,0 +1,173 @@
+"""The Python API; the CLI is a thin shell over these functions.
+
+    import genzoo
+    run = genzoo.train({"model": {"name": "vae"}, "data": {"dataset": "mnist"}, "train": {"epochs": 5}})
+    model = genzoo.load(run.run_dir)
+    images = genzoo.sample(run.run_dir, n=64)          # (64, 1, 28, 28) in [0, 1]
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from genzoo.config import RunConfig, merge
+from genzoo.data.batches import to_float
+from genzoo.data.datasets import Dataset, load_dataset
+from genzoo.errors import GenzooError
+from genzoo.explore.grids import interleave_rows, save_grid
+from genzoo.models.base import GenerativeModel
+from genzoo.models.registry import get_model_class
+from genzoo.train import checkpoint as ckpt
+from genzoo.train.trainer import Trainer, TrainResult, resolve_device
+
+CONFIG_FILE = "config.yaml"
+
+
+def as_config(config: RunConfig | dict[str, Any]) -> RunConfig:
+    return config if isinstance(config, RunConfig) else RunConfig.from_dict(config)
+
+
+def build_model(config: RunConfig, dataset: Dataset | None = None) -> tuple[RunConfig, GenerativeModel]:
+    """Seed, fill the model config's image shape and class count from the data set, and build the model."""
+    if dataset is not None:
+        model_config = dataclasses.replace(
+            config.model, image_shape=dataset.image_shape, num_classes=dataset.num_classes
+        )
+        config = config.replace(model=model_config)
+    torch.manual_seed(config.seed)
+    return config, get_model_class(config.model_name)(config.model)
+
+
+def load_data(config: RunConfig) -> Dataset:
+    d = config.data
+    return load_dataset(d.dataset, d.data_dir, train_size=d.train_size, test_size=d.test_size)
+
+
+def default_run_dir(config: RunConfig) -> Path:
+    return Path("runs") / f"{config.model_name}-{config.data.dataset}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+def prepare_run_dir(run_dir: Path, overwrite: bool) -> None:
+    """Refuse to clobber an existing run unless asked; fail before training if the folder cannot be written."""
+    if (run_dir / CONFIG_FILE).exists() or (run_dir / "checkpoints").exists():
+        if not overwrite:
+            raise GenzooError(
+                f"{run_dir} already holds a run; continue it with `genzoo resume {run_dir}`, "
+                "or pick another --out (or pass --overwrite to replace it)"
+            )
+        shutil.rmtree(run_dir)
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        probe = run_dir / ".write-test"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise GenzooError(f"cannot write the run folder {run_dir}: {exc.strerror or exc}") from exc
+
+
+def train(
+    config: RunConfig | dict[str, Any], out: Path | str | None = None, *, overwrite: bool = False, verbose: bool = True
+) -> TrainResult:
+    """Train a model from a config (a RunConfig or the same plain dict as config.yaml) into a run folder."""
+    config = as_config(config)
+    device = resolve_device(config.train.device)
+    dataset = load_data(config)
+    run_dir = Path(out) if out is not None else default_run_dir(config)
+    config, model = build_model(config, dataset)
+    prepare_run_dir(run_dir, overwrite)
+    config.save(run_dir / CONFIG_FILE)
+    if verbose:
+        params = sum(p.numel() for p in model.parameters())
+        print(f"training {config.model_name} ({params:,} parameters) on {dataset.name} -> {run_dir}")
+    return Trainer(model.to(device), dataset, config, run_dir, device, verbose=verbose).fit()
+
+
+def _latest(run_dir: Path) -> ckpt.Checkpoint:
+    checkpoint = ckpt.latest_valid(run_dir / "checkpoints")
+    if checkpoint is None:
+        raise GenzooError(f"{run_dir}: no valid checkpoint in {run_dir / 'checkpoints'}")
+    return checkpoint
+
+
+def run_config(run_dir: Path | str) -> RunConfig:
+    run_dir = Path(run_dir)
+    if not (run_dir / CONFIG_FILE).is_file():
+        raise GenzooError(f"{run_dir}: not a genzoo run folder (no {CONFIG_FILE})")
+    return RunConfig.load(run_dir / CONFIG_FILE)
+
+
+def resume(
+    run_dir: Path | str, *, epochs: int | None = None, steps: int | None = None, verbose: bool = True
+) -> TrainResult:
+    """Continue a run from its newest valid checkpoint; `epochs`/`steps` extend its length."""
+    run_dir = Path(run_dir)
+    config = run_config(run_dir)
+    overrides = {k: v for k, v in {"epochs": epochs, "steps": steps}.items() if v is not None}
+    if overrides:
+        config = RunConfig.from_dict(merge(config.to_dict(), {"train": overrides}), str(run_dir / CONFIG_FILE))
+        config.save(run_dir / CONFIG_FILE)
+    checkpoint = _latest(run_dir)
+    device = resolve_device(config.train.device)
+    dataset = load_data(config)
+    config, model = build_model(config)
+    _load_weights(model, checkpoint, run_dir)
+    if verbose:
+        print(f"resuming {run_dir} from {checkpoint.path.name}")
+    return Trainer(model.to(device), dataset, config, run_dir, device, resume_from=checkpoint, verbose=verbose).fit()
+
+
+def _load_weights(model: GenerativeModel, checkpoint: ckpt.Checkpoint, run_dir: Path) -> None:
+    if checkpoint.meta.get("model") not in (None, model.name):
+        raise GenzooError(
+            f"{checkpoint.path}: holds a {checkpoint.meta['model']!r} model but {run_dir / CONFIG_FILE} "
+            f"describes {model.name!r}"
+        )
+    weights = ckpt.load_weights(checkpoint)
+    try:
+        model.load_state_dict(weights)
+    except RuntimeError as exc:  # shapes or names differ from the config's model
+        raise GenzooError(f"{checkpoint.path / ckpt.WEIGHTS} does not fit the model in {run_dir}: {exc}") from exc
+
+
+def load(run_dir: Path | str, device: str | torch.device = "cpu") -> GenerativeModel:
+    """The trained model of a run (newest valid checkpoint), in eval mode."""
+    run_dir = Path(run_dir)
+    config, model = build_model(run_config(run_dir))
+    _load_weights(model, _latest(run_dir), run_dir)
+    return model.to(device).eval()
+
+
+@torch.no_grad()
+def sample(run: Path | str | GenerativeModel, n: int = 64, *, seed: int = 0) -> torch.Tensor:
+    """n images (n, C, H, W) in [0, 1] from a run's model; the same seed gives the same images."""
+    model = run if isinstance(run, GenerativeModel) else load(run)
+    generator = torch.Generator(model.device).manual_seed(seed)
+    return model.sample(n, generator=generator)
+
+
+@torch.no_grad()
+def reconstruct(run_dir: Path | str, n: int = 32) -> tuple[torch.Tensor, torch.Tensor]:
+    """The first n test images of the run's data set and the model's reconstructions of them."""
+    config = run_config(run_dir)
+    model = load(run_dir)
+    dataset = load_dataset(config.data.dataset, config.data.data_dir, test_size=n)
+    x = to_float(dataset.test.images)
+    return x, model.reconstruct(x)
+
+
+def save_samples(run_dir: Path | str, path: Path | str, n: int = 64, seed: int = 0) -> Path:
+    images = sample(run_dir, n, seed=seed)
+    return save_grid(images, path, nrow=max(1, int(n**0.5)))
+
+
+def save_reconstructions(run_dir: Path | str, path: Path | str, n: int = 32) -> Path:
+    """Rows of originals above rows of their reconstructions."""
+    originals, recons = reconstruct(run_dir, n)
+    columns = min(8, n)
+    return save_grid(interleave_rows(originals, recons, columns), path, nrow=columns)

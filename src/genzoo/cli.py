@@ -1,0 +1,140 @@
+"""`genzoo` command line: parse, compose a config, call the API. Nothing here trains or draws by itself."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from genzoo import api
+from genzoo.config import RunConfig, apply_override, merge, read_yaml
+from genzoo.errors import GenzooError
+
+
+def cmd_models(args: argparse.Namespace) -> None:
+    from genzoo.models.registry import MODELS, model_names
+
+    names = model_names()
+    width = max(map(len, names))
+    for name in names:
+        cls = MODELS[name]
+        print(f"{name:<{width}}  {cls.summary}  [{', '.join(sorted(cls.capabilities))}]")
+
+
+def cmd_datasets(args: argparse.Namespace) -> None:
+    from genzoo.data.datasets import DATASETS
+
+    width = max(map(len, DATASETS))
+    for name, spec in DATASETS.items():
+        print(f"{name:<{width}}  {spec.summary}")
+
+
+def train_config(args: argparse.Namespace) -> RunConfig:
+    """Defaults <- --config FILE <- explicit flags <- --set overrides, in that order."""
+    raw = read_yaml(args.config) if args.config else {}
+    flags = {"model": {"name": args.model}}
+    if args.dataset is not None:
+        flags["data"] = {"dataset": args.dataset}
+    if args.data_dir is not None:
+        flags.setdefault("data", {})["data_dir"] = str(args.data_dir)
+    train = {k: v for k, v in (("epochs", args.epochs), ("steps", args.steps), ("batch_size", args.batch_size),
+                               ("precision", args.precision), ("device", args.device)) if v is not None}
+    if train:
+        flags["train"] = train
+    if args.seed is not None:
+        flags["seed"] = args.seed
+    raw = merge(raw, flags)
+    for assignment in args.set:
+        raw = apply_override(raw, assignment)
+    return RunConfig.from_dict(raw, source=str(args.config) if args.config else "command line")
+
+
+def cmd_train(args: argparse.Namespace) -> None:
+    result = api.train(train_config(args), args.out, overwrite=args.overwrite)
+    print(f"done: {result.step} steps in {result.train_seconds:.1f} s ({result.images_per_second:,.0f} img/s); "
+          f"run folder {result.run_dir}")
+
+
+def cmd_resume(args: argparse.Namespace) -> None:
+    result = api.resume(args.run, epochs=args.epochs, steps=args.steps)
+    print(f"done: step {result.step}; run folder {result.run_dir}")
+
+
+def cmd_sample(args: argparse.Namespace) -> None:
+    print(api.save_samples(args.run, args.output, n=args.n, seed=args.seed))
+
+
+def cmd_reconstruct(args: argparse.Namespace) -> None:
+    print(api.save_reconstructions(args.run, args.output, n=args.n))
+
+
+def positive_int(text: str) -> int:
+    value = int(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="genzoo", description=__doc__.split(":")[0] + ": autoencoders, VAEs, GANs")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("models", help="list the models, one line each, with what they can do")
+    p.set_defaults(func=cmd_models)
+    p = sub.add_parser("datasets", help="list the data sets")
+    p.set_defaults(func=cmd_datasets)
+
+    p = sub.add_parser("train", help="train a model into a run folder")
+    p.add_argument("model", help="a model name from `genzoo models`")
+    p.add_argument("--dataset", help="a data set from `genzoo datasets` (default mnist)")
+    p.add_argument("--data-dir", type=Path, help="folder holding the data files (default: the shipped data/)")
+    p.add_argument("--epochs", type=positive_int)
+    p.add_argument("--steps", type=positive_int, help="train for this many steps instead of whole epochs")
+    p.add_argument("--batch-size", type=positive_int)
+    p.add_argument("--precision", choices=["fp32", "bf16"])
+    p.add_argument("--device", help="auto (default), cpu, cuda or cuda:N")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--config", type=Path, help="YAML file with model/data/train sections")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override one config value, e.g. --set model.beta=4 (repeatable)")
+    p.add_argument("--out", type=Path, help="run folder (default runs/MODEL-DATASET-TIME)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing run folder at --out")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("resume", help="continue a run from its newest valid checkpoint")
+    p.add_argument("run", type=Path)
+    p.add_argument("--epochs", type=positive_int, help="new total number of epochs")
+    p.add_argument("--steps", type=positive_int, help="new total number of steps")
+    p.set_defaults(func=cmd_resume)
+
+    p = sub.add_parser("sample", help="draw a grid of samples from a trained model")
+    p.add_argument("run", type=Path)
+    p.add_argument("-n", type=positive_int, default=64, help="number of samples (default 64)")
+    p.add_argument("-o", "--output", type=Path, required=True, help="PNG file to write")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=cmd_sample)
+
+    p = sub.add_parser("reconstruct", help="test images above their reconstructions")
+    p.add_argument("run", type=Path)
+    p.add_argument("-n", type=positive_int, default=32, help="number of test images (default 32)")
+    p.add_argument("-o", "--output", type=Path, required=True, help="PNG file to write")
+    p.set_defaults(func=cmd_reconstruct)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        args.func(args)
+    except GenzooError as exc:
+        print(f"genzoo: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("genzoo: interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,252 @@
+"""Run configuration: frozen dataclasses, YAML in and out, dotted overrides, validation before any work.
+
+A run is described by one `RunConfig`:
+
+    model:  {name: vae, latent_dim: 20, ...}   # the model's own Config dataclass (models/*.py)
+    data:   {dataset: mnist, ...}              # DataConfig
+    train:  {epochs: 10, batch_size: 128, ...} # TrainConfig
+    seed:   0
+
+Defaults live beside each component; a YAML file and `--set section.key=value` overrides are merged over them
+in that order. Every key is checked against the dataclass fields (an unknown key names the closest valid ones)
+and every value against the field's type and range, so a typo fails in a second, not after an hour.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from genzoo.errors import GenzooError, unknown
+
+
+def positive(name: str, value: float | int | None) -> None:
+    if value is not None and value <= 0:
+        raise GenzooError(f"{name}={value} is out of range; expected a value > 0")
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    dataset: str = "mnist"
+    data_dir: str | None = None  # where the IDX files are (default: $GENZOO_DATA_DIR, then the shipped data/)
+    train_size: int | None = None  # keep only the first n training images (quick trials, tests)
+    test_size: int | None = None  # keep only the first n test images
+
+    def __post_init__(self):
+        positive("data.train_size", self.train_size)
+        positive("data.test_size", self.test_size)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    epochs: int = 10
+    steps: int | None = None  # total optimizer steps; when set it replaces `epochs`
+    batch_size: int = 128  # the global batch (split across processes under torchrun)
+    lr: float = 1e-3
+    betas: tuple[float, float] = (0.9, 0.999)
+    weight_decay: float = 0.0
+    precision: Literal["fp32", "bf16"] = "fp32"  # bf16 = autocast (CPU AMX / CUDA AMP)
+    device: str = "auto"  # auto | cpu | cuda | cuda:N
+    compile: bool = False  # torch.compile the model (pays off for long runs only)
+    log_every: int = 50  # steps between metrics.jsonl lines (and the only host syncs of the loop)
+    checkpoint_every: int | None = None  # steps between checkpoints; None = at the end of every epoch
+    keep_checkpoints: int = 2  # newest checkpoints kept on disk
+    grid_size: int = 64  # images in each epoch's sample and reconstruction grids
+    eval_batch_size: int = 1000
+    tensorboard: bool = True  # write tb/ when the tensorboard package is installed
+
+    def __post_init__(self):
+        for name in ("epochs", "batch_size", "log_every", "keep_checkpoints", "grid_size", "eval_batch_size"):
+            positive(f"train.{name}", getattr(self, name))
+        positive("train.steps", self.steps)
+        positive("train.lr", self.lr)
+        positive("train.checkpoint_every", self.checkpoint_every)
+        if not all(0 <= b < 1 for b in self.betas):
+            raise GenzooError(f"train.betas={list(self.betas)} is out of range; expected two values in [0, 1)")
+        if self.weight_decay < 0:
+            raise GenzooError(f"train.weight_decay={self.weight_decay} is out of range; expected >= 0")
+        if not (self.device in ("auto", "cpu", "cuda") or self.device.startswith("cuda:")):
+            raise GenzooError(f"train.device={self.device!r}; expected auto, cpu, cuda or cuda:N")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Base of every model's Config. `image_shape` and `num_classes` are filled in from the data set."""
+
+    image_shape: tuple[int, int, int] = (1, 28, 28)  # (C, H, W)
+    num_classes: int = 10
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    model: ModelConfig
+    model_name: str
+    data: DataConfig = field(default_factory=DataConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    seed: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "model": {"name": self.model_name, **_plain(dataclasses.asdict(self.model))},
+            "data": _plain(dataclasses.asdict(self.data)),
+            "train": _plain(dataclasses.asdict(self.train)),
+            "seed": self.seed,
+        }
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any], source: str = "config") -> RunConfig:
+        from genzoo.models.registry import get_model_class  # models import config; import lazily
+
+        raw = dict(raw or {})
+        _check_keys(raw, {"model", "data", "train", "seed"}, source)
+        model_raw = dict(raw.get("model") or {})
+        if "name" not in model_raw:
+            raise GenzooError(f"{source}: model.name is missing; say which model to train (see `genzoo models`)")
+        name = model_raw.pop("name")
+        model_cls = get_model_class(name)
+        seed = raw.get("seed", 0)
+        if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+            raise GenzooError(f"{source}: seed={seed!r}; expected a non-negative integer")
+        return cls(
+            model=build_dataclass(model_cls.Config, model_raw, f"{source}: model"),
+            model_name=name,
+            data=build_dataclass(DataConfig, raw.get("data") or {}, f"{source}: data"),
+            train=build_dataclass(TrainConfig, raw.get("train") or {}, f"{source}: train"),
+            seed=seed,
+        )
+
+    def save(self, path: Path) -> None:
+        from genzoo.train.checkpoint import atomic_write_text
+
+        atomic_write_text(path, yaml.safe_dump(self.to_dict(), sort_keys=False))
+
+    @classmethod
+    def load(cls, path: Path | str) -> RunConfig:
+        return cls.from_dict(read_yaml(path), str(path))
+
+    def replace(self, **sections: Any) -> RunConfig:
+        """A copy with whole sections replaced, e.g. `cfg.replace(train=dataclasses.replace(cfg.train, epochs=3))`."""
+        return dataclasses.replace(self, **sections)
+
+
+def read_yaml(path: Path | str) -> dict[str, Any]:
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text())
+    except OSError as exc:
+        raise GenzooError(f"{path}: cannot read ({exc.strerror or exc})") from exc
+    except yaml.YAMLError as exc:
+        raise GenzooError(f"{path}: not valid YAML ({exc})") from exc
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise GenzooError(f"{path}: expected a mapping of sections (model, data, train, seed), got {type(data).__name__}")
+    return data
+
+
+def apply_override(raw: dict[str, Any], assignment: str) -> dict[str, Any]:
+    """Merge one `section.key=value` (value parsed as YAML: 4, 1e-3, true, [1, 2], null) into a nested dict."""
+    key, sep, text = assignment.partition("=")
+    if not sep or not key.strip():
+        raise GenzooError(f"--set {assignment!r}: expected section.key=value, e.g. model.beta=4")
+    try:
+        value = yaml.safe_load(text) if text.strip() else None
+    except yaml.YAMLError as exc:
+        raise GenzooError(f"--set {assignment!r}: cannot parse the value ({exc})") from exc
+    out = dict(raw)
+    node = out
+    parts = key.strip().split(".")
+    for part in parts[:-1]:
+        child = node.get(part)
+        child = dict(child) if isinstance(child, dict) else {}
+        node[part] = child
+        node = child
+    node[parts[-1]] = value
+    return out
+
+
+def merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    """Recursive dict merge; values of `over` win."""
+    out = dict(base)
+    for key, value in over.items():
+        out[key] = merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Building a dataclass from plain data, with type checks that name the key.
+
+
+def _check_keys(raw: dict[str, Any], valid: set[str], where: str) -> None:
+    for key in raw:
+        if key not in valid:
+            err = unknown("key", str(key), valid)
+            raise GenzooError(f"{where}: {err}")
+
+
+def build_dataclass(cls: type, raw: dict[str, Any], where: str):
+    if not isinstance(raw, dict):
+        raise GenzooError(f"{where}: expected a mapping of keys, got {raw!r}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    _check_keys(raw, set(fields), where)
+    hints = typing.get_type_hints(cls)
+    values = {key: _coerce(value, hints[key], f"{where}.{key}") for key, value in raw.items()}
+    try:
+        return cls(**values)
+    except GenzooError as exc:
+        raise GenzooError(f"{where.split(':')[0]}: {exc}") from None
+
+
+def _coerce(value: Any, hint: Any, name: str) -> Any:
+    """Check `value` against the type hint and convert plain YAML data (lists -> tuples, '1e-3' -> float)."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        inner = [a for a in args if a is not type(None)]
+        return _coerce(value, inner[0], name)
+    if origin is Literal:
+        if value not in args:
+            raise GenzooError(f"{name}={value!r}; expected one of {', '.join(map(str, args))}")
+        return value
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)):
+            raise GenzooError(f"{name}={value!r}; expected a list")
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(_coerce(v, args[0], f"{name}[{i}]") for i, v in enumerate(value))
+        if len(value) != len(args):
+            raise GenzooError(f"{name}={list(value)}; expected a list of {len(args)} values")
+        return tuple(_coerce(v, a, f"{name}[{i}]") for i, (v, a) in enumerate(zip(value, args)))
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise GenzooError(f"{name}={value!r}; expected true or false")
+        return value
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise GenzooError(f"{name}={value!r}; expected an integer")
+        return value
+    if hint is float:
+        if isinstance(value, str):  # YAML 1.1 reads 1e-3 (no dot) as a string
+            try:
+                return float(value)
+            except ValueError:
+                pass
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise GenzooError(f"{name}={value!r}; expected a number")
+        return float(value)
+    if hint is str:
+        if not isinstance(value, str):
+            raise GenzooError(f"{name}={value!r}; expected a string")
+        return value
+    raise TypeError(f"{name}: unsupported config type {hint}")  # a programming error, not user input
+
+
+def _plain(d: dict[str, Any]) -> dict[str, Any]:
+    """Tuples -> lists so YAML stays plain."""
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in d.items()}

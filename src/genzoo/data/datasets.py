@@ -1,0 +1,261 @@
+"""The data set registry: where each data set's files live, their checksums, and how to load them as tensors.
+
+A loaded split is one in-memory uint8 tensor of images (N, C, H, W) and one int64 tensor of labels (N,);
+batching (`batches.py`) slices these. Files are looked for, in order, in `data_dir` (the `--data-dir` flag),
+`$GENZOO_DATA_DIR`, the `data/` folder shipped in the repository, and the download cache; a file found nowhere
+is downloaded from the data set's mirrors into `data_dir` (or the cache), checked against its SHA-256, and only
+then moved into place. A file whose checksum does not match is refused, never used.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+import urllib.error
+import urllib.request
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from genzoo.data.idx import read_idx
+from genzoo.errors import GenzooError, unknown
+
+SHIPPED_DATA_DIR = Path(__file__).resolve().parents[3] / "data"  # repo/data when run from a checkout
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "genzoo" / "data"
+
+
+@dataclass(frozen=True)
+class DataFile:
+    name: str
+    sha256: str
+    size: int
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    name: str
+    summary: str
+    folder: str  # sub-folder of a data directory holding the files
+    train_images: DataFile
+    train_labels: DataFile
+    test_images: DataFile
+    test_labels: DataFile
+    mirrors: tuple[str, ...]
+    classes: tuple[str, ...]
+    binarize: bool = False  # dynamic binarization of training batches; the test split is binarized once
+
+    @property
+    def files(self) -> tuple[DataFile, ...]:
+        return (self.train_images, self.train_labels, self.test_images, self.test_labels)
+
+
+@dataclass
+class ImageSplit:
+    """One split in memory: images (N, C, H, W) uint8 in [0, 255], labels (N,) int64."""
+
+    images: torch.Tensor
+    labels: torch.Tensor
+
+    def __len__(self) -> int:
+        return self.images.shape[0]
+
+    def subset(self, n: int | None) -> ImageSplit:
+        """The first n examples (all when n is None)."""
+        return self if n is None else ImageSplit(self.images[:n], self.labels[:n])
+
+
+@dataclass
+class Dataset:
+    spec: DatasetSpec
+    train: ImageSplit
+    test: ImageSplit
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        return tuple(self.train.images.shape[1:])  # (C, H, W)
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.spec.classes)
+
+
+_MNIST_MIRRORS = (
+    "https://ossci-datasets.s3.amazonaws.com/mnist/",
+    "http://yann.lecun.com/exdb/mnist/",
+)
+_MNIST_FILES = dict(
+    train_images=DataFile(
+        "train-images-idx3-ubyte.gz", "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609", 9912422
+    ),
+    train_labels=DataFile(
+        "train-labels-idx1-ubyte.gz", "3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c", 28881
+    ),
+    test_images=DataFile(
+        "t10k-images-idx3-ubyte.gz", "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6", 1648877
+    ),
+    test_labels=DataFile(
+        "t10k-labels-idx1-ubyte.gz", "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6", 4542
+    ),
+)
+_DIGITS = tuple(str(d) for d in range(10))
+
+MNIST = DatasetSpec(
+    name="mnist",
+    summary="MNIST handwritten digits, 28x28 grey, 60k train / 10k test",
+    folder="mnist",
+    mirrors=_MNIST_MIRRORS,
+    classes=_DIGITS,
+    **_MNIST_FILES,
+)
+BINARIZED_MNIST = replace(
+    MNIST,
+    name="binarized-mnist",
+    summary="MNIST with each pixel drawn as Bernoulli(intensity): anew per batch in training, once (seed 0) for test",
+    binarize=True,
+)
+FASHION_MNIST = DatasetSpec(
+    name="fashion-mnist",
+    summary="Fashion-MNIST clothing images (Zalando), 28x28 grey, 60k train / 10k test",
+    folder="fashion-mnist",
+    mirrors=("http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",),
+    classes=("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"),
+    train_images=DataFile(
+        "train-images-idx3-ubyte.gz", "3aede38d61863908ad78613f6a32ed271626dd12800ba2636569512369268a84", 26421880
+    ),
+    train_labels=DataFile(
+        "train-labels-idx1-ubyte.gz", "a04f17134ac03560a47e3764e11b92fc97de4d1bfaf8ba1a3aa29af54cc90845", 29515
+    ),
+    test_images=DataFile(
+        "t10k-images-idx3-ubyte.gz", "346e55b948d973a97e58d2351dde16a484bd415d4595297633bb08f03db6a073", 4422102
+    ),
+    test_labels=DataFile(
+        "t10k-labels-idx1-ubyte.gz", "67da17c76eaffca5446c3361aaab5c3cd6d1c2608764d35dfb1850b086bf8dd5", 5148
+    ),
+)
+
+DATASETS: dict[str, DatasetSpec] = {spec.name: spec for spec in (MNIST, BINARIZED_MNIST, FASHION_MNIST)}
+TEST_BINARIZATION_SEED = 0  # the fixed draw that turns the test split into binary images (Burda et al. protocol)
+
+
+def get_spec(name: str) -> DatasetSpec:
+    if name not in DATASETS:
+        raise unknown("data set", name, DATASETS)
+    return DATASETS[name]
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def verify(path: Path, file: DataFile) -> None:
+    """Refuse a file whose size or SHA-256 differs from the registry's."""
+    size = path.stat().st_size
+    if size != file.size:
+        raise GenzooError(f"{path}: {size} bytes, expected {file.size}; the file is damaged or not {file.name}")
+    actual = sha256_of(path)
+    if actual != file.sha256:
+        raise GenzooError(f"{path}: SHA-256 {actual} does not match the expected {file.sha256}; the file is damaged")
+
+
+def download(file: DataFile, mirrors: Sequence[str], target_dir: Path, timeout: float = 30.0) -> Path:
+    """Fetch `file` from the first mirror that serves the right bytes; atomic: a partial file is never in place."""
+    target_dir.mkdir(parents=True, exist_ok=True)
+    target = target_dir / file.name
+    failures = []
+    for mirror in mirrors:
+        url = mirror.rstrip("/") + "/" + file.name
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{file.name}.", suffix=".part", dir=target_dir)
+        tmp = Path(tmp_name)
+        try:
+            digest = hashlib.sha256()
+            with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as response:
+                for chunk in iter(lambda: response.read(1 << 20), b""):
+                    digest.update(chunk)
+                    out.write(chunk)
+                out.flush()
+                os.fsync(out.fileno())
+            if digest.hexdigest() != file.sha256:
+                raise GenzooError(f"SHA-256 {digest.hexdigest()} != expected {file.sha256}")
+            os.replace(tmp, target)
+            return target
+        except (OSError, urllib.error.URLError, GenzooError) as exc:
+            failures.append(f"{url}: {exc}")
+        finally:
+            tmp.unlink(missing_ok=True)
+    raise GenzooError(f"could not download {file.name} into {target_dir}: " + "; ".join(failures))
+
+
+def search_dirs(data_dir: Path | str | None) -> list[Path]:
+    """Where files are looked for, in order (see the module docstring)."""
+    dirs = [Path(data_dir)] if data_dir is not None else []
+    if os.environ.get("GENZOO_DATA_DIR"):
+        dirs.append(Path(os.environ["GENZOO_DATA_DIR"]))
+    dirs += [SHIPPED_DATA_DIR, cache_dir()]
+    return dirs
+
+
+def locate(
+    spec: DatasetSpec, file: DataFile, data_dir: Path | str | None, mirrors: Sequence[str] | None = None
+) -> Path:
+    """The verified path of one of a data set's files, downloading it if it is found nowhere."""
+    for root in search_dirs(data_dir):
+        for candidate in (root / spec.folder / file.name, root / file.name):
+            if candidate.is_file():
+                verify(candidate, file)
+                return candidate
+    target = (Path(data_dir) if data_dir is not None else cache_dir()) / spec.folder
+    return download(file, spec.mirrors if mirrors is None else mirrors, target)
+
+
+def _read_split(spec: DatasetSpec, images: DataFile, labels: DataFile, data_dir, mirrors) -> ImageSplit:
+    image_path = locate(spec, images, data_dir, mirrors)
+    label_path = locate(spec, labels, data_dir, mirrors)
+    x, y = read_idx(image_path), read_idx(label_path)
+    if x.ndim != 3 or x.dtype != np.uint8:
+        raise GenzooError(f"{image_path}: expected uint8 images of shape (N, H, W), got {x.dtype} {x.shape}")
+    if y.ndim != 1:
+        raise GenzooError(f"{label_path}: expected labels of shape (N,), got {y.shape}")
+    if len(x) != len(y):
+        raise GenzooError(f"{image_path} holds {len(x)} images but {label_path} holds {len(y)} labels")
+    if len(y) and (y.min() < 0 or y.max() >= len(spec.classes)):
+        raise GenzooError(f"{label_path}: labels must lie in 0..{len(spec.classes) - 1}, found {y.min()}..{y.max()}")
+    # (N, H, W) -> (N, 1, H, W); np.array copies out of the read-only buffer so torch owns writable memory.
+    return ImageSplit(torch.from_numpy(np.array(x[:, None])), torch.from_numpy(y.astype(np.int64)))
+
+
+def binarize_once(images: torch.Tensor, seed: int = TEST_BINARIZATION_SEED) -> torch.Tensor:
+    """Draw each pixel as Bernoulli(intensity / 255) with a fixed seed; returns uint8 in {0, 255}."""
+    generator = torch.Generator().manual_seed(seed)
+    return (torch.bernoulli(images.float() / 255, generator=generator) * 255).to(torch.uint8)
+
+
+def load_dataset(
+    name: str,
+    data_dir: Path | str | None = None,
+    *,
+    mirrors: Sequence[str] | None = None,
+    train_size: int | None = None,
+    test_size: int | None = None,
+) -> Dataset:
+    """Load a registered data set into memory. `train_size`/`test_size` keep the first n of each split."""
+    spec = get_spec(name)
+    train = _read_split(spec, spec.train_images, spec.train_labels, data_dir, mirrors)
+    test = _read_split(spec, spec.test_images, spec.test_labels, data_dir, mirrors)
+    if spec.binarize:  # binarize the whole test split before any subset, so a subset is a prefix of the same draw
+        test = ImageSplit(binarize_once(test.images), test.labels)
+    return Dataset(spec, train.subset(train_size), test.subset(test_size))

@@ -1,0 +1,22 @@
+"""Errors a user can fix. The CLI prints them in one line and exits 2; the API raises them as they are."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+
+class GenzooError(Exception):
+    """Bad input: a file, key or value that is not what genzoo expects. The message says what to fix."""
+
+
+class CapabilityError(GenzooError):
+    """A verb asked of a model that cannot do it (a GAN has no encoder, a plain autoencoder no prior)."""
+
+
+def unknown(kind: str, name: str, known: Iterable[str]) -> GenzooError:
+    """`unknown model 'vea' (did you mean 'vae'?); known: ae, vae`."""
+    known = sorted(known)
+    close = difflib.get_close_matches(name, known, n=3, cutoff=0.5)
+    hint = f" (did you mean {', '.join(repr(c) for c in close)}?)" if close else ""
+    return GenzooError(f"unknown {kind} {name!r}{hint}; known: {', '.join(known)}")

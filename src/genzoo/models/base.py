@@ -1,0 +1,104 @@
+"""The model contract every genzoo model follows; the trainer and every tool rely on nothing else.
+
+A model is an `nn.Module` built from one frozen `Config` dataclass. It owns its objective:
+
+- `optimizer_groups()` names its parameter groups, one optimizer each (one group for an AE or a VAE; a GAN has
+  a discriminator and a generator group).
+- `phases(step)` says which groups are updated at a step, in order (default: all, in declaration order).
+- `training_step(batch, step, phase)` returns the loss that phase's optimizer minimises plus terms to log.
+  The trainer calls it once per phase, backpropagates, and steps that group's optimizer: alternating updates
+  (a GAN's generator sees the discriminator after its update) need no second loop.
+
+What a model can do is declared in `capabilities`, never guessed: a verb it does not declare raises
+`CapabilityError` with one line that says why, which the CLI prints before exiting 2.
+"""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+import torch
+from torch import nn
+
+from genzoo.config import ModelConfig
+from genzoo.data.batches import Batch
+from genzoo.errors import CapabilityError
+
+ENCODE, DECODE, SAMPLE, RECONSTRUCT = "encode", "decode", "sample", "reconstruct"
+ALL_CAPABILITIES = (ENCODE, DECODE, SAMPLE, RECONSTRUCT)
+
+
+@dataclass
+class StepOutput:
+    loss: torch.Tensor  # scalar minimised by this phase's optimizer
+    terms: dict[str, torch.Tensor] = field(default_factory=dict)  # scalars to log, e.g. recon, kl (detached)
+
+
+@dataclass
+class OptimizerGroup:
+    name: str
+    params: list[nn.Parameter]
+    lr: float | None = None  # None: train.lr
+    betas: tuple[float, float] | None = None  # None: train.betas
+
+
+class GenerativeModel(nn.Module, abc.ABC):
+    name: ClassVar[str]
+    summary: ClassVar[str]
+    Config: ClassVar[type[ModelConfig]]
+    capabilities: ClassVar[frozenset[str]] = frozenset()
+    # Why a verb the model does not declare is missing, for the one-line error.
+    missing_reason: ClassVar[str] = ""
+
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        self.config = config
+
+    # -- training ---------------------------------------------------------------------------------------------
+    def optimizer_groups(self) -> list[OptimizerGroup]:
+        return [OptimizerGroup("loss", [p for p in self.parameters() if p.requires_grad])]
+
+    def phases(self, step: int) -> tuple[str, ...]:
+        return tuple(group.name for group in self.optimizer_groups())
+
+    @abc.abstractmethod
+    def training_step(self, batch: Batch, step: int, phase: str = "loss") -> StepOutput:
+        """The loss of `phase` on `batch` at global step `step` (0-based), with terms to log."""
+
+    def forward(self, batch: Batch, step: int, phase: str = "loss") -> StepOutput:
+        # forward() is training_step so that a DistributedDataParallel wrapper sees the whole objective.
+        return self.training_step(batch, step, phase)
+
+    # -- declared capabilities --------------------------------------------------------------------------------
+    @property
+    def latent_dim(self) -> int:
+        raise self._cannot(ENCODE)
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, C, H, W) in [0, 1] -> deterministic codes (B, D) (a VAE's posterior mean)."""
+        raise self._cannot(ENCODE)
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """(B, D) codes -> (B, C, H, W) images in [0, 1] (the likelihood's mean)."""
+        raise self._cannot(DECODE)
+
+    def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
+        if RECONSTRUCT not in self.capabilities:
+            raise self._cannot(RECONSTRUCT)
+        return self.decode(self.encode(x))
+
+    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """n images (n, C, H, W) in [0, 1] drawn from the model; `generator` fixes the noise."""
+        raise self._cannot(SAMPLE)
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    @classmethod
+    def _cannot(cls, verb: str) -> CapabilityError:
+        reason = f" ({cls.missing_reason})" if cls.missing_reason else ""
+        can = ", ".join(sorted(cls.capabilities)) or "nothing but train"
+        return CapabilityError(f"model {cls.name!r} cannot {verb}{reason}; it can: {can}")

@@ -1,0 +1,61 @@
+"""Fully connected building blocks shared by every MLP model."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Literal
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+ACTIVATIONS: dict[str, type[nn.Module]] = {
+    "relu": nn.ReLU,
+    "tanh": nn.Tanh,
+    "sigmoid": nn.Sigmoid,
+    "leaky_relu": nn.LeakyReLU,
+    "elu": nn.ELU,
+    "gelu": nn.GELU,
+    "silu": nn.SiLU,
+}
+
+Activation = Literal["relu", "tanh", "sigmoid", "leaky_relu", "elu", "gelu", "silu"]
+
+
+def mlp(sizes: Sequence[int], activation: str = "relu", final_activation: bool = False) -> nn.Sequential:
+    """Linear layers sizes[0] -> sizes[1] -> ... -> sizes[-1], with `activation` between them
+    (and after the last one when `final_activation`)."""
+    layers: list[nn.Module] = []
+    for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+        layers.append(nn.Linear(n_in, n_out))
+        if i < len(sizes) - 2 or final_activation:
+            layers.append(ACTIVATIONS[activation]())
+    return nn.Sequential(*layers)
+
+
+class TiedDecoder(nn.Module):
+    """The mirror image of an MLP encoder that reuses its weight matrices transposed (tied autoencoder).
+
+    Only the biases are new parameters: decoding layer i computes h @ W_i + b_i' for encoder weight W_i of shape
+    (out, in), so the decoder has about half the parameters of an untied one. Activations follow the encoder's
+    pattern: one between layers, none on the output (the caller applies its likelihood's link).
+    """
+
+    def __init__(self, encoder: nn.Sequential, activation: str = "relu"):
+        super().__init__()
+        # Keep the encoder's Linear layers without registering them again (their parameters belong to the encoder).
+        self._linears = [m for m in encoder if isinstance(m, nn.Linear)][::-1]
+        self.biases = nn.ParameterList(nn.Parameter(torch.zeros(lin.in_features)) for lin in self._linears)
+        self.activation = ACTIVATIONS[activation]()
+        for lin, bias in zip(self._linears, self.biases):  # same scale as nn.Linear's default bias init
+            bound = 1 / math.sqrt(lin.out_features)
+            nn.init.uniform_(bias, -bound, bound)
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        last = len(self._linears) - 1
+        for i, (lin, bias) in enumerate(zip(self._linears, self.biases)):
+            h = F.linear(h, lin.weight.t(), bias)  # (B, out) -> (B, in)
+            if i < last:
+                h = self.activation(h)
+        return h

@@ -1,0 +1,260 @@
+"""The one training loop. It knows nothing of any model family: it asks the model for its optimizer groups and
+phases, calls `training_step` per phase, backpropagates, steps, and owns everything around that (batches,
+precision, logging, pictures, checkpoints, exact resume).
+
+Positions are derived from the global step alone: epoch = step // batches_per_epoch and the batch inside it is
+step % batches_per_epoch, so a checkpoint needs only the step, the optimizer states and the RNG states.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from tqdm.auto import tqdm
+
+from genzoo.config import RunConfig
+from genzoo.data.batches import EpochBatches, derive_seed, eval_batches, to_float
+from genzoo.data.datasets import Dataset
+from genzoo.explore.grids import image_grid, interleave_rows, save_gif, to_pil
+from genzoo.models.base import RECONSTRUCT, SAMPLE, GenerativeModel, StepOutput
+from genzoo.train import checkpoint as ckpt
+from genzoo.train.logging import MetricsLog
+
+
+def resolve_device(spec: str) -> torch.device:
+    if spec == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(spec)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        from genzoo.errors import GenzooError
+
+        raise GenzooError(f"train.device={spec!r} but CUDA is not available here; use cpu or auto")
+    return device
+
+
+def make_optimizer(params, lr: float, betas, weight_decay: float) -> torch.optim.Optimizer:
+    """Adam, fused into one kernel per step where the device supports it (CPU and CUDA do)."""
+    try:
+        return torch.optim.Adam(params, lr=lr, betas=betas, weight_decay=weight_decay, fused=True)
+    except RuntimeError:
+        return torch.optim.Adam(params, lr=lr, betas=betas, weight_decay=weight_decay, foreach=True)
+
+
+def rng_state(device: torch.device) -> dict[str, torch.Tensor]:
+    state = {"cpu": torch.get_rng_state()}
+    if device.type == "cuda":
+        state["cuda"] = torch.cuda.get_rng_state(device)
+    return state
+
+
+def set_rng_state(state: dict[str, torch.Tensor], device: torch.device) -> None:
+    torch.set_rng_state(state["cpu"])
+    if device.type == "cuda" and "cuda" in state:
+        torch.cuda.set_rng_state(state["cuda"], device)
+
+
+@dataclass
+class TrainResult:
+    run_dir: Path
+    step: int
+    epochs: float
+    train_seconds: float  # time inside the step loop (batches, steps, logging), summed over epochs
+    images_per_second: float
+    test: dict[str, float] = field(default_factory=dict)  # the last test-set evaluation
+
+
+class Trainer:
+    def __init__(
+        self,
+        model: GenerativeModel,
+        dataset: Dataset,
+        config: RunConfig,
+        run_dir: Path,
+        device: torch.device,
+        resume_from: ckpt.Checkpoint | None = None,
+        verbose: bool = True,
+    ):
+        self.model, self.dataset, self.config, self.run_dir = model, dataset, config, Path(run_dir)
+        self.device, self.verbose = device, verbose
+        tc = config.train
+        self.batches = EpochBatches(
+            dataset.train, tc.batch_size, seed=config.seed, device=device, binarize=dataset.spec.binarize
+        )
+        groups = model.optimizer_groups()
+        self.optimizers = {
+            g.name: make_optimizer(g.params, g.lr or tc.lr, g.betas or tc.betas, tc.weight_decay) for g in groups
+        }
+        # backward(inputs=...) only when a group holds part of the model: a GAN's generator loss then builds no
+        # gradients for the discriminator's weights.
+        every = {id(p) for p in model.parameters() if p.requires_grad}
+        self.backward_inputs = {g.name: None if {id(p) for p in g.params} == every else g.params for g in groups}
+        self.step_fn = torch.compile(model) if tc.compile else model
+        self.step = 0
+        if resume_from is not None:
+            state = ckpt.load_train_state(resume_from)
+            for name, opt in self.optimizers.items():
+                opt.load_state_dict(state["optimizers"][name])
+            set_rng_state(state["rng"], device)
+            self.step = int(state["step"])
+            MetricsLog.truncate(self.run_dir, self.step)
+        self.start_step = self.step
+        # Fixed inputs for the pictures: the first test images, and noise from a generator re-seeded every time.
+        # Reconstructions show originals above their reconstructions, so half as many test images fill the grid.
+        self.fixed_images = to_float(dataset.test.images[: max(1, tc.grid_size // 2)]).to(device)
+        self.grid_columns = max(1, int(math.sqrt(tc.grid_size)))
+
+    # -- the loop ---------------------------------------------------------------------------------------------
+    def autocast(self):
+        if self.config.train.precision == "bf16":
+            return torch.autocast(self.device.type, dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+    @property
+    def total_steps(self) -> int:
+        tc = self.config.train
+        return tc.steps if tc.steps is not None else tc.epochs * len(self.batches)
+
+    def fit(self) -> TrainResult:
+        tc, model = self.config.train, self.model
+        per_epoch, total = len(self.batches), self.total_steps
+        log = MetricsLog(self.run_dir, tensorboard=tc.tensorboard)
+        bar = tqdm(total=total, initial=self.step, unit="step", disable=None, dynamic_ncols=True,
+                   desc=f"{self.config.model_name} on {self.dataset.name}", file=sys.stderr)
+        running: dict[str, torch.Tensor] = {}
+        count, train_seconds, test = 0, 0.0, {}
+        step = self.step
+        try:
+            while step < total:
+                epoch, start = divmod(step, per_epoch)
+                model.train()
+                started = time.perf_counter()
+                for batch in self.batches.epoch(epoch, start):
+                    for phase in model.phases(step):
+                        with self.autocast():
+                            out: StepOutput = self.step_fn(batch, step, phase)
+                        optimizer = self.optimizers[phase]
+                        optimizer.zero_grad(set_to_none=True)
+                        out.loss.backward(inputs=self.backward_inputs[phase])
+                        optimizer.step()
+                        self._accumulate(running, phase, out)
+                    step += 1
+                    count += 1
+                    bar.update()
+                    if step % tc.log_every == 0:
+                        record = self._flush(running, count, step)
+                        log.write(record)
+                        bar.set_postfix({k: f"{v:.4g}" for k, v in record.items() if k not in ("step", "epoch", "split")})
+                        count = 0
+                    if tc.checkpoint_every and step % tc.checkpoint_every == 0 and step % per_epoch:
+                        self._save(step)
+                    if step >= total:
+                        break
+                seconds = time.perf_counter() - started
+                train_seconds += seconds
+                # End of an epoch (or of a run that stops inside one): evaluate, draw, checkpoint.
+                test = self.evaluate()
+                log.write({"step": step, "epoch": round(step / per_epoch, 4), "split": "test", **test})
+                self._pictures(math.ceil(step / per_epoch), step, log)
+                self._save(step)
+                if self.verbose:
+                    images = (step - epoch * per_epoch - start) * tc.batch_size
+                    terms = ", ".join(f"{k} {v:.4g}" for k, v in test.items())
+                    bar.write(
+                        f"epoch {math.ceil(step / per_epoch)}/{math.ceil(total / per_epoch)}  test: {terms}  "
+                        f"({seconds:.1f} s, {images / max(seconds, 1e-9):,.0f} img/s)"
+                    )
+            self.step = step
+        finally:
+            bar.close()
+            log.close()
+        frames = self.picture_frames()
+        save_gif(frames, self.run_dir / "samples" / "progress.gif")
+        trained = (step - self.start_step) * tc.batch_size
+        return TrainResult(
+            run_dir=self.run_dir,
+            step=step,
+            epochs=step / per_epoch,
+            train_seconds=train_seconds,
+            images_per_second=trained / train_seconds if train_seconds else 0.0,
+            test=test,
+        )
+
+    @staticmethod
+    def _accumulate(running: dict[str, torch.Tensor], phase: str, out: StepOutput) -> None:
+        """Sum loss terms on the device; nothing leaves it until the next log line (no per-step sync)."""
+        terms = {"loss" if phase == "loss" else f"{phase}_loss": out.loss.detach(), **out.terms}
+        for key, value in terms.items():
+            value = value.float()
+            running[key] = running[key] + value if key in running else value
+
+    def _flush(self, running: dict[str, torch.Tensor], count: int, step: int) -> dict[str, Any]:
+        keys = list(running)
+        values = torch.stack([running[k] for k in keys]).div_(count).tolist()  # the one host sync per log line
+        running.clear()
+        return {"step": step, "epoch": round(step / len(self.batches), 4), "split": "train", **dict(zip(keys, values))}
+
+    # -- end-of-epoch work ------------------------------------------------------------------------------------
+    @torch.no_grad()
+    def evaluate(self) -> dict[str, float]:
+        """Mean of every loss term over the test split, in fp32, with its own RNG stream (training's is untouched)."""
+        model = self.model
+        was_training = model.training
+        model.eval()
+        sums: dict[str, torch.Tensor] = {}
+        devices = [self.device] if self.device.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices):
+            torch.manual_seed(derive_seed(self.config.seed, "evaluate"))
+            for batch in eval_batches(self.dataset.test, self.config.train.eval_batch_size, self.device):
+                for phase in model.phases(self.step):
+                    out = model.training_step(batch, self.step, phase)
+                    terms = {"loss" if phase == "loss" else f"{phase}_loss": out.loss, **out.terms}
+                    for key, value in terms.items():
+                        sums[key] = sums.get(key, 0) + value.float() * len(batch)
+        model.train(was_training)
+        keys = list(sums)
+        values = (torch.stack([sums[k] for k in keys]) / len(self.dataset.test)).tolist()
+        return dict(zip(keys, values))
+
+    @torch.no_grad()
+    def _pictures(self, epoch: int, step: int, log: MetricsLog) -> None:
+        model = self.model
+        was_training = model.training
+        model.eval()
+        if SAMPLE in model.capabilities:
+            generator = torch.Generator(self.device).manual_seed(derive_seed(self.config.seed, "grid"))
+            picture = image_grid(model.sample(self.config.train.grid_size, generator=generator), self.grid_columns)
+            self._write_picture(picture, self.run_dir / "samples" / f"epoch-{epoch:03d}.png", "samples", step, log)
+        if RECONSTRUCT in model.capabilities:
+            pairs = interleave_rows(self.fixed_images, model.reconstruct(self.fixed_images), self.grid_columns)
+            picture = image_grid(pairs, self.grid_columns)
+            path = self.run_dir / "reconstructions" / f"epoch-{epoch:03d}.png"
+            self._write_picture(picture, path, "reconstructions", step, log)
+        model.train(was_training)
+
+    @staticmethod
+    def _write_picture(picture, path: Path, tag: str, step: int, log: MetricsLog) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        to_pil(picture).save(path)
+        log.image(tag, picture, step)
+
+    def picture_frames(self) -> list[Path]:
+        """The per-epoch grids the GIF animates: samples, or reconstructions for models that cannot sample."""
+        folder = "samples" if SAMPLE in self.model.capabilities else "reconstructions"
+        return sorted((self.run_dir / folder).glob("epoch-*.png"))
+
+    def _save(self, step: int) -> None:
+        state = {
+            "step": step,
+            "optimizers": {name: opt.state_dict() for name, opt in self.optimizers.items()},
+            "rng": rng_state(self.device),
+        }
+        meta = {"epoch": step / len(self.batches), "model": self.config.model_name}
+        ckpt.save_checkpoint(self.run_dir / "checkpoints", step, self.model.state_dict(), state, meta)
+        ckpt.prune(self.run_dir / "checkpoints", self.config.train.keep_checkpoints)
