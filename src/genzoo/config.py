@@ -184,10 +184,13 @@ def merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
 
 
 def _check_keys(raw: dict[str, Any], valid: set[str], where: str) -> None:
+    """`where` is "SOURCE" or "SOURCE: section"; the error names the dotted key, e.g. model.latnt_dim."""
+    source, _, section = where.partition(": ")
+    prefix = f"{section}." if section else ""
     for key in raw:
         if key not in valid:
-            err = unknown("key", str(key), valid)
-            raise GenzooError(f"{where}: {err}")
+            err = unknown("key", str(key), valid, prefix)
+            raise GenzooError(f"{source}: {err}")
 
 
 def build_dataclass(cls: type, raw: dict[str, Any], where: str):

@@ -61,7 +61,10 @@ class GenerativeModel(nn.Module, abc.ABC):
         return [OptimizerGroup("loss", [p for p in self.parameters() if p.requires_grad])]
 
     def phases(self, step: int) -> tuple[str, ...]:
-        return tuple(group.name for group in self.optimizer_groups())
+        """The groups updated at `step`, in order. Default: every group, every step."""
+        if not hasattr(self, "_phase_names"):  # cached: optimizer_groups() walks every parameter
+            self._phase_names = tuple(group.name for group in self.optimizer_groups())
+        return self._phase_names
 
     @abc.abstractmethod
     def training_step(self, batch: Batch, step: int, phase: str = "loss") -> StepOutput:

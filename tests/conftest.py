@@ -1,0 +1,121 @@
+"""Shared fixtures for the genzoo test suite.
+
+Layers: tests/unit (pure functions and single classes), tests/integration (CLI and API end to end, downloads),
+tests/reliability (exact resume, damaged checkpoints, unsafe pickles, bf16).
+
+Everything trains tiny: a few hundred MNIST images, batches of 32-64, one or two epochs, hidden layers of a few
+dozen units. Nothing is written inside the repository: every test runs with its working directory in a tmp
+folder, the download cache points into tmp, and run folders are tmp paths.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+import genzoo
+from genzoo.config import merge
+from genzoo.data.datasets import load_dataset
+from genzoo.train.checkpoint import WEIGHTS, list_checkpoints
+
+REPO = Path(__file__).resolve().parents[1]
+MNIST_DIR = REPO / "data" / "mnist"
+MNIST_FILES = (
+    "train-images-idx3-ubyte.gz",
+    "train-labels-idx1-ubyte.gz",
+    "t10k-images-idx3-ubyte.gz",
+    "t10k-labels-idx1-ubyte.gz",
+)
+
+# Per-model tiny settings; a model not listed here is built with its own defaults.
+TINY_MODEL: dict[str, dict[str, Any]] = {
+    "ae": {"hidden": [32], "latent_dim": 4},
+    "vae": {"hidden": [32], "latent_dim": 4},
+}
+
+PROXY_VARS = ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY")
+
+
+def build_tiny_config(model: str = "vae", **sections: dict[str, Any] | int) -> dict[str, Any]:
+    """A plain config dict (same shape as config.yaml) for a run of a few seconds at most.
+
+    256 training images in batches of 32 = 8 steps per epoch, 64 test images, one epoch, log every 4 steps,
+    no TensorBoard, CPU. `sections` are merged over it: build_tiny_config("ae", train={"epochs": 2}, seed=3).
+    """
+    base: dict[str, Any] = {
+        "model": {"name": model, **TINY_MODEL.get(model, {})},
+        "data": {"dataset": "mnist", "train_size": 256, "test_size": 64},
+        "train": {
+            "epochs": 1,
+            "batch_size": 32,
+            "log_every": 4,
+            "tensorboard": False,
+            "device": "cpu",
+            "grid_size": 16,
+            "eval_batch_size": 64,
+        },
+        "seed": 0,
+    }
+    return merge(base, copy.deepcopy(sections))
+
+
+def read_metrics(run_dir: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in (Path(run_dir) / "metrics.jsonl").read_text().splitlines()]
+
+
+def newest_weights(run_dir: Path) -> dict[str, torch.Tensor]:
+    return load_file(str(list_checkpoints(Path(run_dir) / "checkpoints")[0] / WEIGHTS))
+
+
+def flip_byte(path: Path, offset: int | None = None) -> None:
+    """Corrupt a file in place without changing its size (default: a byte in the middle)."""
+    data = bytearray(path.read_bytes())
+    i = len(data) // 2 if offset is None else offset
+    data[i] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
+@pytest.fixture(autouse=True)
+def _isolated(tmp_path, monkeypatch):
+    """Keep every test away from the repository, the user's cache, $GENZOO_DATA_DIR and any proxy."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("GENZOO_DATA_DIR", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg-cache"))
+    for var in PROXY_VARS:
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+
+
+@pytest.fixture
+def tiny_config():
+    """The tiny config builder, as a fixture: tiny_config("vae", train={"epochs": 2})."""
+    return build_tiny_config
+
+
+@pytest.fixture(scope="session")
+def mnist_small():
+    """The first 256 training and 64 test images of the shipped MNIST, loaded once."""
+    return load_dataset("mnist", train_size=256, test_size=64)
+
+
+@pytest.fixture(scope="session")
+def tiny_vae_run(tmp_path_factory) -> Path:
+    """A tiny VAE trained once per session for 2 epochs (16 steps); returns its run folder. Treat as read-only."""
+    run_dir = tmp_path_factory.mktemp("session-run") / "vae"
+    genzoo.train(build_tiny_config("vae", train={"epochs": 2}), run_dir, verbose=False)
+    return run_dir
+
+
+@pytest.fixture(scope="session")
+def tiny_ae_run(tmp_path_factory) -> Path:
+    """A tiny (untied) autoencoder trained once per session for 1 epoch; returns its run folder. Read-only."""
+    run_dir = tmp_path_factory.mktemp("session-run") / "ae"
+    genzoo.train(build_tiny_config("ae"), run_dir, verbose=False)
+    return run_dir

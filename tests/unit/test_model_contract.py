@@ -1,0 +1,299 @@
+"""The contract every registered model inherits.
+
+The cases are built from `genzoo.models.registry.model_names()`, so a model registered later gets every test
+here without editing this file. `TINY_OVERRIDES` shrinks a model for speed (a model missing from it is built
+with its defaults); `EXTRA_CASES` adds option variants that deserve the same contract.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from genzoo.config import RunConfig
+from genzoo.api import build_model
+from genzoo.data.batches import Batch, to_float
+from genzoo.errors import CapabilityError
+from genzoo.models.base import ALL_CAPABILITIES, DECODE, ENCODE, RECONSTRUCT, SAMPLE, GenerativeModel
+from genzoo.models.registry import get_model_class, model_names
+from genzoo.train.checkpoint import latest_valid, load_weights, save_checkpoint
+
+# Per-model tiny config overrides (keys of the model's Config dataclass).
+TINY_OVERRIDES: dict[str, dict] = {
+    "ae": {"hidden": (32,), "latent_dim": 4},
+    "vae": {"hidden": (32,), "latent_dim": 4},
+}
+EXTRA_CASES: list[tuple[str, dict]] = [("ae", {"tied": True})]
+
+CASES = [(name, {}) for name in model_names()] + EXTRA_CASES
+
+
+def case_id(case) -> str:
+    name, extra = case
+    return name + "".join(f"-{k}={v}" for k, v in extra.items())
+
+
+CASE_IDS = [case_id(c) for c in CASES]
+UNDECLARED = [
+    (name, extra, verb)
+    for name, extra in CASES
+    for verb in ALL_CAPABILITIES
+    if verb not in get_model_class(name).capabilities
+]
+
+BATCH = 5
+
+
+def model_config(name: str, extra: dict):
+    cls = get_model_class(name)
+    return cls.Config(**{**TINY_OVERRIDES.get(name, {}), **extra})
+
+
+def make_model(name: str, extra: dict, seed: int = 0) -> GenerativeModel:
+    config = RunConfig(model=model_config(name, extra), model_name=name, seed=seed)
+    _, model = build_model(config)  # seeds torch with config.seed, then builds: the path train/load take
+    return model
+
+
+def latent_size(model: GenerativeModel) -> int:
+    caps = model.capabilities
+    return model.latent_dim if (ENCODE in caps or DECODE in caps or SAMPLE in caps) else 4
+
+
+def inputs(model: GenerativeModel, seed: int = 0):
+    gen = torch.Generator().manual_seed(seed)
+    x = torch.rand(BATCH, *model.config.image_shape, generator=gen)
+    z = torch.randn(BATCH, latent_size(model), generator=gen)
+    return x, z
+
+
+@torch.no_grad()
+def declared_outputs(model: GenerativeModel, x: torch.Tensor, z: torch.Tensor) -> dict[str, torch.Tensor]:
+    """The output of every verb the model declares, with fixed inputs and fixed sampling noise."""
+    model.eval()
+    out = {}
+    if ENCODE in model.capabilities:
+        out[ENCODE] = model.encode(x)
+    if DECODE in model.capabilities:
+        out[DECODE] = model.decode(z)
+    if RECONSTRUCT in model.capabilities:
+        out[RECONSTRUCT] = model.reconstruct(x)
+    if SAMPLE in model.capabilities:
+        out[SAMPLE] = model.sample(BATCH + 2, generator=torch.Generator().manual_seed(7))
+    return out
+
+
+def call_verb(model: GenerativeModel, verb: str, x: torch.Tensor, z: torch.Tensor):
+    if verb == ENCODE:
+        return model.encode(x)
+    if verb == DECODE:
+        return model.decode(z)
+    if verb == RECONSTRUCT:
+        return model.reconstruct(x)
+    if verb == SAMPLE:
+        return model.sample(3)
+    raise AssertionError(f"unknown verb {verb}")
+
+
+def mnist_batch(mnist_small, model: GenerativeModel, n: int = 64) -> Batch:
+    if tuple(model.config.image_shape) == tuple(mnist_small.image_shape):
+        return Batch(to_float(mnist_small.train.images[:n]), mnist_small.train.labels[:n])
+    gen = torch.Generator().manual_seed(0)  # a future model with another image shape: smooth random images
+    return Batch(torch.rand(n, *model.config.image_shape, generator=gen), torch.zeros(n, dtype=torch.long))
+
+
+# -- declared capabilities ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name,extra", CASES, ids=CASE_IDS)
+def test_declares_known_capabilities_and_metadata(name, extra):
+    cls = get_model_class(name)
+    assert cls.name == name
+    assert cls.summary
+    assert cls.capabilities, "a model must declare at least one verb"
+    assert set(cls.capabilities) <= set(ALL_CAPABILITIES)
+    if RECONSTRUCT in cls.capabilities:  # the base reconstruct is decode(encode(x))
+        assert {ENCODE, DECODE} <= set(cls.capabilities)
+
+
+@pytest.mark.parametrize("name,extra", CASES, ids=CASE_IDS)
+def test_declared_outputs_have_declared_shapes(name, extra):
+    model = make_model(name, extra)
+    x, z = inputs(model)
+    out = declared_outputs(model, x, z)
+    assert set(out) == set(model.capabilities)
+    image_shape = tuple(model.config.image_shape)
+    for verb, tensor in out.items():
+        assert torch.isfinite(tensor).all(), verb
+        if verb == ENCODE:
+            assert tensor.shape == (BATCH, model.latent_dim)
+        elif verb == SAMPLE:
+            assert tensor.shape == (BATCH + 2, *image_shape)
+        else:
+            assert tensor.shape == (BATCH, *image_shape), verb
+        if verb != ENCODE:  # images, in [0, 1]
+            assert tensor.dtype == torch.float32
+            assert tensor.min() >= 0 and tensor.max() <= 1, verb
+
+
+@pytest.mark.parametrize("name,extra", CASES, ids=CASE_IDS)
+def test_reconstruct_is_decode_of_encode(name, extra):
+    model = make_model(name, extra)
+    if RECONSTRUCT not in model.capabilities:
+        with pytest.raises(CapabilityError):
+            model.reconstruct(inputs(model)[0])
+        return
+    x, _ = inputs(model)
+    with torch.no_grad():
+        assert torch.allclose(model.reconstruct(x), model.decode(model.encode(x)))
+
+
+@pytest.mark.parametrize("name,extra", CASES, ids=CASE_IDS)
+def test_sample_is_reproducible_with_a_generator(name, extra):
+    model = make_model(name, extra)
+    if SAMPLE not in model.capabilities:
+        with pytest.raises(CapabilityError):
+            model.sample(2, generator=torch.Generator().manual_seed(0))
+        return
+    with torch.no_grad():
+        a = model.sample(6, generator=torch.Generator().manual_seed(3))
+        b = model.sample(6, generator=torch.Generator().manual_seed(3))
+        c = model.sample(6, generator=torch.Generator().manual_seed(4))
+    assert torch.equal(a, b)
+    assert not torch.equal(a, c)
+
+
+@pytest.mark.parametrize(
+    "name,extra,verb", UNDECLARED, ids=[f"{case_id((n, e))}-{v}" for n, e, v in UNDECLARED]
+)
+def test_undeclared_verb_raises_capability_error(name, extra, verb):
+    model = make_model(name, extra)
+    x, z = inputs(model)
+    with pytest.raises(CapabilityError) as info:
+        call_verb(model, verb, x, z)
+    message = str(info.value)
+    assert "\n" not in message  # the CLI prints it on one line
+    assert repr(name) in message and verb in message
+
+
+def test_ae_sample_error_says_why():
+    model = make_model("ae", {})
+    with pytest.raises(CapabilityError, match="no prior"):
+        model.sample(4)
+
+
+# -- persistence ----------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name,extra", CASES, ids=CASE_IDS)
+def test_checkpoint_round_trip_gives_identical_outputs(name, extra, tmp_path):
+    model = make_model(name, extra, seed=0)
+    x, z = inputs(model)
+    expected = declared_outputs(model, x, z)
+    save_checkpoint(
+        tmp_path / "checkpoints", 3, model.state_dict(), {"step": 3}, {"epoch": 0.5, "model": name}
+    )
+    checkpoint = latest_valid(tmp_path / "checkpoints")
+    assert checkpoint is not None and checkpoint.step == 3
+
+    fresh = make_model(name, extra, seed=1)  # different initial weights...
+    before = declared_outputs(fresh, x, z)
+    assert any(not torch.equal(before[v], expected[v]) for v in expected)
+    fresh.load_state_dict(load_weights(checkpoint))  # ...until the checkpoint is loaded
+    after = declared_outputs(fresh, x, z)
+    for verb in expected:
+        assert torch.equal(after[verb], expected[verb]), verb
+    for key, value in model.state_dict().items():
+        assert torch.equal(fresh.state_dict()[key], value), key
+
+
+# -- determinism and learning ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name,extra", CASES, ids=CASE_IDS)
+def test_same_seed_same_params_and_loss(name, extra, mnist_small):
+    a, b, other = make_model(name, extra, seed=5), make_model(name, extra, seed=5), make_model(name, extra, seed=6)
+    params_a, params_b = dict(a.named_parameters()), dict(b.named_parameters())
+    assert params_a.keys() == params_b.keys()
+    for key in params_a:
+        assert torch.equal(params_a[key], params_b[key]), key
+    assert any(not torch.equal(p, q) for p, q in zip(a.parameters(), other.parameters()))
+
+    batch = mnist_batch(mnist_small, a, n=16)
+    phase = a.phases(0)[0]
+    torch.manual_seed(11)
+    out_a = a.training_step(batch, 0, phase)
+    torch.manual_seed(11)
+    out_b = b.training_step(batch, 0, phase)
+    assert out_a.loss.ndim == 0 and torch.isfinite(out_a.loss)
+    assert out_a.loss.requires_grad
+    assert torch.equal(out_a.loss, out_b.loss)
+    assert out_a.terms.keys() == out_b.terms.keys()
+    for key, value in out_a.terms.items():
+        assert value.ndim == 0 and not value.requires_grad, key
+        assert torch.equal(value, out_b.terms[key]), key
+
+
+@pytest.mark.parametrize("name,extra", CASES, ids=CASE_IDS)
+def test_adam_steps_on_a_fixed_batch_lower_the_loss(name, extra, mnist_small):
+    model = make_model(name, extra)
+    batch = mnist_batch(mnist_small, model, n=64)
+    optimizers = {g.name: torch.optim.Adam(g.params, lr=g.lr or 3e-3) for g in model.optimizer_groups()}
+
+    def loss_now() -> float:
+        torch.manual_seed(0)  # the same noise for the before/after comparison
+        with torch.no_grad():
+            return sum(model.training_step(batch, 0, phase).loss.item() for phase in model.phases(0))
+
+    model.train()
+    before = loss_now()
+    for step in range(25):
+        for phase in model.phases(step):
+            optimizer = optimizers[phase]
+            optimizer.zero_grad(set_to_none=True)
+            model.training_step(batch, step, phase).loss.backward()
+            optimizer.step()
+    after = loss_now()
+    assert after < 0.9 * before, (before, after)
+
+
+# -- tied autoencoder -----------------------------------------------------------------------------------------
+
+
+def count_params(model) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def test_tied_ae_has_fewer_parameters_than_untied():
+    config = {"hidden": (64, 32), "latent_dim": 8}
+    untied = make_model("ae", {**config})
+    tied = make_model("ae", {**config, "tied": True})
+    assert count_params(tied) < count_params(untied)
+    # Exactly the decoder's weight matrices are saved: the decoder only adds biases.
+    weight_count = sum(p.numel() for n, p in untied.named_parameters() if n.startswith("decoder") and "weight" in n)
+    assert count_params(untied) - count_params(tied) == weight_count
+    assert all(not key.startswith("decoder") or "bias" in key for key in tied.state_dict())
+
+
+@pytest.mark.parametrize("tied", [True, False])
+def test_tied_decoder_uses_the_encoder_weights(tied):
+    model = make_model("ae", {"hidden": (64, 32), "latent_dim": 8, "tied": tied})
+    z = torch.randn(4, 8, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        before = model.decode(z)
+        model.encoder[0].weight.add_(0.5)  # the first encoder layer is the tied decoder's last layer
+        after = model.decode(z)
+    assert torch.equal(before, after) is (not tied)
+
+
+@pytest.mark.parametrize("tied", [True, False])
+def test_tied_decoder_trains_the_encoder_weights(tied):
+    model = make_model("ae", {"hidden": (32,), "latent_dim": 4, "tied": tied})
+    z = torch.randn(4, 4, generator=torch.Generator().manual_seed(0))  # codes from outside: no encoder path
+    model.decode(z).sum().backward()
+    grad = model.encoder[0].weight.grad
+    if tied:
+        assert grad is not None and grad.abs().sum() > 0
+        assert len(list(model.decoder.parameters())) == 2  # one bias per mirrored layer, no weight matrices
+    else:
+        assert grad is None
