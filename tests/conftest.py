@@ -42,14 +42,15 @@ TINY_MODEL: dict[str, dict[str, Any]] = {
 PROXY_VARS = ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY")
 
 
-def build_tiny_config(model: str = "vae", **sections: dict[str, Any] | int) -> dict[str, Any]:
+def build_tiny_config(model_name: str = "vae", /, **sections: dict[str, Any] | int) -> dict[str, Any]:
     """A plain config dict (same shape as config.yaml) for a run of a few seconds at most.
 
     256 training images in batches of 32 = 8 steps per epoch, 64 test images, one epoch, log every 4 steps,
-    no TensorBoard, CPU. `sections` are merged over it: build_tiny_config("ae", train={"epochs": 2}, seed=3).
+    no TensorBoard, CPU. `sections` are merged over it:
+    build_tiny_config("vae", model={"beta": 4}, train={"epochs": 2}, seed=3).
     """
     base: dict[str, Any] = {
-        "model": {"name": model, **TINY_MODEL.get(model, {})},
+        "model": {"name": model_name, **TINY_MODEL.get(model_name, {})},
         "data": {"dataset": "mnist", "train_size": 256, "test_size": 64},
         "train": {
             "epochs": 1,

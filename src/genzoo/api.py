@@ -109,6 +109,8 @@ def resume(
     run_dir = Path(run_dir)
     config = run_config(run_dir)
     overrides = {k: v for k, v in {"epochs": epochs, "steps": steps}.items() if v is not None}
+    if epochs is not None and steps is None:
+        overrides["steps"] = None  # a new length in epochs replaces a length in steps
     if overrides:
         config = RunConfig.from_dict(merge(config.to_dict(), {"train": overrides}), str(run_dir / CONFIG_FILE))
         config.save(run_dir / CONFIG_FILE)
@@ -136,9 +138,10 @@ def _load_weights(model: GenerativeModel, checkpoint: ckpt.Checkpoint, run_dir: 
 
 
 def load(run_dir: Path | str, device: str | torch.device = "cpu") -> GenerativeModel:
-    """The trained model of a run (newest valid checkpoint), in eval mode."""
+    """The trained model of a run (newest valid checkpoint), in eval mode. Leaves the global RNG as it was."""
     run_dir = Path(run_dir)
-    config, model = build_model(run_config(run_dir))
+    with torch.random.fork_rng(devices=[]):
+        config, model = build_model(run_config(run_dir))
     _load_weights(model, _latest(run_dir), run_dir)
     return model.to(device).eval()
 

@@ -27,7 +27,7 @@ from genzoo.errors import GenzooError, unknown
 
 
 def positive(name: str, value: float | int | None) -> None:
-    if value is not None and value <= 0:
+    if value is not None and not value > 0:  # `not >` also refuses NaN
         raise GenzooError(f"{name}={value} is out of range; expected a value > 0")
 
 
@@ -105,7 +105,13 @@ class RunConfig:
 
         raw = dict(raw or {})
         _check_keys(raw, {"model", "data", "train", "seed"}, source)
-        model_raw = dict(raw.get("model") or {})
+        model_raw = raw.get("model") or {}
+        if not isinstance(model_raw, dict):
+            raise GenzooError(
+                f"{source}: model={model_raw!r}; expected a mapping such as {{name: vae, latent_dim: 20}} "
+                "(use --set model.name=vae for the model's name)"
+            )
+        model_raw = dict(model_raw)
         if "name" not in model_raw:
             raise GenzooError(f"{source}: model.name is missing; say which model to train (see `genzoo models`)")
         name = model_raw.pop("name")

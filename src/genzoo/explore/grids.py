@@ -55,5 +55,6 @@ def save_gif(frames: Sequence[Path], path: Path | str, duration_ms: int = 400, s
             images.append(im.resize((im.width * scale, im.height * scale), Image.NEAREST))
     durations = [duration_ms] * (len(images) - 1) + [duration_ms * 4]
     path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
     images[0].save(path, save_all=True, append_images=images[1:], duration=durations, loop=0)
     return path

@@ -24,10 +24,13 @@ from torch import nn
 
 from genzoo.config import ModelConfig
 from genzoo.data.batches import Batch
+from genzoo.data.datasets import ImageSplit
 from genzoo.errors import CapabilityError
 
 ENCODE, DECODE, SAMPLE, RECONSTRUCT = "encode", "decode", "sample", "reconstruct"
-ALL_CAPABILITIES = (ENCODE, DECODE, SAMPLE, RECONSTRUCT)
+DENOISE = "denoise"  # has corrupt(x): the noise it was trained to remove
+CONDITIONAL = "conditional"  # sample/encode/decode take labels (B,) int64; batches' labels feed training
+ALL_CAPABILITIES = (ENCODE, DECODE, SAMPLE, RECONSTRUCT, DENOISE, CONDITIONAL)
 
 
 @dataclass
@@ -49,6 +52,7 @@ class GenerativeModel(nn.Module, abc.ABC):
     summary: ClassVar[str]
     Config: ClassVar[type[ModelConfig]]
     capabilities: ClassVar[frozenset[str]] = frozenset()
+    latent_prior: ClassVar[str | None] = None  # "gaussian" when p(z) = N(0, I); None when codes have no prior
     # Why a verb the model does not declare is missing, for the one-line error.
     missing_reason: ClassVar[str] = ""
 
@@ -69,6 +73,11 @@ class GenerativeModel(nn.Module, abc.ABC):
     @abc.abstractmethod
     def training_step(self, batch: Batch, step: int, phase: str = "loss") -> StepOutput:
         """The loss of `phase` on `batch` at global step `step` (0-based), with terms to log."""
+
+    def diagnostics(self, split: ImageSplit, batch_size: int) -> dict[str, float | list[float]]:
+        """Extra test-set figures the model wants logged after each epoch beside its loss terms (a VAE: KL per
+        latent dimension, active units). Called under no_grad in eval mode. Default: none."""
+        return {}
 
     def forward(self, batch: Batch, step: int, phase: str = "loss") -> StepOutput:
         # forward() is training_step so that a DistributedDataParallel wrapper sees the whole objective.
@@ -92,8 +101,11 @@ class GenerativeModel(nn.Module, abc.ABC):
             raise self._cannot(RECONSTRUCT)
         return self.decode(self.encode(x))
 
-    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        """n images (n, C, H, W) in [0, 1] drawn from the model; `generator` fixes the noise."""
+    def sample(
+        self, n: int, generator: torch.Generator | None = None, labels: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """n images (n, C, H, W) in [0, 1] drawn from the model; `generator` fixes the noise; `labels` (n,)
+        picks the classes of a conditional model (others ignore it)."""
         raise self._cannot(SAMPLE)
 
     @property

@@ -47,6 +47,7 @@ class VAE(GenerativeModel):
     summary = "MLP VAE: Bernoulli or Gaussian decoder, KL weight beta, linear KL warm-up"
     Config = VAEConfig
     capabilities = frozenset({ENCODE, DECODE, RECONSTRUCT, SAMPLE})
+    latent_prior = "gaussian"  # p(z) = N(0, I): explorers use Gaussian quantiles and spherical paths
 
     def __init__(self, config: VAEConfig):
         super().__init__(config)
@@ -84,6 +85,6 @@ class VAE(GenerativeModel):
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         return self.likelihood.mean(self.decoder_output(z))
 
-    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+    def sample(self, n: int, generator: torch.Generator | None = None, labels: torch.Tensor | None = None) -> torch.Tensor:
         z = torch.randn(n, self.latent_dim, generator=generator, device=self.device)  # z ~ p(z) = N(0, I)
         return self.decode(z)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import pickle
 import shutil
 import tempfile
 import warnings
@@ -166,4 +167,9 @@ def load_weights(checkpoint: Checkpoint, device: torch.device | str = "cpu") -> 
 
 def load_train_state(checkpoint: Checkpoint) -> dict[str, Any]:
     # weights_only=True: tensors and plain containers only; a pickled payload is refused, never executed.
-    return torch.load(checkpoint.path / STATE, map_location="cpu", weights_only=True)
+    path = checkpoint.path / STATE
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        detail = next((line.strip() for line in str(exc).splitlines() if "Unsupported global" in line), "")
+        raise GenzooError(f"{path}: refused: it holds objects other than tensors and plain data. {detail}") from exc

@@ -23,7 +23,7 @@ from genzoo.config import RunConfig
 from genzoo.data.batches import EpochBatches, derive_seed, eval_batches, to_float
 from genzoo.data.datasets import Dataset
 from genzoo.explore.grids import image_grid, interleave_rows, save_gif, to_pil
-from genzoo.models.base import RECONSTRUCT, SAMPLE, GenerativeModel, StepOutput
+from genzoo.models.base import CONDITIONAL, RECONSTRUCT, SAMPLE, GenerativeModel, StepOutput
 from genzoo.train import checkpoint as ckpt
 from genzoo.train.logging import MetricsLog
 
@@ -145,16 +145,21 @@ class Trainer:
                         optimizer.step()
                         self._accumulate(running, phase, out)
                     step += 1
+                    self.step = step
                     count += 1
                     bar.update()
-                    if step % tc.log_every == 0:
+                    epoch_end = step % per_epoch == 0 or step >= total
+                    mid_checkpoint = bool(tc.checkpoint_every) and step % tc.checkpoint_every == 0 and not epoch_end
+                    # A train line every log_every steps, and one before any checkpoint, so that no running sum
+                    # is pending when a checkpoint is taken (a resumed run then logs exactly the same lines).
+                    if step % tc.log_every == 0 or epoch_end or mid_checkpoint:
                         record = self._flush(running, count, step)
                         log.write(record)
                         bar.set_postfix({k: f"{v:.4g}" for k, v in record.items() if k not in ("step", "epoch", "split")})
                         count = 0
-                    if tc.checkpoint_every and step % tc.checkpoint_every == 0 and step % per_epoch:
+                    if mid_checkpoint:
                         self._save(step)
-                    if step >= total:
+                    if epoch_end:
                         break
                 seconds = time.perf_counter() - started
                 train_seconds += seconds
@@ -165,17 +170,16 @@ class Trainer:
                 self._save(step)
                 if self.verbose:
                     images = (step - epoch * per_epoch - start) * tc.batch_size
-                    terms = ", ".join(f"{k} {v:.4g}" for k, v in test.items())
+                    terms = ", ".join(f"{k} {v:.4g}" for k, v in test.items() if isinstance(v, (int, float)))
                     bar.write(
                         f"epoch {math.ceil(step / per_epoch)}/{math.ceil(total / per_epoch)}  test: {terms}  "
                         f"({seconds:.1f} s, {images / max(seconds, 1e-9):,.0f} img/s)"
                     )
-            self.step = step
         finally:
             bar.close()
             log.close()
         frames = self.picture_frames()
-        save_gif(frames, self.run_dir / "samples" / "progress.gif")
+        save_gif(frames, frames[0].parent / "progress.gif" if frames else None)
         trained = (step - self.start_step) * tc.batch_size
         return TrainResult(
             run_dir=self.run_dir,
@@ -217,10 +221,11 @@ class Trainer:
                     terms = {"loss" if phase == "loss" else f"{phase}_loss": out.loss, **out.terms}
                     for key, value in terms.items():
                         sums[key] = sums.get(key, 0) + value.float() * len(batch)
+            keys = list(sums)
+            values = (torch.stack([sums[k] for k in keys]) / len(self.dataset.test)).tolist()
+            extra = model.diagnostics(self.dataset.test, self.config.train.eval_batch_size)
         model.train(was_training)
-        keys = list(sums)
-        values = (torch.stack([sums[k] for k in keys]) / len(self.dataset.test)).tolist()
-        return dict(zip(keys, values))
+        return {**dict(zip(keys, values)), **extra}
 
     @torch.no_grad()
     def _pictures(self, epoch: int, step: int, log: MetricsLog) -> None:
@@ -228,8 +233,11 @@ class Trainer:
         was_training = model.training
         model.eval()
         if SAMPLE in model.capabilities:
+            n = self.config.train.grid_size
             generator = torch.Generator(self.device).manual_seed(derive_seed(self.config.seed, "grid"))
-            picture = image_grid(model.sample(self.config.train.grid_size, generator=generator), self.grid_columns)
+            # A conditional model draws each class in turn (row-major), so every class shows in the grid.
+            labels = torch.arange(n, device=self.device) % self.dataset.num_classes if CONDITIONAL in model.capabilities else None
+            picture = image_grid(model.sample(n, generator=generator, labels=labels), self.grid_columns)
             self._write_picture(picture, self.run_dir / "samples" / f"epoch-{epoch:03d}.png", "samples", step, log)
         if RECONSTRUCT in model.capabilities:
             pairs = interleave_rows(self.fixed_images, model.reconstruct(self.fixed_images), self.grid_columns)
