@@ -14,14 +14,17 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from genzoo.config import RunConfig, merge
 from genzoo.data.batches import to_float
 from genzoo.data.datasets import Dataset, load_dataset
 from genzoo.errors import GenzooError
+from genzoo.explore import latent
 from genzoo.explore.grids import interleave_rows, save_grid
-from genzoo.models.base import GenerativeModel
+from genzoo.explore.plots import scatter_by_class
+from genzoo.models.base import CONDITIONAL, DECODE, DENOISE, ENCODE, GenerativeModel
 from genzoo.models.registry import get_model_class
 from genzoo.train import checkpoint as ckpt
 from genzoo.train.trainer import Trainer, TrainResult, resolve_device
@@ -147,11 +150,23 @@ def load(run_dir: Path | str, device: str | torch.device = "cpu") -> GenerativeM
 
 
 @torch.no_grad()
-def sample(run: Path | str | GenerativeModel, n: int = 64, *, seed: int = 0) -> torch.Tensor:
-    """n images (n, C, H, W) in [0, 1] from a run's model; the same seed gives the same images."""
+def sample(
+    run: Path | str | GenerativeModel, n: int = 64, *, seed: int = 0, label: int | None = None
+) -> torch.Tensor:
+    """n images (n, C, H, W) in [0, 1] from a run's model; the same seed gives the same images. A conditional
+    model draws class `label`, or every class in turn when it is None."""
     model = run if isinstance(run, GenerativeModel) else load(run)
+    labels = None
+    if CONDITIONAL in model.capabilities:
+        classes = model.config.num_classes
+        if label is not None and not 0 <= label < classes:
+            raise GenzooError(f"--label {label} is out of range; this model knows labels 0..{classes - 1}")
+        labels = torch.full((n,), label) if label is not None else torch.arange(n) % classes
+        labels = labels.to(model.device)
+    elif label is not None:
+        raise GenzooError(f"model {model.name!r} is not conditional: --label needs a conditional model (e.g. cvae)")
     generator = torch.Generator(model.device).manual_seed(seed)
-    return model.sample(n, generator=generator)
+    return model.sample(n, generator=generator, labels=labels)
 
 
 @torch.no_grad()
@@ -164,8 +179,8 @@ def reconstruct(run_dir: Path | str, n: int = 32) -> tuple[torch.Tensor, torch.T
     return x, model.reconstruct(x)
 
 
-def save_samples(run_dir: Path | str, path: Path | str, n: int = 64, seed: int = 0) -> Path:
-    images = sample(run_dir, n, seed=seed)
+def save_samples(run_dir: Path | str, path: Path | str, n: int = 64, seed: int = 0, label: int | None = None) -> Path:
+    images = sample(run_dir, n, seed=seed, label=label)
     return save_grid(images, path, nrow=max(1, int(n**0.5)))
 
 
@@ -174,3 +189,73 @@ def save_reconstructions(run_dir: Path | str, path: Path | str, n: int = 32) -> 
     originals, recons = reconstruct(run_dir, n)
     columns = min(8, n)
     return save_grid(interleave_rows(originals, recons, columns), path, nrow=columns)
+
+
+# -- exploring a trained model's latent space (each reads the run folder, never the trainer) -------------------
+def _model_and_data(run_dir: Path | str, test_size: int | None = None) -> tuple[GenerativeModel, Dataset]:
+    config = run_config(run_dir)
+    model = load(run_dir)
+    dataset = load_dataset(config.data.dataset, config.data.data_dir, train_size=1, test_size=test_size)
+    return model, dataset
+
+
+def _test_images(dataset: Dataset, index: torch.Tensor) -> torch.Tensor:
+    return to_float(dataset.test.images[index])
+
+
+def save_interpolations(run_dir: Path | str, path: Path | str, pairs: int = 8, steps: int = 10,
+                        seed: int = 0) -> Path:
+    """One row per pair of random test images: decodings along the path between their codes."""
+    model, dataset = _model_and_data(run_dir)
+    latent.require(model, ENCODE, DECODE)
+    generator = torch.Generator().manual_seed(seed)
+    index = torch.randperm(len(dataset.test), generator=generator)[: 2 * pairs]
+    x = _test_images(dataset, index)
+    return save_grid(latent.interpolate(model, x[:pairs], x[pairs:], steps), path, nrow=steps)
+
+
+def save_manifold(run_dir: Path | str, path: Path | str, n: int = 20, dims: tuple[int, int] | None = None) -> Path:
+    """Decodings over a grid of two latent dimensions (the two that vary most over the test codes by default)."""
+    model, dataset = _model_and_data(run_dir)
+    latent.require(model, ENCODE, DECODE)
+    codes = latent.encode_split(model, dataset.test)
+    images, _ = latent.manifold(model, n, dims, codes)
+    return save_grid(images, path, nrow=n)
+
+
+def save_traversal(run_dir: Path | str, path: Path | str, steps: int = 11, index: int = 0,
+                   dims: list[int] | None = None, max_dims: int = 16) -> Path:
+    """One row per latent dimension (the `max_dims` that vary most, by default) of test image `index`."""
+    model, dataset = _model_and_data(run_dir)
+    latent.require(model, ENCODE, DECODE)
+    codes = latent.encode_split(model, dataset.test)
+    if dims is None:
+        dims = latent.widest_dims(codes, min(max_dims, model.latent_dim))
+    x = _test_images(dataset, torch.tensor([index]))
+    return save_grid(latent.traverse(model, x, steps, dims, codes), path, nrow=steps)
+
+
+def save_embedding(run_dir: Path | str, path: Path | str, plot: Path | str | None = None,
+                   method: str = "pca") -> Path:
+    """Test-set codes and labels to an .npz (codes, labels, points: the 2-D projection); optionally a scatter."""
+    model, dataset = _model_and_data(run_dir)
+    codes = latent.encode_split(model, dataset.test)
+    points = latent.tsne_2d(codes) if method == "tsne" else latent.pca_2d(codes)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(path, codes=codes.cpu().numpy(), labels=dataset.test.labels.numpy(),
+                        points=points.cpu().numpy(), method=method)
+    if plot is not None:
+        title = f"{model.name} on {dataset.name}: test codes ({codes.shape[1]}-d, {method.upper()})"
+        scatter_by_class(points, dataset.test.labels, dataset.spec.classes, plot, title)
+    return path
+
+
+@torch.no_grad()
+def save_denoising(run_dir: Path | str, path: Path | str, n: int = 10, seed: int = 0) -> Path:
+    """Three rows of n test images: corrupted with the model's training noise, denoised, clean."""
+    model, dataset = _model_and_data(run_dir, test_size=n)
+    latent.require(model, DENOISE)
+    clean = to_float(dataset.test.images)
+    noisy = model.corrupt(clean, generator=torch.Generator().manual_seed(seed))
+    return save_grid(torch.cat([noisy.clamp(0, 1), model.reconstruct(noisy), clean]), path, nrow=n)

@@ -62,11 +62,33 @@ def cmd_resume(args: argparse.Namespace) -> None:
 
 
 def cmd_sample(args: argparse.Namespace) -> None:
-    print(api.save_samples(args.run, args.output, n=args.n, seed=args.seed))
+    print(api.save_samples(args.run, args.output, n=args.n, seed=args.seed, label=args.label))
 
 
 def cmd_reconstruct(args: argparse.Namespace) -> None:
     print(api.save_reconstructions(args.run, args.output, n=args.n))
+
+
+def cmd_interpolate(args: argparse.Namespace) -> None:
+    print(api.save_interpolations(args.run, args.output, pairs=args.pairs, steps=args.steps, seed=args.seed))
+
+
+def cmd_manifold(args: argparse.Namespace) -> None:
+    print(api.save_manifold(args.run, args.output, n=args.n, dims=tuple(args.dims) if args.dims else None))
+
+
+def cmd_traverse(args: argparse.Namespace) -> None:
+    print(api.save_traversal(args.run, args.output, steps=args.steps, index=args.index, dims=args.dims))
+
+
+def cmd_embed(args: argparse.Namespace) -> None:
+    print(api.save_embedding(args.run, args.output, plot=args.plot, method="tsne" if args.tsne else "pca"))
+    if args.plot:
+        print(args.plot)
+
+
+def cmd_denoise(args: argparse.Namespace) -> None:
+    print(api.save_denoising(args.run, args.output, n=args.n, seed=args.seed))
 
 
 def positive_int(text: str) -> int:
@@ -113,6 +135,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-n", type=positive_int, default=64, help="number of samples (default 64)")
     p.add_argument("-o", "--output", type=Path, required=True, help="PNG file to write")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--label", type=int, help="class to draw (conditional models only)")
     p.set_defaults(func=cmd_sample)
 
     p = sub.add_parser("reconstruct", help="test images above their reconstructions")
@@ -120,6 +143,44 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-n", type=positive_int, default=32, help="number of test images (default 32)")
     p.add_argument("-o", "--output", type=Path, required=True, help="PNG file to write")
     p.set_defaults(func=cmd_reconstruct)
+
+    p = sub.add_parser("interpolate", help="decode along paths between the codes of test images")
+    p.add_argument("run", type=Path)
+    p.add_argument("--pairs", type=positive_int, default=8, help="rows (pairs of test images), default 8")
+    p.add_argument("--steps", type=positive_int, default=10, help="images per row, default 10")
+    p.add_argument("--seed", type=int, default=0, help="picks the test images")
+    p.add_argument("-o", "--output", type=Path, required=True, help="PNG file to write")
+    p.set_defaults(func=cmd_interpolate)
+
+    p = sub.add_parser("manifold", help="decodings over a grid of two latent dimensions")
+    p.add_argument("run", type=Path)
+    p.add_argument("-n", type=positive_int, default=20, help="grid side, default 20")
+    p.add_argument("--dims", type=int, nargs=2, metavar=("X", "Y"),
+                   help="latent dimensions for the axes (default: the two that vary most over the test codes)")
+    p.add_argument("-o", "--output", type=Path, required=True, help="PNG file to write")
+    p.set_defaults(func=cmd_manifold)
+
+    p = sub.add_parser("traverse", help="one row per latent dimension, sweeping it while the rest stay fixed")
+    p.add_argument("run", type=Path)
+    p.add_argument("--steps", type=positive_int, default=11, help="images per row, default 11")
+    p.add_argument("--index", type=int, default=0, help="test image whose code is the starting point")
+    p.add_argument("--dims", type=int, nargs="+", help="latent dimensions (default: up to 16 that vary most)")
+    p.add_argument("-o", "--output", type=Path, required=True, help="PNG file to write")
+    p.set_defaults(func=cmd_traverse)
+
+    p = sub.add_parser("embed", help="test-set codes and labels to .npz, with an optional 2-D scatter")
+    p.add_argument("run", type=Path)
+    p.add_argument("-o", "--output", type=Path, required=True, help=".npz file to write")
+    p.add_argument("--plot", type=Path, help="PNG scatter of the codes coloured by class")
+    p.add_argument("--tsne", action="store_true", help="t-SNE instead of PCA (needs scikit-learn)")
+    p.set_defaults(func=cmd_embed)
+
+    p = sub.add_parser("denoise", help="rows of noisy / denoised / clean test images (denoising models)")
+    p.add_argument("run", type=Path)
+    p.add_argument("-n", type=positive_int, default=10, help="images per row, default 10")
+    p.add_argument("--seed", type=int, default=0, help="fixes the noise")
+    p.add_argument("-o", "--output", type=Path, required=True, help="PNG file to write")
+    p.set_defaults(func=cmd_denoise)
     return parser
 
 

@@ -1,4 +1,10 @@
-"""Deterministic autoencoders: x -> code -> x-hat, trained on reconstruction alone."""
+"""Deterministic autoencoders: x -> code -> x-hat, trained on reconstruction (plus a model's own regulariser).
+
+One class, `Autoencoder`, holds the objective; the network is a choice (MLP, optionally tied; strided conv;
+the classic small conv net; row-by-row LSTM), and each variant changes one thing:
+`DenoisingAutoencoder` corrupts the input, `ContractiveAutoencoder` adds a Jacobian penalty.
+Decoders output logits, so images are sigmoid(logits) and the default loss is cross-entropy on logits.
+"""
 
 from __future__ import annotations
 
@@ -7,64 +13,232 @@ from dataclasses import dataclass
 from typing import Literal
 
 import torch
+from torch import nn
 from torch.nn import functional as F
 
 from genzoo.config import ModelConfig
-from genzoo.errors import GenzooError
 from genzoo.data.batches import Batch
-from genzoo.models.base import DECODE, ENCODE, RECONSTRUCT, GenerativeModel, StepOutput
+from genzoo.errors import GenzooError
+from genzoo.models.base import DECODE, DENOISE, ENCODE, RECONSTRUCT, GenerativeModel, StepOutput
 from genzoo.models.registry import register
+from genzoo.nets.conv import CLASSIC_CODE_SIZE, ClassicConvDecoder, ClassicConvEncoder, ConvDecoder, ConvEncoder
 from genzoo.nets.mlp import Activation, TiedDecoder, mlp
+from genzoo.nets.sequence import RowLSTMDecoder, RowLSTMEncoder
+
+Network = Literal["mlp", "conv", "conv-classic", "lstm"]
 
 
 @dataclass(frozen=True)
 class AEConfig(ModelConfig):
-    hidden: tuple[int, ...] = (512, 256)  # encoder widths; the decoder mirrors them
-    latent_dim: int = 32
+    network: Network = "mlp"
+    hidden: tuple[int, ...] = (512, 256)  # mlp: encoder widths (the decoder mirrors them); lstm: units per layer
+    channels: tuple[int, ...] = (32, 64)  # conv: channels of the stride-2 stages
+    latent_dim: int = 32  # conv-classic has a fixed 8x2x2 = 32-dim code
     activation: Activation = "relu"
-    tied: bool = False  # decoder reuses the encoder's weight matrices, transposed
-    loss: Literal["bce", "mse"] = "bce"  # per-pixel cross-entropy on logits, or squared error, summed per image
+    code_activation: Literal["none", "sigmoid", "tanh"] = "none"
+    tied: bool = False  # mlp: the decoder reuses the encoder's weight matrices, transposed
+    loss: Literal["bce", "mse"] = "bce"  # per pixel, summed per image: cross-entropy on logits or squared error
 
     def __post_init__(self):
-        if self.latent_dim <= 0 or any(h <= 0 for h in self.hidden):
-            raise GenzooError(f"ae: latent_dim and hidden sizes must be > 0, got {self.latent_dim}, {self.hidden}")
+        if self.latent_dim <= 0 or any(n <= 0 for n in (*self.hidden, *self.channels)):
+            raise GenzooError(f"latent_dim, hidden and channels must be > 0; got {self.latent_dim}, "
+                              f"{list(self.hidden)}, {list(self.channels)}")
+        if self.tied and self.network != "mlp":
+            raise GenzooError(f"tied=true needs network=mlp (got network={self.network})")
+        if self.network == "conv-classic" and self.latent_dim != CLASSIC_CODE_SIZE:
+            raise GenzooError(f"network=conv-classic has a fixed {CLASSIC_CODE_SIZE}-dim code (8x2x2); "
+                              f"latent_dim={self.latent_dim} cannot apply")
+        if self.network == "lstm" and not self.hidden:
+            raise GenzooError("network=lstm needs hidden=[units per layer], e.g. [128]")
+        if self.network == "conv" and not self.channels:
+            raise GenzooError("network=conv needs channels=[...], e.g. [32, 64]")
+
+
+def build_networks(c: AEConfig) -> tuple[nn.Module, nn.Module]:
+    """(encoder: images -> (B, latent_dim), decoder: codes -> (B, C, H, W) logits) for the chosen network."""
+    pixels = math.prod(c.image_shape)
+    if c.network == "mlp":
+        encoder = nn.Sequential(nn.Flatten(), *mlp([pixels, *c.hidden, c.latent_dim], c.activation))
+        if c.tied:
+            return encoder, nn.Sequential(TiedDecoder(encoder, c.activation), nn.Unflatten(1, c.image_shape))
+        return encoder, nn.Sequential(*mlp([c.latent_dim, *c.hidden[::-1], pixels], c.activation),
+                                      nn.Unflatten(1, c.image_shape))
+    if c.network == "conv":
+        return (ConvEncoder(c.image_shape, c.channels, c.latent_dim, c.activation),
+                ConvDecoder(c.latent_dim, c.image_shape, c.channels, c.activation))
+    if c.network == "conv-classic":
+        return ClassicConvEncoder(c.image_shape[0]), ClassicConvDecoder(c.image_shape)
+    return RowLSTMEncoder(c.image_shape, c.hidden, c.latent_dim), RowLSTMDecoder(c.latent_dim, c.image_shape, c.hidden)
+
+
+CODE_ACTIVATIONS = {"none": nn.Identity, "sigmoid": nn.Sigmoid, "tanh": nn.Tanh}
 
 
 @register
 class Autoencoder(GenerativeModel):
     name = "ae"
-    summary = "MLP autoencoder (option tied=true shares encoder weights with the decoder)"
+    summary = "autoencoder over an MLP (tied=true shares encoder weights), conv, classic conv or LSTM network"
     Config = AEConfig
     capabilities = frozenset({ENCODE, DECODE, RECONSTRUCT})
     missing_reason = "a plain autoencoder has no prior over codes; train a vae to sample"
 
     def __init__(self, config: AEConfig):
         super().__init__(config)
-        pixels = math.prod(config.image_shape)
-        self.encoder = mlp([pixels, *config.hidden, config.latent_dim], config.activation)
-        if config.tied:
-            self.decoder = TiedDecoder(self.encoder, config.activation)
-        else:
-            self.decoder = mlp([config.latent_dim, *config.hidden[::-1], pixels], config.activation)
+        self.encoder, self.decoder = build_networks(config)
+        self.code_activation = CODE_ACTIVATIONS[config.code_activation]()
 
     @property
     def latent_dim(self) -> int:
         return self.config.latent_dim
 
-    def logits(self, z: torch.Tensor) -> torch.Tensor:
-        return self.decoder(z).view(-1, *self.config.image_shape)  # (B, D) -> (B, C, H, W)
-
     def encode(self, x: torch.Tensor) -> torch.Tensor:
-        return self.encoder(x.flatten(1))  # (B, C*H*W) -> (B, D)
+        return self.code_activation(self.encoder(x))  # (B, C, H, W) -> (B, D)
+
+    def logits(self, z: torch.Tensor) -> torch.Tensor:
+        return self.decoder(z)  # (B, D) -> (B, C, H, W)
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         return torch.sigmoid(self.logits(z))
 
-    def training_step(self, batch: Batch, step: int, phase: str = "loss") -> StepOutput:
-        logits = self.logits(self.encode(batch.x)).float()
+    def reconstruction_loss(self, logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """Per-pixel loss summed per image, averaged over the batch (fp32 whatever the autocast)."""
+        logits = logits.float()
         if self.config.loss == "bce":
-            per_pixel = F.binary_cross_entropy_with_logits(logits, batch.x, reduction="none")
+            per_pixel = F.binary_cross_entropy_with_logits(logits, x, reduction="none")
         else:
-            per_pixel = (torch.sigmoid(logits) - batch.x).pow(2)
-        recon = per_pixel.flatten(1).sum(1).mean()  # summed per image, mean over the batch
+            per_pixel = (torch.sigmoid(logits) - x).pow(2)
+        return per_pixel.flatten(1).sum(1).mean()
+
+    def corrupt(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        """The input the encoder sees in training: x itself here; a denoising autoencoder adds noise."""
+        return x
+
+    def training_step(self, batch: Batch, step: int, phase: str = "loss") -> StepOutput:
+        recon = self.reconstruction_loss(self.logits(self.encode(self.corrupt(batch.x))), batch.x)
         return StepOutput(recon, {"recon": recon.detach()})
+
+
+@dataclass(frozen=True)
+class ConvAEConfig(AEConfig):
+    network: Network = "conv"
+
+
+@register
+class ConvAutoencoder(Autoencoder):
+    name = "conv-ae"
+    summary = "convolutional autoencoder (strided conv / transposed conv; network=conv-classic: the small tutorial net)"
+    Config = ConvAEConfig
+
+
+@dataclass(frozen=True)
+class LSTMAEConfig(AEConfig):
+    network: Network = "lstm"
+    hidden: tuple[int, ...] = (128,)
+
+
+@register
+class LSTMAutoencoder(Autoencoder):
+    name = "lstm-ae"
+    summary = "sequence autoencoder: an LSTM reads the image row by row into a code, another writes the rows back"
+    Config = LSTMAEConfig
+
+
+@dataclass(frozen=True)
+class DAEConfig(AEConfig):
+    noise: Literal["masking", "gaussian"] = "masking"
+    noise_std: float = 0.5  # gaussian: x + noise_std * eps, in [0, 1] pixel units
+    mask_fraction: float = 0.3  # masking: the fraction of pixels set to 0
+
+    def __post_init__(self):
+        super().__post_init__()
+        if not 0 <= self.mask_fraction <= 1:
+            raise GenzooError(f"mask_fraction={self.mask_fraction} is out of range; expected a value in [0, 1]")
+        if self.noise_std < 0:
+            raise GenzooError(f"noise_std={self.noise_std} is out of range; expected >= 0")
+
+
+@register
+class DenoisingAutoencoder(Autoencoder):
+    """Vincent et al. 2008: reconstruct the clean image from a corrupted copy."""
+
+    name = "dae"
+    summary = "denoising autoencoder (masking or Gaussian noise) over an MLP or conv network"
+    Config = DAEConfig
+    capabilities = Autoencoder.capabilities | {DENOISE}
+
+    def corrupt(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        c = self.config
+        if c.noise == "gaussian":
+            return x + c.noise_std * torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+        keep = torch.rand(x.shape, generator=generator, device=x.device) >= c.mask_fraction
+        return x * keep
+
+
+@dataclass(frozen=True)
+class CAEConfig(AEConfig):
+    hidden: tuple[int, ...] = ()  # one sigmoid layer by default: the closed form of Rifai et al. 2011 applies
+    latent_dim: int = 256
+    code_activation: Literal["none", "sigmoid", "tanh"] = "sigmoid"
+    contraction: float = 0.1  # lambda: weight of ||J_f(x)||_F^2
+    jacobian: Literal["auto", "exact", "projections"] = "auto"
+    projections: int = 1  # random projections per image for the deep-encoder estimator
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.network != "mlp":
+            raise GenzooError(f"cae supports network=mlp (got {self.network})")
+        if self.jacobian == "exact" and not self.closed_form:
+            raise GenzooError("jacobian=exact needs a one-layer sigmoid encoder (hidden=[], code_activation=sigmoid)")
+        if self.contraction < 0 or self.projections <= 0:
+            raise GenzooError(f"need contraction >= 0 and projections > 0; got {self.contraction}, {self.projections}")
+
+    @property
+    def closed_form(self) -> bool:
+        return not self.hidden and self.code_activation == "sigmoid"
+
+
+def sigmoid_jacobian_norm(h: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """||J||_F^2 per image for h = sigmoid(W x + b): J = diag(h (1 - h)) W, so
+    ||J||_F^2 = sum_i (h_i (1 - h_i))^2 sum_j W_ij^2 (Rifai et al. 2011, eq. 6). h: (B, D), W: (D, P) -> (B,)."""
+    return (h * (1 - h)).pow(2) @ weight.pow(2).sum(1)
+
+
+def projected_jacobian_norm(x: torch.Tensor, h: torch.Tensor, projections: int, generator=None) -> torch.Tensor:
+    """Unbiased estimate of ||J||_F^2 per image: E_v ||J^T v||^2 = tr(J J^T) for v ~ N(0, I) in code space.
+    One vector-Jacobian product per projection; `x` must require grad and `h` depend on it. -> (B,)."""
+    total = 0
+    for _ in range(projections):
+        v = torch.randn(h.shape, generator=generator, device=h.device, dtype=h.dtype)
+        (vjp,) = torch.autograd.grad(h, x, v, create_graph=True)  # (B, C, H, W): rows are independent
+        total = total + vjp.flatten(1).pow(2).sum(1)
+    return total / projections
+
+
+@register
+class ContractiveAutoencoder(Autoencoder):
+    """Rifai et al. 2011: reconstruction + lambda * ||d code / d x||_F^2, making codes insensitive to
+    small input changes."""
+
+    name = "cae"
+    summary = "contractive autoencoder: reconstruction + lambda * squared Frobenius norm of the encoder Jacobian"
+    Config = CAEConfig
+
+    @property
+    def exact_jacobian(self) -> bool:
+        c = self.config
+        return c.jacobian == "exact" or (c.jacobian == "auto" and c.closed_form)
+
+    def jacobian_norm(self, x: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+        """||d code / d x||_F^2 per image, (B,)."""
+        if self.exact_jacobian:
+            linear = self.encoder[-1]  # Flatten, Linear: the only layer
+            return sigmoid_jacobian_norm(h.float(), linear.weight.float())
+        return projected_jacobian_norm(x, h, self.config.projections)
+
+    def training_step(self, batch: Batch, step: int, phase: str = "loss") -> StepOutput:
+        x = batch.x.detach().requires_grad_(not self.exact_jacobian)  # the estimator differentiates through x
+        h = self.encode(x)
+        recon = self.reconstruction_loss(self.logits(h), batch.x)
+        contraction = self.jacobian_norm(x, h).mean()
+        loss = recon + self.config.contraction * contraction
+        return StepOutput(loss, {"recon": recon.detach(), "jacobian": contraction.detach()})
