@@ -37,6 +37,10 @@ MNIST_FILES = (
 TINY_MODEL: dict[str, dict[str, Any]] = {
     "ae": {"hidden": [32], "latent_dim": 4},
     "vae": {"hidden": [32], "latent_dim": 4},
+    "conv-ae": {"channels": [4, 8], "latent_dim": 4},
+    "dae": {"hidden": [32], "latent_dim": 4},
+    "cae": {"latent_dim": 8},
+    "lstm-ae": {"hidden": [16], "latent_dim": 4},
 }
 
 PROXY_VARS = ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY")

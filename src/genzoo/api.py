@@ -231,6 +231,8 @@ def save_traversal(run_dir: Path | str, path: Path | str, steps: int = 11, index
     codes = latent.encode_split(model, dataset.test)
     if dims is None:
         dims = latent.widest_dims(codes, min(max_dims, model.latent_dim))
+    if not 0 <= index < len(dataset.test):
+        raise GenzooError(f"--index {index} is out of range; the test split has {len(dataset.test)} images")
     x = _test_images(dataset, torch.tensor([index]))
     return save_grid(latent.traverse(model, x, steps, dims, codes), path, nrow=steps)
 

@@ -23,8 +23,16 @@ from genzoo.train.checkpoint import latest_valid, load_weights, save_checkpoint
 TINY_OVERRIDES: dict[str, dict] = {
     "ae": {"hidden": (32,), "latent_dim": 4},
     "vae": {"hidden": (32,), "latent_dim": 4},
+    "conv-ae": {"channels": (4, 8), "latent_dim": 4},
+    "dae": {"hidden": (32,), "latent_dim": 4},
+    "cae": {"latent_dim": 8},
+    "lstm-ae": {"hidden": (16,), "latent_dim": 4},
 }
 EXTRA_CASES: list[tuple[str, dict]] = [
+    ("conv-ae", {"network": "conv-classic", "latent_dim": 32}),
+    ("dae", {"noise": "gaussian", "hidden": (32,), "latent_dim": 4}),
+    ("dae", {"network": "conv", "channels": (4, 8), "latent_dim": 4}),
+    ("cae", {"hidden": (16,), "latent_dim": 4, "projections": 2}),
     ("ae", {"tied": True}),
     ("ae", {"loss": "mse"}),
     ("vae", {"likelihood": "gaussian", "sigma": 0.3}),

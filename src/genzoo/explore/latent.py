@@ -13,6 +13,7 @@ import torch
 
 from genzoo.data.batches import eval_batches
 from genzoo.data.datasets import ImageSplit
+from genzoo.errors import GenzooError
 from genzoo.models.base import DECODE, ENCODE, GenerativeModel
 
 QUANTILES = (0.05, 0.95)  # axis range: the central 90% of the prior or of the codes
@@ -92,7 +93,7 @@ def manifold(model: GenerativeModel, n: int = 20, dims: tuple[int, int] | None =
     if dims is None:
         dims = (0, 1) if d == 2 or codes is None else tuple(widest_dims(codes))
     if d < 2 or len(set(dims)) != 2 or not all(0 <= k < d for k in dims):
-        raise ValueError(f"manifold needs two distinct latent dimensions in 0..{d - 1}; got {dims}")
+        raise GenzooError(f"manifold needs two distinct latent dimensions in 0..{d - 1}; got {list(dims)}")
     xs, ys = axis_values(model, n, codes, dims[0]), axis_values(model, n, codes, dims[1]).flip(0)
     z = centre(model, codes, d).repeat(n * n, 1)
     z[:, dims[0]] = xs.repeat(n)
@@ -107,6 +108,8 @@ def traverse(model: GenerativeModel, x: torch.Tensor, steps: int = 11, dims: lis
     values while the others stay fixed. -> (len(dims) * steps, C, H, W)."""
     require(model, ENCODE, DECODE)
     dims = list(range(model.latent_dim)) if dims is None else dims
+    if not all(0 <= d < model.latent_dim for d in dims):
+        raise GenzooError(f"traverse: latent dimensions must lie in 0..{model.latent_dim - 1}; got {dims}")
     base = model.encode(x)[0].float().cpu()  # (D,)
     z = base.repeat(len(dims) * steps, 1)
     for row, dim in enumerate(dims):
@@ -128,8 +131,6 @@ def tsne_2d(codes: torch.Tensor, seed: int = 0) -> torch.Tensor:
     try:
         from sklearn.manifold import TSNE
     except ImportError as exc:
-        from genzoo.errors import GenzooError
-
         raise GenzooError("t-SNE needs scikit-learn: pip install 'genzoo[extras]'") from exc
     points = TSNE(n_components=2, init="pca", random_state=seed).fit_transform(codes.float().cpu().numpy())
     return torch.from_numpy(points)

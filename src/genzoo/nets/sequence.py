@@ -29,16 +29,22 @@ class RowLSTMEncoder(nn.Module):
 
 
 class RowLSTMDecoder(nn.Module):
-    """One-to-many: the code, repeated at every step, drives an LSTM whose outputs become the rows' logits."""
+    """One-to-many: the code sets the LSTM's initial state and is repeated as its input at every step; each
+    step's output becomes one row's logits. (With the repeated input alone, training first settles on the mean
+    image for several epochs; starting from a code-dependent state breaks that symmetry at once.)"""
 
     def __init__(self, latent_dim: int, image_shape: Sequence[int], hidden: Sequence[int]):
         super().__init__()
         self.image_shape = tuple(image_shape)
         c, h, w = image_shape
+        self.layers, self.units = len(hidden), hidden[0]
+        self.initial = nn.Linear(latent_dim, 2 * self.layers * self.units)  # -> (h_0, c_0) of every layer
         self.lstm = nn.LSTM(latent_dim, hidden[0], num_layers=len(hidden), batch_first=True)
         self.head = nn.Linear(hidden[0], c * w)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         c, h, w = self.image_shape
-        out, _ = self.lstm(z.unsqueeze(1).expand(-1, h, -1))  # (B, H, hidden)
+        state = torch.tanh(self.initial(z)).view(-1, 2, self.layers, self.units).permute(1, 2, 0, 3)
+        h0, c0 = state[0].contiguous(), state[1].contiguous()  # (layers, B, units) each
+        out, _ = self.lstm(z.unsqueeze(1).expand(-1, h, -1), (h0, c0))  # (B, H, units)
         return self.head(out).view(-1, h, c, w).permute(0, 2, 1, 3)  # (B, H, C*W) -> (B, C, H, W)
