@@ -16,7 +16,8 @@ from genzoo.data.datasets import ImageSplit
 from genzoo.errors import GenzooError
 from genzoo.models.base import DECODE, ENCODE, GenerativeModel
 
-QUANTILES = (0.05, 0.95)  # axis range: the central 90% of the prior or of the codes
+QUANTILES = (0.05, 0.95)  # manifold axes: the central 90% of the prior or of the codes
+TRAVERSAL_QUANTILES = (0.00135, 0.99865)  # traversals sweep wider: +-3 standard deviations of a Gaussian
 
 
 def require(model: GenerativeModel, *verbs: str) -> None:
@@ -63,9 +64,11 @@ def interpolate(model: GenerativeModel, starts: torch.Tensor, ends: torch.Tensor
     return model.decode(z.flatten(0, 1))
 
 
-def axis_values(model: GenerativeModel, n: int, codes: torch.Tensor | None, dim: int) -> torch.Tensor:
-    """n values along latent dimension `dim`: Gaussian quantiles for a VAE, code quantiles otherwise."""
-    q = torch.linspace(*QUANTILES, n)
+def axis_values(model: GenerativeModel, n: int, codes: torch.Tensor | None, dim: int,
+                span: tuple[float, float] = QUANTILES) -> torch.Tensor:
+    """n values along latent dimension `dim` between the quantiles `span`: of N(0, 1) for a VAE, of the
+    codes otherwise."""
+    q = torch.linspace(*span, n)
     if gaussian_latent(model) or codes is None:
         return torch.distributions.Normal(0.0, 1.0).icdf(q)
     return torch.quantile(codes[:, dim].float().cpu(), q)
@@ -113,7 +116,7 @@ def traverse(model: GenerativeModel, x: torch.Tensor, steps: int = 11, dims: lis
     base = model.encode(x)[0].float().cpu()  # (D,)
     z = base.repeat(len(dims) * steps, 1)
     for row, dim in enumerate(dims):
-        z[row * steps : (row + 1) * steps, dim] = axis_values(model, steps, codes, dim)
+        z[row * steps : (row + 1) * steps, dim] = axis_values(model, steps, codes, dim, TRAVERSAL_QUANTILES)
     return model.decode(z.to(model.device))
 
 
