@@ -50,6 +50,13 @@ def real_images(dataset: Dataset, n: int) -> torch.Tensor:
 
 
 @torch.no_grad()
+def classify(net, features: torch.Tensor) -> torch.Tensor:
+    """The feature network's logits (N, 10) for features it extracted (N, 128)."""
+    device = next(net.parameters()).device
+    return net.classifier(features.float().to(device)).double().cpu()
+
+
+@torch.no_grad()
 def generate(model: GenerativeModel, n: int, seed: int, num_classes: int, batch_size: int = 500):
     """n samples in batches from one seeded generator, and the labels asked for (None if unconditional)."""
     generator = torch.Generator(model.device).manual_seed(seed)
@@ -80,10 +87,9 @@ def evaluate_quality(model: GenerativeModel, dataset: Dataset, *, seed: int = 0,
     if SAMPLE in model.capabilities:
         fake, labels = generate(model, n, seed, dataset.num_classes)
         fake_features = extract(net, fake)
-        fake_logits = net.classifier(fake_features.float().to(device)).double().cpu()
-        floor_images = real_images(dataset, n)
-        floor_features = extract(net, floor_images)
-        floor_logits = net.classifier(floor_features.float().to(device)).double().cpu()
+        fake_logits = classify(net, fake_features)
+        floor_features = extract(net, real_images(dataset, n))
+        floor_logits = classify(net, floor_features)
         quality = distribution_metrics(real_test, fake_features, fake_logits)
         if labels is not None:
             quality["conditional_accuracy"] = (fake_logits.argmax(1) == labels.cpu()).double().mean().item()

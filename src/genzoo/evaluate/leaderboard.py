@@ -1,0 +1,73 @@
+"""A leaderboard of runs from their eval.json files, with the real-data floor as its first row.
+
+Nothing is recomputed: `genzoo evaluate` wrote every figure with its protocol, and runs are comparable when
+they share a data set and a feature network (checked: a mismatch is reported, not silently mixed).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from genzoo.errors import GenzooError
+from genzoo.evaluate.results import read_eval
+
+# (column title, section, key, format); a missing figure prints as "-".
+COLUMNS = [
+    ("FD-lenet", "quality", "fd_lenet", "{:.2f}"),
+    ("KID-lenet x1e3", "quality", "kid_lenet", "{:.2f}"),
+    ("precision", "quality", "precision", "{:.3f}"),
+    ("recall", "quality", "recall", "{:.3f}"),
+    ("density", "quality", "density", "{:.3f}"),
+    ("coverage", "quality", "coverage", "{:.3f}"),
+    ("class. score", "quality", "classifier_score", "{:.2f}"),
+    ("cond. acc.", "quality", "conditional_accuracy", "{:.3f}"),
+    ("recon MSE", "codes", "reconstruction_mse", "{:.4f}"),
+    ("kNN probe", "codes", "knn_accuracy", "{:.3f}"),
+    ("logreg probe", "codes", "logistic_accuracy", "{:.3f}"),
+    ("NLL nats", "nll", "nll", "{:.2f}"),
+]
+SCALE = {"kid_lenet": 1e3}
+
+
+def _cell(sections: dict[str, Any], section: str, key: str, fmt: str) -> str:
+    value = sections.get(section, {}).get(key)
+    return "-" if value is None else fmt.format(value * SCALE.get(key, 1))
+
+
+def leaderboard(run_dirs: list[Path | str]) -> tuple[list[str], list[list[str]]]:
+    """(header, rows): the floor first (from the first run with sample-quality figures), then each run sorted by
+    FD-lenet (runs without it last)."""
+    if not run_dirs:
+        raise GenzooError("compare needs at least one run folder")
+    entries, floor, protocol = [], None, None
+    for run in map(Path, run_dirs):
+        sections = read_eval(run)
+        if not sections:
+            raise GenzooError(f"{run}: no eval.json; run `genzoo evaluate {run}` first")
+        quality = sections.get("quality")
+        if quality:
+            this = (quality["protocol"]["dataset"], quality["protocol"]["feature_net_sha256"])
+            if protocol is None:
+                protocol, floor = this, quality["floor"]
+            elif this != protocol:
+                raise GenzooError(f"{run}: evaluated on {this[0]} with another feature network than the first run "
+                                  f"({protocol[0]}); its figures are not comparable")
+        entries.append((run.name, sections))
+    entries.sort(key=lambda e: e[1].get("quality", {}).get("fd_lenet", float("inf")))
+    header = ["run"] + [title for title, *_ in COLUMNS]
+    rows = []
+    if floor is not None:
+        rows.append(["real data (floor)"] + [_cell({"quality": floor}, s, k, f) if s == "quality" else "-"
+                                             for _, s, k, f in COLUMNS])
+    rows += [[name] + [_cell(sections, s, k, f) for _, s, k, f in COLUMNS] for name, sections in entries]
+    return header, rows
+
+
+def format_table(header: list[str], rows: list[list[str]], markdown: bool = False) -> str:
+    if markdown:
+        lines = ["| " + " | ".join(header) + " |", "|" + "---|" + "---:|" * (len(header) - 1)]
+        return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in rows])
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)]
+    fmt = lambda r: "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))  # noqa: E731
+    return "\n".join([fmt(header), fmt(["-" * w for w in widths])] + [fmt(r) for r in rows])
