@@ -8,6 +8,7 @@ Decoders output logits, so images are sigmoid(logits) and the default loss is cr
 
 from __future__ import annotations
 
+import contextlib
 import math
 from dataclasses import dataclass
 from typing import Literal
@@ -236,9 +237,13 @@ class ContractiveAutoencoder(Autoencoder):
         return projected_jacobian_norm(x, h, self.config.projections)
 
     def training_step(self, batch: Batch, step: int, phase: str = "loss") -> StepOutput:
-        x = batch.x.detach().requires_grad_(not self.exact_jacobian)  # the estimator differentiates through x
-        h = self.encode(x)
-        recon = self.reconstruction_loss(self.logits(h), batch.x)
-        contraction = self.jacobian_norm(x, h).mean()
+        # The estimator differentiates the code with respect to x, so it needs autograd even when the caller
+        # (the test-set evaluation) runs under no_grad.
+        needs_graph = not self.exact_jacobian
+        with torch.enable_grad() if needs_graph else contextlib.nullcontext():
+            x = batch.x.detach().requires_grad_(needs_graph)
+            h = self.encode(x)
+            recon = self.reconstruction_loss(self.logits(h), batch.x)
+            contraction = self.jacobian_norm(x, h).mean()
         loss = recon + self.config.contraction * contraction
         return StepOutput(loss, {"recon": recon.detach(), "jacobian": contraction.detach()})
