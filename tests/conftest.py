@@ -41,6 +41,18 @@ TINY_MODEL: dict[str, dict[str, Any]] = {
     "dae": {"hidden": [32], "latent_dim": 4},
     "cae": {"latent_dim": 8},
     "lstm-ae": {"hidden": [16], "latent_dim": 4},
+    "gan": {"hidden_g": [32], "hidden_d": [32], "noise_dim": 8},
+    "cgan": {"width_g": 4, "width_d": 4, "noise_dim": 8},
+    "dcgan": {"width_g": 4, "width_d": 4, "noise_dim": 8, "ema_decay": 0.9},
+    "wgan-gp": {"width_g": 4, "width_d": 4, "noise_dim": 8, "n_critic": 3},
+    "aae": {"hidden": [32], "latent_dim": 4, "hidden_d": [16]},
+    "cvae": {"hidden": [32], "latent_dim": 4},
+    "iwae": {"hidden": [32], "latent_dim": 4, "samples": 3},
+    "vamp-vae": {"hidden": [32], "latent_dim": 4, "pseudo_inputs": 8},
+    "info-vae": {"hidden": [32], "latent_dim": 4},
+    "beta-tcvae": {"hidden": [32], "latent_dim": 4},
+    "factor-vae": {"hidden": [32], "latent_dim": 4, "discriminator_hidden": [16, 16]},
+    "ladder-vae": {"hidden": [32, 16], "latent_dims": [4, 2]},
 }
 
 PROXY_VARS = ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY")

@@ -3,6 +3,7 @@
 from genzoo.api import load, reconstruct, resume, sample, train
 from genzoo.config import DataConfig, RunConfig, TrainConfig
 from genzoo.errors import CapabilityError, GenzooError
+from genzoo.evaluate.divergence import kl_divergence
 
 __version__ = "0.1.0"
 __all__ = [
@@ -11,6 +12,7 @@ __all__ = [
     "GenzooError",
     "RunConfig",
     "TrainConfig",
+    "kl_divergence",
     "load",
     "reconstruct",
     "resume",

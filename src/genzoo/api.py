@@ -21,10 +21,13 @@ from genzoo.config import RunConfig, merge
 from genzoo.data.batches import to_float
 from genzoo.data.datasets import Dataset, load_dataset
 from genzoo.errors import GenzooError
+from genzoo.evaluate import posterior as collapse
+from genzoo.evaluate.likelihood import evaluate_nll
+from genzoo.evaluate.results import update_eval
 from genzoo.explore import latent
 from genzoo.explore.grids import interleave_rows, save_grid
 from genzoo.explore.plots import scatter_by_class
-from genzoo.models.base import CONDITIONAL, DECODE, DENOISE, ENCODE, GenerativeModel
+from genzoo.models.base import CONDITIONAL, DECODE, DENOISE, ENCODE, LOG_LIKELIHOOD, GenerativeModel
 from genzoo.models.registry import get_model_class
 from genzoo.train import checkpoint as ckpt
 from genzoo.train.trainer import Trainer, TrainResult, resolve_device
@@ -176,7 +179,8 @@ def reconstruct(run_dir: Path | str, n: int = 32) -> tuple[torch.Tensor, torch.T
     model = load(run_dir)
     dataset = load_dataset(config.data.dataset, config.data.data_dir, test_size=n)
     x = to_float(dataset.test.images)
-    return x, model.reconstruct(x)
+    labels = {"labels": dataset.test.labels} if CONDITIONAL in model.capabilities else {}
+    return x, model.reconstruct(x, **labels)
 
 
 def save_samples(run_dir: Path | str, path: Path | str, n: int = 64, seed: int = 0, label: int | None = None) -> Path:
@@ -261,3 +265,60 @@ def save_denoising(run_dir: Path | str, path: Path | str, n: int = 10, seed: int
     clean = to_float(dataset.test.images)
     noisy = model.corrupt(clean, generator=torch.Generator().manual_seed(seed))
     return save_grid(torch.cat([noisy.clamp(0, 1), model.reconstruct(noisy), clean]), path, nrow=n)
+
+
+# -- evaluation (reads the run folder; writes eval.json sections and plots beside it) ---------------------------
+def evaluate(run_dir: Path | str, *, nll: bool = False, k: int = 5000, seed: int = 0, test_size: int | None = None,
+             batch_size: int = 100, device: str = "auto", plots: bool = True,
+             progress: bool = True) -> dict[str, dict[str, Any]]:
+    """Evaluate a run's newest valid checkpoint on its test set; merge the sections into eval.json; return them.
+
+    - "posterior", for models that report posterior diagnostics (the VAE family): KL per latent dimension and
+      active units (Burda et al. 2015), plus kl_per_dim.png and active_units.png (over training, read from
+      metrics.jsonl) in the run folder.
+    - "nll", with `nll=True`: -log p(x) in nats estimated with k importance samples per image, and the ELBO
+      (evaluate/likelihood.py). The published protocol is k=5000 over the 10,000 binarized-mnist test images.
+    """
+    if not (device in ("auto", "cpu", "cuda") or device.startswith("cuda:")):
+        raise GenzooError(f"--device {device!r}; expected auto, cpu, cuda or cuda:N")
+    run_dir = Path(run_dir)
+    config = run_config(run_dir)
+    checkpoint = _latest(run_dir)
+    model = load(run_dir, resolve_device(device))
+    if nll:
+        latent.require(model, LOG_LIKELIHOOD)
+    dataset = load_dataset(config.data.dataset, config.data.data_dir, train_size=1, test_size=test_size)
+    common = {"model": model.name, "dataset": dataset.name, "step": checkpoint.step, "n_images": len(dataset.test)}
+    sections: dict[str, dict[str, Any]] = {}
+
+    with torch.no_grad(), torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)  # a model may draw from its posterior for these figures
+        diagnostics = model.diagnostics(dataset.test, 1000)
+    if diagnostics:
+        sections["posterior"] = {**common, **diagnostics}
+        if plots and "kl_per_dim" in diagnostics:
+            layers = getattr(model, "latent_layers", None)
+            title = f"{model.name} on {dataset.name}, step {checkpoint.step}: {diagnostics['active_units']} of " \
+                    f"{len(diagnostics['kl_per_dim'])} units active"
+            collapse.plot_kl_per_dim(diagnostics["kl_per_dim"], diagnostics["mean_variance_per_dim"],
+                                     run_dir / "kl_per_dim.png", title, layers)
+            sections["posterior"]["plots"] = ["kl_per_dim.png"]
+            history = collapse.active_units_history(run_dir / "metrics.jsonl")
+            if history:
+                collapse.plot_active_units(history, len(diagnostics["kl_per_dim"]), run_dir / "active_units.png",
+                                           f"{model.name} on {dataset.name}: active units over training")
+                sections["posterior"]["plots"].append("active_units.png")
+    if nll:
+        result = evaluate_nll(model, dataset.test, k, seed=seed, batch_size=batch_size, progress=progress)
+        likelihood = getattr(model.config, "likelihood", None)
+        sections["nll"] = {
+            **common, **result, "likelihood": likelihood,
+            # Comparable with Burda et al. 2015, Table 1 only under their protocol.
+            "burda_protocol": dataset.name == "binarized-mnist" and k >= 5000 and len(dataset.test) == 10000
+            and likelihood == "bernoulli" and CONDITIONAL not in model.capabilities,
+        }
+    if not sections:
+        raise GenzooError(f"model {model.name!r} reports no posterior diagnostics; --nll needs a model that can "
+                          f"log_likelihood (it can: {', '.join(sorted(model.capabilities))})")
+    update_eval(run_dir, sections)
+    return sections

@@ -91,6 +91,25 @@ def cmd_denoise(args: argparse.Namespace) -> None:
     print(api.save_denoising(args.run, args.output, n=args.n, seed=args.seed))
 
 
+def cmd_evaluate(args: argparse.Namespace) -> None:
+    sections = api.evaluate(args.run, nll=args.nll, k=args.k, seed=args.seed, test_size=args.test_size,
+                            batch_size=args.batch_size, device=args.device)
+    posterior = sections.get("posterior")
+    if posterior:
+        layers = posterior.get("active_units_per_layer")
+        per_layer = f" (per layer, bottom first: {layers})" if layers else ""
+        kl = sum(posterior["kl_per_dim"])
+        print(f"posterior: {posterior['active_units']} of {len(posterior['kl_per_dim'])} latent units active"
+              f"{per_layer}; KL {kl:.2f} nats over {posterior['n_images']} test images")
+        for name in posterior.get("plots", []):
+            print(Path(args.run) / name)
+    nll = sections.get("nll")
+    if nll:
+        print(f"test NLL {nll['nll']:.2f} nats (+-{nll['nll_stderr']:.2f}; k={nll['k']}, {nll['n_images']} images, "
+              f"seed {nll['seed']}), ELBO {nll['elbo']:.2f} nats, {nll['seconds']:.0f} s")
+    print(Path(args.run) / "eval.json")
+
+
 def positive_int(text: str) -> int:
     value = int(text)
     if value <= 0:
@@ -181,6 +200,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="fixes the noise")
     p.add_argument("-o", "--output", type=Path, required=True, help="PNG file to write")
     p.set_defaults(func=cmd_denoise)
+
+    p = sub.add_parser("evaluate", help="posterior-collapse diagnostics and (--nll) test log-likelihood into eval.json")
+    p.add_argument("run", type=Path)
+    p.add_argument("--nll", action="store_true",
+                   help="importance-weighted estimate of -log p(x) in nats on the test set (Burda et al. 2015)")
+    p.add_argument("--k", type=positive_int, default=5000, help="importance samples per image (default 5000)")
+    p.add_argument("--seed", type=int, default=0, help="fixes the importance samples")
+    p.add_argument("--test-size", type=positive_int, help="evaluate the first n test images (default: all)")
+    p.add_argument("--batch-size", type=positive_int, default=100, help="test images per batch (default 100)")
+    p.add_argument("--device", default="auto", help="auto (default), cpu, cuda or cuda:N")
+    p.set_defaults(func=cmd_evaluate)
     return parser
 
 

@@ -82,7 +82,8 @@ def test_steps_replace_epochs_and_stop_mid_epoch(tiny_config, tmp_path):
     assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["step-000005"]
     test = [r for r in read_metrics(run) if r["split"] == "test"]
     assert [(r["step"], r["epoch"]) for r in test] == [(5, 0.625)]
-    assert set(result.test) == {"loss", "recon", "kl", "nelbo"}
+    # loss terms, then the VAE's posterior-collapse diagnostics (models/vae.py: diagnostics)
+    assert set(result.test) == {"loss", "recon", "kl", "nelbo", "active_units", "kl_per_dim", "mean_variance_per_dim"}
 
 
 def test_checkpoint_every_and_keep_checkpoints(tiny_config, tmp_path):

@@ -30,7 +30,8 @@ from genzoo.errors import CapabilityError
 ENCODE, DECODE, SAMPLE, RECONSTRUCT = "encode", "decode", "sample", "reconstruct"
 DENOISE = "denoise"  # has corrupt(x): the noise it was trained to remove
 CONDITIONAL = "conditional"  # sample/encode/decode take labels (B,) int64; batches' labels feed training
-ALL_CAPABILITIES = (ENCODE, DECODE, SAMPLE, RECONSTRUCT, DENOISE, CONDITIONAL)
+LOG_LIKELIHOOD = "log_likelihood"  # has log_weights(x, k): importance weights that estimate log p(x) (evaluate/)
+ALL_CAPABILITIES = (ENCODE, DECODE, SAMPLE, RECONSTRUCT, DENOISE, CONDITIONAL, LOG_LIKELIHOOD)
 
 
 @dataclass
@@ -74,6 +75,11 @@ class GenerativeModel(nn.Module, abc.ABC):
     def training_step(self, batch: Batch, step: int, phase: str = "loss") -> StepOutput:
         """The loss of `phase` on `batch` at global step `step` (0-based), with terms to log."""
 
+    def after_step(self, phase: str, step: int) -> None:
+        """Called by the trainer right after `phase`'s optimizer stepped at `step`, outside autocast (a GAN updates
+        the moving average of its generator's weights here, under torch.no_grad()). Must stay cheap and free of
+        host syncs. Default: nothing."""
+
     def diagnostics(self, split: ImageSplit, batch_size: int) -> dict[str, float | list[float]]:
         """Extra test-set figures the model wants logged after each epoch beside its loss terms (a VAE: KL per
         latent dimension, active units). Called under no_grad in eval mode. Default: none."""
@@ -107,6 +113,15 @@ class GenerativeModel(nn.Module, abc.ABC):
         """n images (n, C, H, W) in [0, 1] drawn from the model; `generator` fixes the noise; `labels` (n,)
         picks the classes of a conditional model (others ignore it)."""
         raise self._cannot(SAMPLE)
+
+    def log_weights(
+        self, x: torch.Tensor, k: int, labels: torch.Tensor | None = None, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
+        """(k, B) log importance weights log p(x, z_i) - log q(z_i | x), z_i ~ q(z | x), in nats, for images x
+        (B, C, H, W): their mean is an ELBO estimate and their log-mean-exp the k-sample bound on log p(x), which
+        tends to log p(x) as k grows (Burda et al. 2015). `generator` fixes the draws; a conditional model scores
+        log p(x | labels)."""
+        raise self._cannot(LOG_LIKELIHOOD)
 
     @property
     def device(self) -> torch.device:

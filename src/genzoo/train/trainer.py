@@ -108,6 +108,7 @@ class Trainer:
         # Fixed inputs for the pictures: the first test images, and noise from a generator re-seeded every time.
         # Reconstructions show originals above their reconstructions, so half as many test images fill the grid.
         self.fixed_images = to_float(dataset.test.images[: max(1, tc.grid_size // 2)]).to(device)
+        self.fixed_labels = dataset.test.labels[: max(1, tc.grid_size // 2)].to(device)  # conditional models read them
         self.grid_columns = max(1, int(math.sqrt(tc.grid_size)))
 
     # -- the loop ---------------------------------------------------------------------------------------------
@@ -128,7 +129,8 @@ class Trainer:
         bar = tqdm(total=total, initial=self.step, unit="step", disable=None, dynamic_ncols=True,
                    desc=f"{self.config.model_name} on {self.dataset.name}", file=sys.stderr)
         running: dict[str, torch.Tensor] = {}
-        count, train_seconds, test = 0, 0.0, {}
+        counts: dict[str, int] = {}  # updates summed into each running term since the last log line
+        train_seconds, test = 0.0, {}
         step = self.step
         try:
             while step < total:
@@ -143,20 +145,19 @@ class Trainer:
                         optimizer.zero_grad(set_to_none=True)
                         out.loss.backward(inputs=self.backward_inputs[phase])
                         optimizer.step()
-                        self._accumulate(running, phase, out)
+                        model.after_step(phase, step)
+                        self._accumulate(running, counts, phase, out)
                     step += 1
                     self.step = step
-                    count += 1
                     bar.update()
                     epoch_end = step % per_epoch == 0 or step >= total
                     mid_checkpoint = bool(tc.checkpoint_every) and step % tc.checkpoint_every == 0 and not epoch_end
                     # A train line every log_every steps, and one before any checkpoint, so that no running sum
                     # is pending when a checkpoint is taken (a resumed run then logs exactly the same lines).
                     if step % tc.log_every == 0 or epoch_end or mid_checkpoint:
-                        record = self._flush(running, count, step)
+                        record = self._flush(running, counts, step)
                         log.write(record)
                         bar.set_postfix({k: f"{v:.4g}" for k, v in record.items() if k not in ("step", "epoch", "split")})
-                        count = 0
                     if mid_checkpoint:
                         self._save(step)
                     if epoch_end:
@@ -191,17 +192,22 @@ class Trainer:
         )
 
     @staticmethod
-    def _accumulate(running: dict[str, torch.Tensor], phase: str, out: StepOutput) -> None:
-        """Sum loss terms on the device; nothing leaves it until the next log line (no per-step sync)."""
+    def _accumulate(running: dict[str, torch.Tensor], counts: dict[str, int], phase: str, out: StepOutput) -> None:
+        """Sum loss terms on the device; nothing leaves it until the next log line (no per-step sync). Each term
+        is averaged over the updates it came from, so a phase that runs every k-th step (a WGAN's generator) logs
+        its own mean, not a k times smaller one."""
         terms = {"loss" if phase == "loss" else f"{phase}_loss": out.loss.detach(), **out.terms}
         for key, value in terms.items():
             value = value.float()
             running[key] = running[key] + value if key in running else value
+            counts[key] = counts.get(key, 0) + 1
 
-    def _flush(self, running: dict[str, torch.Tensor], count: int, step: int) -> dict[str, Any]:
+    def _flush(self, running: dict[str, torch.Tensor], counts: dict[str, int], step: int) -> dict[str, Any]:
         keys = list(running)
-        values = torch.stack([running[k] for k in keys]).div_(count).tolist()  # the one host sync per log line
-        running.clear()
+        sums = torch.stack([running[k] for k in keys])
+        values = sums.div_(torch.tensor([counts[k] for k in keys], dtype=sums.dtype, device=sums.device)).tolist()
+        running.clear()  # .tolist() above is the one host sync per log line
+        counts.clear()
         return {"step": step, "epoch": round(step / len(self.batches), 4), "split": "train", **dict(zip(keys, values))}
 
     # -- end-of-epoch work ------------------------------------------------------------------------------------
@@ -216,7 +222,7 @@ class Trainer:
         with torch.random.fork_rng(devices=devices):
             torch.manual_seed(derive_seed(self.config.seed, "evaluate"))
             for batch in eval_batches(self.dataset.test, self.config.train.eval_batch_size, self.device):
-                for phase in model.phases(self.step):
+                for phase in self.optimizers:  # every group once, also one that phases(step) skips at this step
                     out = model.training_step(batch, self.step, phase)
                     terms = {"loss" if phase == "loss" else f"{phase}_loss": out.loss, **out.terms}
                     for key, value in terms.items():
@@ -240,7 +246,8 @@ class Trainer:
             picture = image_grid(model.sample(n, generator=generator, labels=labels), self.grid_columns)
             self._write_picture(picture, self.run_dir / "samples" / f"epoch-{epoch:03d}.png", "samples", step, log)
         if RECONSTRUCT in model.capabilities:
-            pairs = interleave_rows(self.fixed_images, model.reconstruct(self.fixed_images), self.grid_columns)
+            labels = {"labels": self.fixed_labels} if CONDITIONAL in model.capabilities else {}
+            pairs = interleave_rows(self.fixed_images, model.reconstruct(self.fixed_images, **labels), self.grid_columns)
             picture = image_grid(pairs, self.grid_columns)
             path = self.run_dir / "reconstructions" / f"epoch-{epoch:03d}.png"
             self._write_picture(picture, path, "reconstructions", step, log)

@@ -1,0 +1,102 @@
+"""Posterior collapse: how much each latent dimension carries, from the encoder's view of a test set.
+
+- KL per dimension: E_x KL(q(z_d|x) || p(z_d)) in nats; a collapsed dimension sits at 0 (its posterior is the prior).
+- Active units (Burda et al. 2015, sec. 5.2): dimension d is active when A_d = Cov_x(E_{q(z|x)}[z_d]) > 0.01,
+  i.e. when its posterior mean moves with the input. Burda et al. find many of a VAE's 50 units inactive, and
+  more active in an IWAE of the same architecture.
+
+Models compute the per-image figures (`diagnostics` in models/vae.py); this module summarises and plots them.
+Nothing here imports a model.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from genzoo.explore.plots import pyplot
+
+ACTIVE_THRESHOLD = 0.01  # Burda et al. 2015: Cov_x(E_q[u]) > 10^-2
+
+
+def collapse_summary(means: torch.Tensor, kl: torch.Tensor, layers: Sequence[int] | None = None,
+                     threshold: float = ACTIVE_THRESHOLD) -> dict[str, Any]:
+    """means, kl: (N, D) posterior means and KL per dimension of N images -> the figures logged each epoch.
+    `layers` splits D into stochastic layers (bottom first) for a per-layer count."""
+    variance = means.double().var(0, correction=0)  # (D,) Cov_x(E_q[z])'s diagonal
+    active = variance > threshold
+    out: dict[str, Any] = {
+        "active_units": int(active.sum()),
+        "kl_per_dim": kl.double().mean(0).tolist(),  # (D,) nats
+        "mean_variance_per_dim": variance.tolist(),
+    }
+    if layers is not None and len(layers) > 1:
+        out["active_units_per_layer"] = [int(part.sum()) for part in active.split(list(layers))]
+    return out
+
+
+def plot_kl_per_dim(kl_per_dim: Sequence[float], mean_variance: Sequence[float], path: Path | str, title: str = "",
+                    layers: Sequence[int] | None = None, threshold: float = ACTIVE_THRESHOLD) -> Path:
+    """Bars of KL per latent dimension, dark for active units, pale for inactive ones; layer boundaries dashed."""
+    plt = pyplot()
+    d = len(kl_per_dim)
+    fig, ax = plt.subplots(figsize=(max(6.0, 0.18 * d + 2), 3.6), dpi=110)
+    active = [v > threshold for v in mean_variance]
+    colors = ["tab:blue" if a else "lightgray" for a in active]
+    ax.bar(range(d), kl_per_dim, color=colors, width=0.85)
+    if layers is not None and len(layers) > 1:
+        edge = 0
+        for size in layers[:-1]:
+            edge += size
+            ax.axvline(edge - 0.5, color="black", linestyle="--", linewidth=0.8)
+    ax.set_xlabel("latent dimension")
+    ax.set_ylabel("KL (nats)")
+    ax.set_title(title or f"KL per dimension: {sum(active)} of {d} units active (Cov_x E_q[z] > {threshold})")
+    ax.set_xlim(-0.75, d - 0.25)
+    ax.xaxis.set_major_locator(plt.MaxNLocator(integer=True))  # dimensions are whole numbers
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def active_units_history(metrics_path: Path | str) -> list[tuple[float, int]]:
+    """(epoch, active units) of every test line of a run's metrics.jsonl that logged them."""
+    history = []
+    path = Path(metrics_path)
+    if not path.is_file():
+        return history
+    for line in path.read_text().splitlines():
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue  # a torn last line
+        if record.get("split") == "test" and "active_units" in record:
+            history.append((float(record["epoch"]), int(record["active_units"])))
+    return history
+
+
+def plot_active_units(history: Sequence[tuple[float, int]], latent_dim: int, path: Path | str, title: str = "") -> Path:
+    """Active units over training (one point per epoch's test evaluation)."""
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(6, 3.6), dpi=110)
+    epochs, counts = zip(*history) if history else ((), ())
+    ax.plot(epochs, counts, marker="o", markersize=3)
+    ax.axhline(latent_dim, color="gray", linestyle=":", linewidth=1, label=f"latent size {latent_dim}")
+    ax.set_ylim(0, latent_dim * 1.05 + 0.5)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("active units")
+    ax.set_title(title or "active units over training (test set)")
+    ax.legend(frameon=False, loc="lower right")
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+    return path

@@ -1,0 +1,229 @@
+"""VAEs with an extra penalty on the aggregate posterior q(z) = E_x q(z|x): InfoVAE, beta-TCVAE, FactorVAE.
+
+Each is the `vae` of models/vae.py with `make_penalty` returning one of the modules below; the penalty sees the
+batch's posterior q(z|x) (B, D) and one draw z (B, D) per image (draws across the batch are samples of q(z)),
+and returns the weighted term added to the loss plus terms to log:
+
+- `MMDPenalty` (InfoVAE, Zhao et al. 2019): maximum mean discrepancy between q(z) and p(z).
+- `MinibatchTC` (beta-TCVAE, Chen et al. 2018): total correlation KL(q(z) || prod_d q(z_d)), estimated by
+  minibatch-weighted sampling.
+- `DiscriminatorTC` (FactorVAE, Kim & Mnih 2018): the same total correlation, estimated by a discriminator
+  between draws of q(z) and draws with each dimension shuffled across the batch (the density-ratio trick). The
+  discriminator is a second optimizer group; the trainer alternates the two groups at every step.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from genzoo.errors import GenzooError
+from genzoo.models.base import OptimizerGroup, StepOutput
+from genzoo.models.registry import register
+from genzoo.models.vae import VAE, VAEConfig, require
+from genzoo.nets.distributions import DiagonalGaussian, gaussian_log_prob_per_dim
+
+
+def _elbo_only(config: VAEConfig, name: str) -> None:
+    if config.objective != "elbo":
+        raise GenzooError(f"model.objective={config.objective} is not supported by {name}: its penalty is added to "
+                          "the ELBO; use objective=elbo")
+
+
+# -- InfoVAE ------------------------------------------------------------------------------------------------------
+
+
+def rbf_mmd2(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Unbiased estimate of MMD^2 between the samples a (n, D) and b (m, D) (Gretton et al. 2012, "A kernel
+    two-sample test", the unbiased statistic MMD^2_u) with the Gaussian kernel k(u, v) = exp(-|u - v|^2 / (2 D)): for u, v ~ N(0, I) the
+    mean of |u - v|^2 is 2 D, so the kernel stays away from 0 and 1 at the prior's scale whatever D is."""
+    dim = a.shape[1]
+
+    def kernel(u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        sq = (u.pow(2).sum(1)[:, None] + v.pow(2).sum(1)[None, :] - 2 * u @ v.T).clamp(min=0)  # (n, m)
+        return torch.exp(-sq / (2 * dim))
+
+    n, m = a.shape[0], b.shape[0]
+    k_aa, k_bb = kernel(a, a), kernel(b, b)
+    # Unbiased: the diagonal k(u, u) = 1 terms are left out of the within-sample means.
+    within_a = (k_aa.sum() - k_aa.diagonal().sum()) / (n * (n - 1))
+    within_b = (k_bb.sum() - k_bb.diagonal().sum()) / (m * (m - 1))
+    return within_a + within_b - 2 * kernel(a, b).mean()
+
+
+class MMDPenalty(nn.Module):
+    group = None
+
+    def __init__(self, weight: float, prior: nn.Module):
+        super().__init__()
+        self.weight = weight
+        self.prior = [prior]  # a plain list: the model owns (and registers) its prior
+
+    def forward(self, q: DiagonalGaussian, z: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        if z.shape[0] < 2:  # the unbiased estimate needs two draws of each distribution
+            zero = z.sum() * 0
+            return zero, {"mmd": zero}
+        prior_draws = self.prior[0].sample(z.shape[0], device=z.device).to(z.dtype)  # (B, D) from p(z)
+        mmd = rbf_mmd2(z.float(), prior_draws.float())
+        return self.weight * mmd, {"mmd": mmd}
+
+
+@dataclass(frozen=True)
+class InfoVAEConfig(VAEConfig):
+    # Zhao et al. 2019, the InfoVAE objective: maximise E[log p(x|z)] - (1 - alpha) KL(q(z|x) || p(z)) - (alpha + lambda - 1) D(q(z), p(z)).
+    alpha: float = 0.0  # 1 - alpha scales the per-image KL (times beta and its warm-up); alpha = 1 drops it
+    mmd_lambda: float = 1000.0  # lambda: an MMD^2 estimate is O(1e-2) against ~100 nats of reconstruction
+
+    def __post_init__(self):
+        super().__post_init__()
+        _elbo_only(self, "info-vae")
+        require(self.alpha <= 1, "alpha", self.alpha, "<= 1 (the KL weight 1 - alpha must be >= 0)")
+        require(self.alpha + self.mmd_lambda - 1 >= 0, "mmd_lambda", self.mmd_lambda,
+                f">= {1 - self.alpha} (the MMD weight alpha + lambda - 1 must be >= 0)")
+
+
+@register
+class InfoVAE(VAE):
+    name = "info-vae"
+    summary = "InfoVAE (MMD-VAE): the ELBO's KL scaled by 1 - alpha plus an MMD between q(z) and p(z)"
+    Config = InfoVAEConfig
+
+    def make_penalty(self) -> nn.Module:
+        c = self.config
+        return MMDPenalty(c.alpha + c.mmd_lambda - 1, self.prior)
+
+    def kl_weight(self, step: int) -> float:
+        return (1 - self.config.alpha) * super().kl_weight(step)
+
+
+# -- beta-TCVAE ---------------------------------------------------------------------------------------------------
+
+
+def total_correlation_mws(q: DiagonalGaussian, z: torch.Tensor, dataset_size: int) -> torch.Tensor:
+    """Minibatch-weighted-sampling estimate of TC = E_q(z)[log q(z) - sum_d log q(z_d)] (Chen et al. 2018,
+    "minibatch weighted sampling"): q(z_i) ~ 1/(N M) sum_j q(z_i | x_j) over the batch's M images, N = data set size. -> scalar.
+
+    The log(N M) constants shift the estimate by (D - 1) log(N M) and leave its gradient alone."""
+    batch, dim = z.shape
+    log_qzx = gaussian_log_prob_per_dim(z[:, None, :], q.mean[None], q.logvar[None])  # (M_i, M_j, D): log q(z_id|x_j)
+    log_norm = math.log(dataset_size * batch)
+    log_qz = torch.logsumexp(log_qzx.sum(2), dim=1) - log_norm  # (M,)
+    log_prod_marginals = (torch.logsumexp(log_qzx, dim=1) - log_norm).sum(1)  # (M,)
+    return (log_qz - log_prod_marginals).mean()
+
+
+class MinibatchTC(nn.Module):
+    group = None
+
+    def __init__(self, weight: float, dataset_size: int):
+        super().__init__()
+        self.weight, self.dataset_size = weight, dataset_size
+
+    def forward(self, q: DiagonalGaussian, z: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        tc = total_correlation_mws(q, z.float(), self.dataset_size)
+        return self.weight * tc, {"tc": tc}
+
+
+@dataclass(frozen=True)
+class BetaTCVAEConfig(VAEConfig):
+    # Chen et al. 2018 split the KL into index-code MI + beta TC + dimension-wise KL (their alpha = gamma = 1); with
+    # the closed-form KL that is the ELBO plus (beta - 1) TC, which is what is trained here.
+    tc_weight: float = 6.0  # their beta, the weight of the total correlation
+    dataset_size: int = 60000  # N of the estimator (shifts the logged tc by a constant only)
+
+    def __post_init__(self):
+        super().__post_init__()
+        _elbo_only(self, "beta-tcvae")
+        require(self.tc_weight >= 0, "tc_weight", self.tc_weight, ">= 0")
+        require(self.dataset_size > 0, "dataset_size", self.dataset_size, "a value > 0")
+
+
+@register
+class BetaTCVAE(VAE):
+    name = "beta-tcvae"
+    summary = "beta-TCVAE: the ELBO plus (tc_weight - 1) x total correlation of q(z), minibatch-weighted estimate"
+    Config = BetaTCVAEConfig
+
+    def make_penalty(self) -> nn.Module:
+        return MinibatchTC(self.config.tc_weight - 1, self.config.dataset_size)
+
+
+# -- FactorVAE ----------------------------------------------------------------------------------------------------
+
+
+def permute_dims(z: torch.Tensor) -> torch.Tensor:
+    """Shuffle each latent dimension independently across the batch (Kim & Mnih 2018, Algorithm 1): the result
+    is distributed as prod_d q(z_d). (B, D) -> (B, D), one gather, no loop."""
+    order = torch.rand(z.shape, device=z.device).argsort(0)  # (B, D): a permutation per column
+    return z.gather(0, order)
+
+
+class DiscriminatorTC(nn.Module):
+    """TC ~ E_q(z)[log D(z) / (1 - D(z))] = E[logit_q - logit_perm] for a classifier D of q(z) against
+    prod_d q(z_d), the density-ratio trick of Kim & Mnih 2018. Its own optimizer group trains D; the model's group sees the estimate."""
+
+    group = "discriminator"
+
+    def __init__(self, latent_dim: int, hidden: tuple[int, ...], weight: float, lr: float, betas: tuple[float, float]):
+        super().__init__()
+        layers: list[nn.Module] = []
+        width = latent_dim
+        for size in hidden:  # Kim & Mnih, appendix: fully connected layers with leaky ReLU (slope 0.2)
+            layers += [nn.Linear(width, size), nn.LeakyReLU(0.2)]
+            width = size
+        layers.append(nn.Linear(width, 2))  # logits: class 0 "drawn from q(z)", class 1 "dimensions permuted"
+        self.net = nn.Sequential(*layers)
+        self.weight, self.lr, self.betas = weight, lr, betas
+
+    def forward(self, q: DiagonalGaussian, z: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        logits = self.net(z)
+        tc = (logits[:, 0] - logits[:, 1]).float().mean()
+        return self.weight * tc, {"tc": tc}
+
+    def group_step(self, z: torch.Tensor) -> StepOutput:
+        """The discriminator's loss on draws z (B, D) taken without gradient: the first half of the batch as
+        draws of q(z), the second half with dimensions permuted (Kim & Mnih use a second batch for those)."""
+        half = max(1, z.shape[0] // 2)
+        real, other = z[:half], (z[half:] if z.shape[0] > 1 else z)
+        logits_real, logits_perm = self.net(real).float(), self.net(permute_dims(other)).float()
+        loss = 0.5 * (F.cross_entropy(logits_real, torch.zeros(len(real), dtype=torch.long, device=z.device))
+                      + F.cross_entropy(logits_perm, torch.ones(len(other), dtype=torch.long, device=z.device)))
+        accuracy = 0.5 * ((logits_real.argmax(1) == 0).float().mean() + (logits_perm.argmax(1) == 1).float().mean())
+        return StepOutput(loss, {"discriminator_accuracy": accuracy.detach()})
+
+    def optimizer_group(self) -> OptimizerGroup:
+        return OptimizerGroup(self.group, list(self.parameters()), lr=self.lr, betas=self.betas)
+
+
+@dataclass(frozen=True)
+class FactorVAEConfig(VAEConfig):
+    tc_weight: float = 10.0  # gamma; Kim & Mnih sweep 10 to 100 on dSprites
+    discriminator_hidden: tuple[int, ...] = (1000,) * 6  # Kim & Mnih, appendix: 6 layers of 1000 units
+    discriminator_lr: float = 1e-4  # Kim & Mnih: Adam 1e-4, betas (0.5, 0.9) for the discriminator
+    discriminator_betas: tuple[float, float] = (0.5, 0.9)
+
+    def __post_init__(self):
+        super().__post_init__()
+        _elbo_only(self, "factor-vae")
+        require(self.tc_weight >= 0, "tc_weight", self.tc_weight, ">= 0")
+        require(bool(self.discriminator_hidden) and all(h > 0 for h in self.discriminator_hidden),
+                "discriminator_hidden", list(self.discriminator_hidden), "a non-empty list of sizes > 0")
+        require(self.discriminator_lr > 0, "discriminator_lr", self.discriminator_lr, "a value > 0")
+        require(all(0 <= b < 1 for b in self.discriminator_betas), "discriminator_betas",
+                list(self.discriminator_betas), "two values in [0, 1)")
+
+
+@register
+class FactorVAE(VAE):
+    name = "factor-vae"
+    summary = "FactorVAE: the ELBO plus tc_weight x total correlation estimated by a discriminator (second optimizer)"
+    Config = FactorVAEConfig
+
+    def make_penalty(self) -> nn.Module:
+        c = self.config
+        return DiscriminatorTC(c.latent_dim, c.discriminator_hidden, c.tc_weight, c.discriminator_lr,
+                               c.discriminator_betas)
