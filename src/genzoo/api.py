@@ -23,6 +23,8 @@ from genzoo.data.datasets import Dataset, load_dataset
 from genzoo.errors import GenzooError
 from genzoo.evaluate import posterior as collapse
 from genzoo.evaluate.likelihood import evaluate_nll
+from genzoo.evaluate.leaderboard import format_table, leaderboard
+from genzoo.evaluate.quality import evaluate_quality
 from genzoo.evaluate.results import update_eval
 from genzoo.explore import latent
 from genzoo.explore.grids import interleave_rows, save_grid
@@ -268,9 +270,15 @@ def save_denoising(run_dir: Path | str, path: Path | str, n: int = 10, seed: int
 
 
 # -- evaluation (reads the run folder; writes eval.json sections and plots beside it) ---------------------------
+def compare(run_dirs: list[Path | str], markdown: bool = False) -> str:
+    """A leaderboard table of runs from their eval.json files, the real-data floor first."""
+    header, rows = leaderboard(run_dirs)
+    return format_table(header, rows, markdown)
+
+
 def evaluate(run_dir: Path | str, *, nll: bool = False, k: int = 5000, seed: int = 0, test_size: int | None = None,
              batch_size: int = 100, device: str = "auto", plots: bool = True,
-             progress: bool = True) -> dict[str, dict[str, Any]]:
+             progress: bool = True, quality: bool = False, samples: int | None = None) -> dict[str, dict[str, Any]]:
     """Evaluate a run's newest valid checkpoint on its test set; merge the sections into eval.json; return them.
 
     - "posterior", for models that report posterior diagnostics (the VAE family): KL per latent dimension and
@@ -278,6 +286,8 @@ def evaluate(run_dir: Path | str, *, nll: bool = False, k: int = 5000, seed: int
       metrics.jsonl) in the run folder.
     - "nll", with `nll=True`: -log p(x) in nats estimated with k importance samples per image, and the ELBO
       (evaluate/likelihood.py). The published protocol is k=5000 over the 10,000 binarized-mnist test images.
+    - "quality" and "codes", with `quality=True`: sample-quality metrics in the shipped feature network's space
+      beside the real-data floor, and reconstruction / latent-probe figures for encoders (evaluate/quality.py).
     """
     if not (device in ("auto", "cpu", "cuda") or device.startswith("cuda:")):
         raise GenzooError(f"--device {device!r}; expected auto, cpu, cuda or cuda:N")
@@ -317,6 +327,9 @@ def evaluate(run_dir: Path | str, *, nll: bool = False, k: int = 5000, seed: int
             "burda_protocol": dataset.name == "binarized-mnist" and k >= 5000 and len(dataset.test) == 10000
             and likelihood == "bernoulli" and CONDITIONAL not in model.capabilities,
         }
+    if quality:
+        full = load_dataset(config.data.dataset, config.data.data_dir)
+        sections.update(evaluate_quality(model, full, seed=seed, samples=samples, device=str(model.device)))
     if not sections:
         raise GenzooError(f"model {model.name!r} reports no posterior diagnostics; --nll needs a model that can "
                           f"log_likelihood (it can: {', '.join(sorted(model.capabilities))})")

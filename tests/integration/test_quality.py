@@ -1,0 +1,42 @@
+"""Sample-quality evaluation end to end on a small protocol, and the leaderboard built from eval.json."""
+
+from __future__ import annotations
+
+import json
+
+import genzoo
+from genzoo.cli import main
+from genzoo.data.datasets import load_dataset
+from genzoo.evaluate.quality import evaluate_quality
+
+
+def test_quality_sections_and_the_real_data_floor(tiny_vae_run):
+    model = genzoo.load(tiny_vae_run)
+    data = load_dataset("mnist", train_size=600, test_size=600)
+    sections = evaluate_quality(model, data, samples=600)
+    quality, floor, codes = sections["quality"], sections["quality"]["floor"], sections["codes"]
+    # Real training images against the test images: close, and far closer than a 16-step model's samples.
+    assert floor["fd_lenet"] < 5 and floor["precision"] > 0.6 and floor["recall"] > 0.6
+    assert quality["fd_lenet"] > 5 * floor["fd_lenet"]
+    assert 1 <= quality["classifier_score"] <= 10 and floor["classifier_score"] > 6
+    assert quality["protocol"]["feature_net_sha256"] and quality["protocol"]["samples"] == 600
+    assert 0 < codes["reconstruction_mse"] < 1 and codes["knn_accuracy"] > 0.3
+
+
+def test_compare_prints_the_floor_first_and_sorts_by_fd(tmp_path, capsys):
+    protocol = {"dataset": "mnist", "feature_net_sha256": "abc"}
+    for name, fd in (("worse", 40.0), ("better", 12.5)):
+        run = tmp_path / name
+        run.mkdir()
+        quality = {"fd_lenet": fd, "precision": 0.5, "floor": {"fd_lenet": 0.4}, "protocol": protocol}
+        (run / "eval.json").write_text(json.dumps({"quality": quality, "nll": {"nll": 90.0}}))
+    assert main(["compare", str(tmp_path / "worse"), str(tmp_path / "better"), "--markdown"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[2].startswith("| real data (floor) | 0.40")
+    assert lines[3].startswith("| better | 12.50") and lines[4].startswith("| worse | 40.00")
+
+
+def test_compare_refuses_runs_without_eval_json(tmp_path, capsys):
+    (tmp_path / "run").mkdir()
+    assert main(["compare", str(tmp_path / "run")]) == 2
+    assert "genzoo evaluate" in capsys.readouterr().err
