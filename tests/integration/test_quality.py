@@ -20,7 +20,7 @@ def test_quality_sections_and_the_real_data_floor(tiny_vae_run):
     assert quality["fd_lenet"] > 5 * floor["fd_lenet"]
     assert 1 <= quality["classifier_score"] <= 10 and floor["classifier_score"] > 6
     assert quality["protocol"]["feature_net_sha256"] and quality["protocol"]["samples"] == 600
-    assert 0 < codes["reconstruction_mse"] < 1 and codes["knn_accuracy"] > 0.3
+    assert 0 < codes["reconstruction_mse"] < 1 and codes["knn_accuracy"] > 0.2  # chance is 0.1
 
 
 def test_compare_prints_the_floor_first_and_sorts_by_fd(tmp_path, capsys):
