@@ -223,8 +223,9 @@ def save_interpolations(run_dir: Path | str, path: Path | str, pairs: int = 8, s
 def save_manifold(run_dir: Path | str, path: Path | str, n: int = 20, dims: tuple[int, int] | None = None) -> Path:
     """Decodings over a grid of two latent dimensions (the two that vary most over the test codes by default)."""
     model, dataset = _model_and_data(run_dir)
-    latent.require(model, ENCODE, DECODE)
-    codes = latent.encode_split(model, dataset.test)
+    latent.require(model, DECODE)
+    # Axes follow the test codes where the model encodes; a decoder-only model (a GAN) uses its prior.
+    codes = latent.encode_split(model, dataset.test) if ENCODE in model.capabilities else None
     images, _ = latent.manifold(model, n, dims, codes)
     return save_grid(images, path, nrow=n)
 
