@@ -18,7 +18,7 @@ from typing import Any
 
 import torch
 
-from genzoo.explore.plots import pyplot
+from genzoo.explore.plots import pyplot, save_figure
 
 ACTIVE_THRESHOLD = 0.01  # Burda et al. 2015: Cov_x(E_q[u]) > 10^-2
 
@@ -58,12 +58,7 @@ def plot_kl_per_dim(kl_per_dim: Sequence[float], mean_variance: Sequence[float],
     ax.set_title(title or f"KL per dimension: {sum(active)} of {d} units active (Cov_x E_q[z] > {threshold})")
     ax.set_xlim(-0.75, d - 0.25)
     ax.xaxis.set_major_locator(plt.MaxNLocator(integer=True))  # dimensions are whole numbers
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def active_units_history(metrics_path: Path | str) -> list[tuple[float, int]]:
@@ -94,9 +89,4 @@ def plot_active_units(history: Sequence[tuple[float, int]], latent_dim: int, pat
     ax.set_ylabel("active units")
     ax.set_title(title or "active units over training (test set)")
     ax.legend(frameon=False, loc="lower right")
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)

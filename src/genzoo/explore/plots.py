@@ -31,9 +31,14 @@ def scatter_by_class(points: torch.Tensor, labels: torch.Tensor, class_names: Se
     ax.set_title(title)
     ax.set_xticks([])
     ax.set_yticks([])
+    return save_figure(fig, path)
+
+
+def save_figure(fig, path: Path | str) -> Path:
+    """Lay out, write (creating the folder) and close a matplotlib figure."""
     fig.tight_layout()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path)
-    plt.close(fig)
+    pyplot().close(fig)
     return path

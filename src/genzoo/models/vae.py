@@ -22,6 +22,8 @@ bound, `vamp-vae` swaps the prior (`make_prior`), and info-vae / beta-tcvae / fa
 
 from __future__ import annotations
 
+import abc
+
 import math
 from dataclasses import dataclass
 from typing import ClassVar, Literal
@@ -124,17 +126,18 @@ class VariationalModel(GenerativeModel):
         self.penalty: nn.Module | None = None  # a subclass may set a module: added to the loss, maybe its own group
 
     # -- the pieces a subclass provides ------------------------------------------------------------------------
+    @abc.abstractmethod
     def infer(self, x: torch.Tensor, labels: torch.Tensor | None, k: int,
               generator: torch.Generator | None = None) -> Inference:
-        raise NotImplementedError
+        """k posterior draws for images x (B, C, H, W) and what the bound needs about them (see Inference)."""
 
+    @abc.abstractmethod
     def decoder_output(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         """(N, D) decoder latents -> (N, C, H, W) likelihood parameters (logits for a Bernoulli)."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def sample_latent(self, n: int, generator: torch.Generator | None, labels: torch.Tensor | None) -> torch.Tensor:
         """(n, D) decoder latents drawn from the prior (ancestrally, for a hierarchy)."""
-        raise NotImplementedError
 
     def decoder_latent(self, code: torch.Tensor) -> torch.Tensor:
         """The part of an `encode` code the decoder reads (all of it for a single stochastic layer)."""
