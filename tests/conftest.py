@@ -82,6 +82,14 @@ def build_tiny_config(model_name: str = "vae", /, **sections: dict[str, Any] | i
     return merge(base, copy.deepcopy(sections))
 
 
+def one_line_error(stderr: str) -> str:
+    """The CLI's error for bad input: exactly one line, `genzoo: error: ...`; returns it."""
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1, stderr
+    assert lines[0].startswith("genzoo: error: ")
+    return lines[0]
+
+
 def read_metrics(run_dir: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in (Path(run_dir) / "metrics.jsonl").read_text().splitlines()]
 

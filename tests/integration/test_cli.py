@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import read_metrics
+from conftest import one_line_error, read_metrics
 from PIL import Image
 
 from genzoo.cli import main
@@ -31,13 +31,6 @@ def cli_run(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("cli") / "vae-run"
     assert main([*TRAIN_ARGS, "--out", str(out)]) == 0
     return out
-
-
-def one_line_error(stderr: str) -> str:
-    lines = stderr.strip().splitlines()
-    assert len(lines) == 1, stderr
-    assert lines[0].startswith("genzoo: error: ")
-    return lines[0]
 
 
 # -- train ----------------------------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ from PIL import Image
 
 from genzoo.cli import main
 from genzoo.config import RunConfig
-from tests.conftest import read_metrics
+from tests.conftest import one_line_error, read_metrics
 
 pytestmark = pytest.mark.filterwarnings("ignore::genzoo.models.gan.TrainingHealthWarning")  # tiny runs collapse
 
@@ -41,13 +41,6 @@ def runs(tmp_path_factory) -> dict[str, Path]:
         out[name] = root / name
         assert main(train_args(name, out[name])) == 0, name
     return out
-
-
-def one_line_error(stderr: str) -> str:
-    lines = stderr.strip().splitlines()
-    assert len(lines) == 1, stderr
-    assert lines[0].startswith("genzoo: error: ")
-    return lines[0]
 
 
 @pytest.mark.parametrize("name", list(TINY))
