@@ -75,25 +75,42 @@ def codes_of(model: GenerativeModel, images: torch.Tensor, labels: torch.Tensor,
                       for i in range(0, len(images), batch_size)]).double().cpu()
 
 
+_REFERENCES: dict[tuple, tuple] = {}
+
+
+def reference(dataset: Dataset, n: int, device: str):
+    """(feature net, its info, test-set features, the floor's metrics) for a data set and sample count.
+
+    They are the same for every run of a data set, so a process that evaluates many runs (benchmarks/zoo.py)
+    computes them once. The key names the data set and split sizes: its files are SHA-256 verified on load, so
+    equal keys mean equal images."""
+    key = (dataset.name, len(dataset.train), len(dataset.test), n, device)
+    if key not in _REFERENCES:
+        net, info = load_feature_net(dataset.name, device)
+        real_test, _ = extract_split(net, dataset.test)
+        floor_features = extract(net, real_images(dataset, n))
+        floor = distribution_metrics(real_test, floor_features, classify(net, floor_features))
+        _REFERENCES.clear()  # one data set at a time is all any caller needs; do not hold several in memory
+        _REFERENCES[key] = (net, info, real_test, floor)
+    return _REFERENCES[key]
+
+
 def evaluate_quality(model: GenerativeModel, dataset: Dataset, *, seed: int = 0, samples: int | None = None,
                      device: str = "cpu") -> dict[str, dict[str, Any]]:
     """eval.json sections: "quality" (samples vs test, with the floor and the protocol) and "codes" (encoders)."""
     started = time.perf_counter()
     n = samples or PROTOCOL["samples"]
-    net, info = load_feature_net(dataset.name, device)
     model.eval()
-    real_test, _ = extract_split(net, dataset.test)
     sections: dict[str, dict[str, Any]] = {}
     if SAMPLE in model.capabilities:
+        net, info, real_test, floor = reference(dataset, n, device)
         fake, labels = generate(model, n, seed, dataset.num_classes)
         fake_features = extract(net, fake)
         fake_logits = classify(net, fake_features)
-        floor_features = extract(net, real_images(dataset, n))
-        floor_logits = classify(net, floor_features)
         quality = distribution_metrics(real_test, fake_features, fake_logits)
         if labels is not None:
             quality["conditional_accuracy"] = (fake_logits.argmax(1) == labels.cpu()).double().mean().item()
-        sections["quality"] = {**quality, "floor": distribution_metrics(real_test, floor_features, floor_logits),
+        sections["quality"] = {**quality, "floor": dict(floor),
                                "protocol": {**PROTOCOL, "samples": n, "seed": seed, "test_images": len(dataset.test),
                                             "feature_net": info.file, "feature_net_sha256": info.sha256,
                                             "feature_net_test_accuracy": info.test_accuracy,
