@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import shutil
 import time
@@ -17,8 +18,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from genzoo.config import RunConfig, merge
-from genzoo.data.batches import to_float
+from genzoo.config import RunConfig, apply_override, config_changes, merge
+from genzoo.data.batches import derive_seed, to_float
 from genzoo.data.datasets import Dataset, load_dataset
 from genzoo.errors import GenzooError
 from genzoo.evaluate import posterior as collapse
@@ -32,6 +33,8 @@ from genzoo.explore.plots import scatter_by_class
 from genzoo.models.base import CONDITIONAL, DECODE, DENOISE, ENCODE, LOG_LIKELIHOOD, GenerativeModel
 from genzoo.models.registry import get_model_class
 from genzoo.train import checkpoint as ckpt
+from genzoo.train import distributed
+from genzoo.train.distributed import Distributed
 from genzoo.train.trainer import Trainer, TrainResult, resolve_device
 
 CONFIG_FILE = "config.yaml"
@@ -82,18 +85,47 @@ def prepare_run_dir(run_dir: Path, overwrite: bool) -> None:
 def train(
     config: RunConfig | dict[str, Any], out: Path | str | None = None, *, overwrite: bool = False, verbose: bool = True
 ) -> TrainResult:
-    """Train a model from a config (a RunConfig or the same plain dict as config.yaml) into a run folder."""
+    """Train a model from a config (a RunConfig or the same plain dict as config.yaml) into a run folder.
+
+    Under `torchrun` every process calls this with the same arguments; they train data-parallel and rank 0
+    alone writes the run folder (train/distributed.py)."""
     config = as_config(config)
-    device = resolve_device(config.train.device)
     dataset = load_data(config)
     run_dir = Path(out) if out is not None else default_run_dir(config)
     config, model = build_model(config, dataset)
-    prepare_run_dir(run_dir, overwrite)
-    config.save(run_dir / CONFIG_FILE)
-    if verbose:
-        params = sum(p.numel() for p in model.parameters())
-        print(f"training {config.model_name} ({params:,} parameters) on {dataset.name} -> {run_dir}")
-    return Trainer(model.to(device), dataset, config, run_dir, device, verbose=verbose).fit()
+    with _process_group(config) as (world, device):
+        _on_rank_zero(world, device, lambda: (prepare_run_dir(run_dir, overwrite), config.save(run_dir / CONFIG_FILE)))
+        if verbose and world.is_main:
+            params = sum(p.numel() for p in model.parameters())
+            ranks = f" on {world.world_size} processes" if world.active else ""
+            print(f"training {config.model_name} ({params:,} parameters) on {dataset.name}{ranks} -> {run_dir}")
+        return Trainer(model.to(device), dataset, config, run_dir, device, verbose=verbose, world=world).fit()
+
+
+@contextlib.contextmanager
+def _process_group(config: RunConfig):
+    """(this process's place among the torchrun processes, its device) for the length of a training call.
+    The weights were initialised from config.seed, the same on every rank; from here each rank draws its own
+    noise (only when there are several: a single process keeps the plain seed's stream)."""
+    local_rank = distributed.from_environment().local_rank
+    device = resolve_device(config.train.device, local_rank if distributed.from_environment().active else None)
+    with distributed.process_group(device) as world:
+        if world.active:
+            torch.manual_seed(derive_seed(config.seed, "rank", world.rank))
+        yield world, device
+
+
+def _on_rank_zero(world: Distributed, device: torch.device, action) -> None:
+    """Run `action` (preparing the run folder) on rank 0; if it fails every rank raises, none is left waiting."""
+    error = None
+    if world.is_main:
+        try:
+            action()
+        except GenzooError as exc:
+            error = exc
+    failed = distributed.any_rank(error is not None, device) if world.active else error is not None
+    if failed:
+        raise error or GenzooError("rank 0 could not prepare the run folder; its message says why")
 
 
 def _latest(run_dir: Path) -> ckpt.Checkpoint:
@@ -111,25 +143,43 @@ def run_config(run_dir: Path | str) -> RunConfig:
 
 
 def resume(
-    run_dir: Path | str, *, epochs: int | None = None, steps: int | None = None, verbose: bool = True
+    run_dir: Path | str, *, epochs: int | None = None, steps: int | None = None, overrides: list[str] = (),
+    allow_config_change: bool = False, verbose: bool = True,
 ) -> TrainResult:
-    """Continue a run from its newest valid checkpoint; `epochs`/`steps` extend its length."""
+    """Continue a run from its newest valid checkpoint; `epochs`/`steps` extend its length.
+
+    The run continues with the config its checkpoint was trained with. A config.yaml edited since, or
+    `overrides` ("train.lr=1e-4"), that change anything but the length, device or data folder are refused
+    unless `allow_config_change` (the result then no longer equals an uninterrupted run)."""
     run_dir = Path(run_dir)
-    config = run_config(run_dir)
-    overrides = {k: v for k, v in {"epochs": epochs, "steps": steps}.items() if v is not None}
+    source = str(run_dir / CONFIG_FILE)
+    raw = run_config(run_dir).to_dict()
+    for assignment in overrides:
+        raw = apply_override(raw, assignment)
+    length = {k: v for k, v in {"epochs": epochs, "steps": steps}.items() if v is not None}
     if epochs is not None and steps is None:
-        overrides["steps"] = None  # a new length in epochs replaces a length in steps
-    if overrides:
-        config = RunConfig.from_dict(merge(config.to_dict(), {"train": overrides}), str(run_dir / CONFIG_FILE))
-        config.save(run_dir / CONFIG_FILE)
+        length["steps"] = None  # a new length in epochs replaces a length in steps
+    config = RunConfig.from_dict(merge(raw, {"train": length}), source)
     checkpoint = _latest(run_dir)
-    device = resolve_device(config.train.device)
+    trained_with = checkpoint.meta.get("config")  # absent in checkpoints of genzoo <= 0.1
+    changes = config_changes(trained_with, config.to_dict()) if trained_with else []
+    if changes and not allow_config_change:
+        raise GenzooError(
+            f"{source} (with the options given) differs from the config {checkpoint.path.name} was trained with: "
+            f"{'; '.join(changes)}. Resume continues the same run: undo the change, or pass --allow-config-change "
+            "to continue with the new values (the result will then differ from an uninterrupted run)"
+        )
     dataset = load_data(config)
     config, model = build_model(config)
     _load_weights(model, checkpoint, run_dir)
-    if verbose:
-        print(f"resuming {run_dir} from {checkpoint.path.name}")
-    return Trainer(model.to(device), dataset, config, run_dir, device, resume_from=checkpoint, verbose=verbose).fit()
+    with _process_group(config) as (world, device):
+        if length or overrides:
+            _on_rank_zero(world, device, lambda: config.save(run_dir / CONFIG_FILE))
+        if verbose and world.is_main:
+            print(f"resuming {run_dir} from {checkpoint.path.name}" + (f" with changes: {'; '.join(changes)}"
+                                                                          if changes else ""))
+        return Trainer(model.to(device), dataset, config, run_dir, device, resume_from=checkpoint,
+                       verbose=verbose, world=world).fit()
 
 
 def _load_weights(model: GenerativeModel, checkpoint: ckpt.Checkpoint, run_dir: Path) -> None:

@@ -10,6 +10,7 @@ from pathlib import Path
 from genzoo import api
 from genzoo.config import RunConfig, apply_override, merge, read_yaml
 from genzoo.errors import GenzooError
+from genzoo.train.stopping import TrainingInterrupted
 
 
 def cmd_models(args: argparse.Namespace) -> None:
@@ -57,7 +58,8 @@ def cmd_train(args: argparse.Namespace) -> None:
 
 
 def cmd_resume(args: argparse.Namespace) -> None:
-    result = api.resume(args.run, epochs=args.epochs, steps=args.steps)
+    result = api.resume(args.run, epochs=args.epochs, steps=args.steps, overrides=args.set,
+                        allow_config_change=args.allow_config_change)
     print(f"done: step {result.step}; run folder {result.run_dir}")
 
 
@@ -165,6 +167,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run", type=Path)
     p.add_argument("--epochs", type=positive_int, help="new total number of epochs")
     p.add_argument("--steps", type=positive_int, help="new total number of steps")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="change one config value for the rest of the run (needs --allow-config-change)")
+    p.add_argument("--allow-config-change", action="store_true",
+                   help="continue even though config.yaml (or --set) differs from the checkpoint's config")
     p.set_defaults(func=cmd_resume)
 
     p = sub.add_parser("sample", help="draw a grid of samples from a trained model")
@@ -247,7 +253,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.func(args)
     except GenzooError as exc:
         print(f"genzoo: error: {exc}", file=sys.stderr)
-        return 2
+        return getattr(exc, "exit_code", 2)  # 2: bad input; 3: training diverged (NonFiniteLoss)
+    except TrainingInterrupted as exc:
+        print(f"genzoo: {exc}; continue with `genzoo resume {exc.checkpoint.parents[1] if exc.checkpoint else 'RUN'}`",
+              file=sys.stderr)
+        return exc.exit_code  # 143 after SIGTERM, 130 after SIGINT
     except KeyboardInterrupt:
         print("genzoo: interrupted", file=sys.stderr)
         return 130

@@ -259,3 +259,24 @@ def _coerce(value: Any, hint: Any, name: str) -> Any:
 def _plain(d: dict[str, Any]) -> dict[str, Any]:
     """Tuples -> lists so YAML stays plain."""
     return {k: list(v) if isinstance(v, tuple) else v for k, v in d.items()}
+
+
+def _flatten(raw: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in raw.items():
+        if isinstance(value, dict):
+            out.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = list(value) if isinstance(value, tuple) else value
+    return out
+
+
+# What a resume may change without --allow-config-change: the run's length, where it runs and where the data is.
+RESUMABLE_CHANGES = frozenset({"train.epochs", "train.steps", "train.device", "data.data_dir"})
+
+
+def config_changes(before: dict[str, Any], after: dict[str, Any], ignore=RESUMABLE_CHANGES) -> list[str]:
+    """`key: old -> new` for every dotted key whose value differs between two config dicts."""
+    a, b = _flatten(before), _flatten(after)
+    return [f"{key}: {a.get(key, '(unset)')!r} -> {b.get(key, '(unset)')!r}"
+            for key in sorted(a.keys() | b.keys()) if key not in ignore and a.get(key) != b.get(key)]

@@ -46,7 +46,10 @@ def assert_same_run(a: Path, b: Path, final_step: int = 16, same_config: bool = 
         for index, slots in opt_a["state"].items():
             for slot, value in slots.items():
                 assert torch.equal(value, opt_b["state"][index][slot]), (group, index, slot)
-    assert torch.equal(state_a["rng"]["cpu"], state_b["rng"]["cpu"])
+    assert len(state_a["ranks"]) == len(state_b["ranks"])
+    for rank_a, rank_b in zip(state_a["ranks"], state_b["ranks"]):
+        assert torch.equal(rank_a["rng"]["cpu"], rank_b["rng"]["cpu"])
+        assert rank_a["counts"] == rank_b["counts"]
     assert (a / "metrics.jsonl").read_bytes() == (b / "metrics.jsonl").read_bytes()
     if same_config:
         assert (a / "config.yaml").read_bytes() == (b / "config.yaml").read_bytes()

@@ -13,7 +13,9 @@ where DDP's hooks would reduce every parameter's gradient in every phase.
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import torch
@@ -46,20 +48,40 @@ def setup(device: torch.device) -> Distributed:
     """Join the process group when launched by torchrun (idempotent); returns this process's place in it."""
     ctx = from_environment()
     if ctx.active and not dist.is_initialized():
+        if device.type == "cuda":
+            torch.cuda.set_device(device)  # NCCL collectives (and all_gather_object) use the current device
         dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
     return ctx
 
 
-def average_gradients(params: list[torch.nn.Parameter], world_size: int) -> None:
-    """Replace each gradient by its mean over the ranks: one all-reduce over a flat copy of them all."""
+@contextlib.contextmanager
+def process_group(device: torch.device) -> Iterator[Distributed]:
+    """setup() for the length of a training call; a group this call created is destroyed at its end (one that
+    the caller had already initialised is left alone)."""
+    created = from_environment().active and not dist.is_initialized()
+    ctx = setup(device)
+    try:
+        yield ctx
+    finally:
+        if created and dist.is_initialized():
+            dist.destroy_process_group()
+
+
+def average_gradients(params: list[torch.nn.Parameter], world_size: int, flags: torch.Tensor) -> torch.Tensor:
+    """Replace each gradient by its mean over the ranks, with one all-reduce over a flat copy of them all.
+
+    `flags` (a few float32 values on the gradients' device: this rank's non-finite loss and stop request) ride
+    along in the same buffer and come back summed over the ranks, so every rank takes the same decision from
+    the same numbers without a second collective."""
     grads = [p.grad for p in params if p.grad is not None]
-    if not grads:
-        return
-    flat = _flatten_dense_tensors(grads)
+    flat = _flatten_dense_tensors([*(g.float() for g in grads), flags.float()])
     dist.all_reduce(flat)
-    flat.div_(world_size)
-    for grad, reduced in zip(grads, _unflatten_dense_tensors(flat, grads)):
-        grad.copy_(reduced)
+    reduced_flags = flat[-flags.numel():].clone()
+    if grads:
+        flat = flat[: -flags.numel()].div_(world_size)
+        for grad, reduced in zip(grads, _unflatten_dense_tensors(flat, grads)):
+            grad.copy_(reduced)
+    return reduced_flags
 
 
 def mean_over_ranks(values: torch.Tensor) -> torch.Tensor:

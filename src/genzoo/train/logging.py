@@ -61,3 +61,16 @@ def _step(line: str) -> int:
         return int(json.loads(line)["step"])
     except (ValueError, KeyError, TypeError):
         return 1 << 62  # an unreadable (torn) last line is dropped
+
+
+class NullLog:
+    """What ranks other than 0 log to under torchrun: nothing (rank 0 alone writes the run folder)."""
+
+    def write(self, record: dict[str, Any]) -> None:
+        pass
+
+    def image(self, tag: str, picture: np.ndarray, step: int) -> None:
+        pass
+
+    def close(self) -> None:
+        pass

@@ -12,6 +12,7 @@ import contextlib
 import math
 import sys
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,17 +26,23 @@ from genzoo.data.datasets import Dataset
 from genzoo.explore.grids import image_grid, interleave_rows, save_gif, to_pil
 from genzoo.models.base import CONDITIONAL, RECONSTRUCT, SAMPLE, GenerativeModel, StepOutput
 from genzoo.train import checkpoint as ckpt
-from genzoo.train.logging import MetricsLog
+from genzoo.train import distributed
+from genzoo.train.distributed import Distributed
+from genzoo.train.logging import MetricsLog, NullLog
+from genzoo.train.stopping import NonFiniteLoss, StopSignals, TrainingInterrupted
 
 
-def resolve_device(spec: str) -> torch.device:
+def resolve_device(spec: str, local_rank: int | None = None) -> torch.device:
+    """The device for `train.device`; under torchrun (local_rank given) each process takes GPU `local_rank`."""
     if spec == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        spec = "cuda" if torch.cuda.is_available() else "cpu"
     device = torch.device(spec)
     if device.type == "cuda" and not torch.cuda.is_available():
         from genzoo.errors import GenzooError
 
         raise GenzooError(f"train.device={spec!r} but CUDA is not available here; use cpu or auto")
+    if device.type == "cuda" and local_rank is not None:
+        device = torch.device("cuda", local_rank)
     return device
 
 
@@ -80,36 +87,60 @@ class Trainer:
         device: torch.device,
         resume_from: ckpt.Checkpoint | None = None,
         verbose: bool = True,
+        world: Distributed = Distributed(),
     ):
         self.model, self.dataset, self.config, self.run_dir = model, dataset, config, Path(run_dir)
-        self.device, self.verbose = device, verbose
+        self.device, self.world = device, world
+        self.verbose = verbose and world.is_main
         tc = config.train
-        self.batches = EpochBatches(
-            dataset.train, tc.batch_size, seed=config.seed, device=device, binarize=dataset.spec.binarize
-        )
+        self.batches = EpochBatches(dataset.train, tc.batch_size, seed=config.seed, device=device,
+                                    binarize=dataset.spec.binarize, rank=world.rank, world_size=world.world_size)
         groups = model.optimizer_groups()
         self.optimizers = {
             g.name: make_optimizer(g.params, g.lr or tc.lr, g.betas or tc.betas, tc.weight_decay) for g in groups
         }
+        self.group_params = {g.name: [p for p in g.params if p.requires_grad] for g in groups}
         # backward(inputs=...) only when a group holds part of the model: a GAN's generator loss then builds no
         # gradients for the discriminator's weights.
         every = {id(p) for p in model.parameters() if p.requires_grad}
         self.backward_inputs = {g.name: None if {id(p) for p in g.params} == every else g.params for g in groups}
         self.step_fn = torch.compile(model) if tc.compile else model
         self.step = 0
+        # Loss terms summed on the device since the last log line, and how many updates went into each.
+        self.running: dict[str, torch.Tensor] = {}
+        self.counts: dict[str, int] = {}
+        # [non-finite loss seen, stop requested], summed over ranks. On CPU they are read after every phase (a
+        # read costs nothing there); on CUDA only at log lines, the loop's one host sync (see _checked).
+        self.flags = torch.zeros(2, device=device)
+        self.check_every_phase = device.type != "cuda"
         if resume_from is not None:
-            state = ckpt.load_train_state(resume_from)
-            for name, opt in self.optimizers.items():
-                opt.load_state_dict(state["optimizers"][name])
-            set_rng_state(state["rng"], device)
-            self.step = int(state["step"])
-            MetricsLog.truncate(self.run_dir, self.step)
+            self._restore(ckpt.load_train_state(resume_from))
         self.start_step = self.step
         # Fixed inputs for the pictures: the first test images, and noise from a generator re-seeded every time.
         # Reconstructions show originals above their reconstructions, so half as many test images fill the grid.
         self.fixed_images = to_float(dataset.test.images[: max(1, tc.grid_size // 2)]).to(device)
         self.fixed_labels = dataset.test.labels[: max(1, tc.grid_size // 2)].to(device)  # conditional models read them
         self.grid_columns = max(1, int(math.sqrt(tc.grid_size)))
+
+    def _restore(self, state: dict[str, Any]) -> None:
+        for name, opt in self.optimizers.items():
+            opt.load_state_dict(state["optimizers"][name])
+        self.step = int(state["step"])
+        ranks = state.get("ranks") or [{"rng": state["rng"]}]  # "rng" alone: a checkpoint from genzoo <= 0.1
+        if len(ranks) == self.world.world_size:
+            mine = ranks[self.world.rank]
+            set_rng_state(mine["rng"], self.device)
+            self.running = {k: v.to(self.device) for k, v in mine.get("running", {}).items()}
+            self.counts = dict(mine.get("counts", {}))
+        else:  # another number of processes: correct, but the random streams cannot be the saved ones
+            if self.world.is_main:
+                warnings.warn(f"the checkpoint was written by {len(ranks)} process(es) and this run has "
+                              f"{self.world.world_size}: training continues from the same weights and optimizer "
+                              "state with fresh random streams, so it will not match the original run bit for bit",
+                              stacklevel=3)
+            torch.manual_seed(derive_seed(self.config.seed, "resume", self.step, self.world.rank))
+        if self.world.is_main:
+            MetricsLog.truncate(self.run_dir, self.step)
 
     # -- the loop ---------------------------------------------------------------------------------------------
     def autocast(self):
@@ -123,64 +154,75 @@ class Trainer:
         return tc.steps if tc.steps is not None else tc.epochs * len(self.batches)
 
     def fit(self) -> TrainResult:
-        tc, model = self.config.train, self.model
+        tc, model, main = self.config.train, self.model, self.world.is_main
         per_epoch, total = len(self.batches), self.total_steps
-        log = MetricsLog(self.run_dir, tensorboard=tc.tensorboard)
-        bar = tqdm(total=total, initial=self.step, unit="step", disable=None, dynamic_ncols=True,
+        log = MetricsLog(self.run_dir, tensorboard=tc.tensorboard) if main else NullLog()
+        bar = tqdm(total=total, initial=self.step, unit="step", disable=None if main else True, dynamic_ncols=True,
                    desc=f"{self.config.model_name} on {self.dataset.name}", file=sys.stderr)
-        running: dict[str, torch.Tensor] = {}
-        counts: dict[str, int] = {}  # updates summed into each running term since the last log line
         train_seconds, test = 0.0, {}
         step = self.step
         try:
-            while step < total:
-                epoch, start = divmod(step, per_epoch)
-                model.train()
-                started = time.perf_counter()
-                for batch in self.batches.epoch(epoch, start):
-                    for phase in model.phases(step):
-                        with self.autocast():
-                            out: StepOutput = self.step_fn(batch, step, phase)
-                        optimizer = self.optimizers[phase]
-                        optimizer.zero_grad(set_to_none=True)
-                        out.loss.backward(inputs=self.backward_inputs[phase])
-                        optimizer.step()
-                        model.after_step(phase, step)
-                        self._accumulate(running, counts, phase, out)
-                    step += 1
-                    self.step = step
-                    bar.update()
-                    epoch_end = step % per_epoch == 0 or step >= total
-                    mid_checkpoint = bool(tc.checkpoint_every) and step % tc.checkpoint_every == 0 and not epoch_end
-                    # A train line every log_every steps, and one before any checkpoint, so that no running sum
-                    # is pending when a checkpoint is taken (a resumed run then logs exactly the same lines).
-                    if step % tc.log_every == 0 or epoch_end or mid_checkpoint:
-                        record = self._flush(running, counts, step)
-                        log.write(record)
-                        bar.set_postfix({k: f"{v:.4g}" for k, v in record.items() if k not in ("step", "epoch", "split")})
-                    if mid_checkpoint:
-                        self._save(step)
-                    if epoch_end:
-                        break
-                seconds = time.perf_counter() - started
-                train_seconds += seconds
-                # End of an epoch (or of a run that stops inside one): evaluate, draw, checkpoint.
-                test = self.evaluate()
-                log.write({"step": step, "epoch": round(step / per_epoch, 4), "split": "test", **test})
-                self._pictures(math.ceil(step / per_epoch), step, log)
-                self._save(step)
-                if self.verbose:
-                    images = (step - epoch * per_epoch - start) * tc.batch_size
-                    terms = ", ".join(f"{k} {v:.4g}" for k, v in test.items() if isinstance(v, (int, float)))
-                    bar.write(
-                        f"epoch {math.ceil(step / per_epoch)}/{math.ceil(total / per_epoch)}  test: {terms}  "
-                        f"({seconds:.1f} s, {images / max(seconds, 1e-9):,.0f} img/s)"
-                    )
+            with StopSignals() as signals:
+                while step < total:
+                    epoch, start = divmod(step, per_epoch)
+                    model.train()
+                    started = time.perf_counter()
+                    for batch in self.batches.epoch(epoch, start):
+                        for phase in model.phases(step):
+                            with self.autocast():
+                                out: StepOutput = self.step_fn(batch, step, phase)
+                            optimizer = self.optimizers[phase]
+                            optimizer.zero_grad(set_to_none=True)
+                            out.loss.backward(inputs=self.backward_inputs[phase])
+                            self._reduce(phase, out, signals)  # gradients averaged over ranks (if several)
+                            if self.check_every_phase:
+                                self._checked(step, phase, out)  # raises before a non-finite update is applied
+                            optimizer.step()
+                            model.after_step(phase, step)
+                            self._accumulate(phase, out)
+                        step += 1
+                        self.step = step
+                        bar.update()
+                        epoch_end = step % per_epoch == 0 or step >= total
+                        mid_checkpoint = bool(tc.checkpoint_every) and step % tc.checkpoint_every == 0 and not epoch_end
+                        # A train line every log_every steps, and one before any checkpoint (so a checkpoint taken
+                        # on schedule has no running sum pending and the log reads the same whatever the resumes).
+                        if step % tc.log_every == 0 or epoch_end or mid_checkpoint:
+                            if not self.check_every_phase:
+                                self._checked(step, None, None)
+                            record = self._flush(step)
+                            log.write(record)
+                            bar.set_postfix({k: f"{v:.4g}" for k, v in record.items() if k not in ("step", "epoch", "split")})
+                        if mid_checkpoint:
+                            self._save(step)
+                        if self._stop_requested(signals):
+                            self._save(step)
+                            signum = signals.signum or 15  # a rank that got no signal stops because another did
+                            path = self.run_dir / "checkpoints" / f"step-{step:06d}" if main else None
+                            raise TrainingInterrupted(signum, step, path)
+                        if epoch_end:
+                            break
+                    seconds = time.perf_counter() - started
+                    train_seconds += seconds
+                    # End of an epoch (or of a run that stops inside one): evaluate, draw, checkpoint (rank 0).
+                    if main:
+                        test = self.evaluate()
+                        log.write({"step": step, "epoch": round(step / per_epoch, 4), "split": "test", **test})
+                        self._pictures(math.ceil(step / per_epoch), step, log)
+                    self._save(step)
+                    if self.verbose:
+                        images = (step - epoch * per_epoch - start) * tc.batch_size
+                        terms = ", ".join(f"{k} {v:.4g}" for k, v in test.items() if isinstance(v, (int, float)))
+                        bar.write(
+                            f"epoch {math.ceil(step / per_epoch)}/{math.ceil(total / per_epoch)}  test: {terms}  "
+                            f"({seconds:.1f} s, {images / max(seconds, 1e-9):,.0f} img/s)"
+                        )
         finally:
             bar.close()
             log.close()
-        frames = self.picture_frames()
-        save_gif(frames, frames[0].parent / "progress.gif" if frames else None)
+        if main:
+            frames = self.picture_frames()
+            save_gif(frames, frames[0].parent / "progress.gif" if frames else None)
         trained = (step - self.start_step) * tc.batch_size
         return TrainResult(
             run_dir=self.run_dir,
@@ -191,23 +233,65 @@ class Trainer:
             test=test,
         )
 
-    @staticmethod
-    def _accumulate(running: dict[str, torch.Tensor], counts: dict[str, int], phase: str, out: StepOutput) -> None:
+    # -- faults: non-finite losses and stop requests, agreed on by every rank --------------------------------
+    def _reduce(self, phase: str, out: StepOutput, signals: StopSignals) -> None:
+        """This phase's flags (loss finite? signal received?) folded into self.flags; under torchrun they travel
+        with the gradient all-reduce, so every rank holds the same sums and takes the same decision."""
+        values = torch.stack([out.loss.detach().float(), *(t.detach().float() for t in out.terms.values())])
+        flags = torch.stack([(~torch.isfinite(values)).any().float(), torch.zeros((), device=self.device)])
+        if signals.signum is not None:
+            flags[1] = 1.0
+        if self.world.active:
+            flags = distributed.average_gradients(self.group_params[phase], self.world.world_size, flags)
+        torch.maximum(self.flags, flags, out=self.flags)
+
+    def _checked(self, step: int, phase: str | None, out: StepOutput | None) -> tuple[float, float]:
+        """Read the flags (a host sync) and stop on a non-finite loss, naming the step and the terms."""
+        nonfinite, stop = self.flags.tolist()
+        if nonfinite:
+            if out is not None:  # read right after the phase: that step's update has not been applied
+                terms = {"loss": out.loss, **out.terms}
+                bad = [f"{k} = {v.float().item()}" for k, v in terms.items() if not math.isfinite(v.float().item())]
+                what = ", ".join(bad) if bad else "a loss term on another process"
+                when = f"at step {step + 1} (phase {phase!r}); that step was not applied"
+            else:  # CUDA: read at a log line, so the step is known to within log_every
+                bad = [k for k, v in self.running.items() if not math.isfinite(v.item())]
+                what = ", ".join(bad) if bad else "a loss term"
+                when = f"between steps {max(0, step - self.config.train.log_every)} and {step}"
+            newest = ckpt.latest_valid(self.run_dir / "checkpoints") if self.world.is_main else None
+            kept = f"the newest checkpoint, {newest.path.name}, holds finite weights" if newest else "no checkpoint was written"
+            raise NonFiniteLoss(f"non-finite loss {when}: {what}. Training stopped; {kept}. Lower train.lr, "
+                                "try train.precision=fp32, or check the data")
+        return nonfinite, stop
+
+    def _stop_requested(self, signals: StopSignals) -> bool:
+        """Stop after this step? One process reads its own signal flag; ranks read the agreed sum, on CPU after
+        every step, on CUDA at log lines (the sum is current there: _checked just read it)."""
+        if not self.world.active:
+            return signals.signum is not None
+        if self.check_every_phase or self.step % self.config.train.log_every == 0:
+            return self.flags[1].item() > 0
+        return False
+
+    def _accumulate(self, phase: str, out: StepOutput) -> None:
         """Sum loss terms on the device; nothing leaves it until the next log line (no per-step sync). Each term
         is averaged over the updates it came from, so a phase that runs every k-th step (a WGAN's generator) logs
         its own mean, not a k times smaller one."""
         terms = {"loss" if phase == "loss" else f"{phase}_loss": out.loss.detach(), **out.terms}
         for key, value in terms.items():
-            value = value.float()
-            running[key] = running[key] + value if key in running else value
-            counts[key] = counts.get(key, 0) + 1
+            value = value.detach().float()
+            self.running[key] = self.running[key] + value if key in self.running else value
+            self.counts[key] = self.counts.get(key, 0) + 1
 
-    def _flush(self, running: dict[str, torch.Tensor], counts: dict[str, int], step: int) -> dict[str, Any]:
-        keys = list(running)
-        sums = torch.stack([running[k] for k in keys])
-        values = sums.div_(torch.tensor([counts[k] for k in keys], dtype=sums.dtype, device=sums.device)).tolist()
-        running.clear()  # .tolist() above is the one host sync per log line
-        counts.clear()
+    def _flush(self, step: int) -> dict[str, Any]:
+        """The train line: each term's mean since the last line (over the ranks too, under torchrun)."""
+        keys = list(self.running)
+        sums = torch.stack([self.running[k] for k in keys])
+        if self.world.active:
+            sums = distributed.mean_over_ranks(sums)
+        values = sums.div_(torch.tensor([self.counts[k] for k in keys], dtype=sums.dtype, device=sums.device)).tolist()
+        self.running.clear()  # .tolist() above is the one host sync per log line
+        self.counts.clear()
         return {"step": step, "epoch": round(step / len(self.batches), 4), "split": "train", **dict(zip(keys, values))}
 
     # -- end-of-epoch work ------------------------------------------------------------------------------------
@@ -265,11 +349,24 @@ class Trainer:
         return sorted((self.run_dir / folder).glob("epoch-*.png"))
 
     def _save(self, step: int) -> None:
+        """Checkpoint `step`. Every rank hands over its RNG states and pending log sums (a collective); rank 0
+        writes them with the shared weights and optimizer states, which are the same on every rank."""
+        mine = {"rng": rng_state(self.device), "running": {k: v.cpu() for k, v in self.running.items()},
+                "counts": dict(self.counts)}
+        ranks = distributed.gather_objects(mine) if self.world.active else [mine]
+        if not self.world.is_main:
+            return
+        weights = self.model.state_dict()
+        floats = [w for w in weights.values() if w.is_floating_point()]
+        if floats and not bool(torch.stack([w.isfinite().all() for w in floats]).all()):
+            raise NonFiniteLoss(f"step {step}: the weights hold NaN or infinite values; no checkpoint written "
+                                "(lower train.lr or try train.precision=fp32)")
         state = {
             "step": step,
             "optimizers": {name: opt.state_dict() for name, opt in self.optimizers.items()},
-            "rng": rng_state(self.device),
+            "ranks": ranks,
         }
-        meta = {"epoch": step / len(self.batches), "model": self.config.model_name}
-        ckpt.save_checkpoint(self.run_dir / "checkpoints", step, self.model.state_dict(), state, meta)
+        meta = {"epoch": step / len(self.batches), "model": self.config.model_name,
+                "world_size": self.world.world_size, "config": self.config.to_dict()}
+        ckpt.save_checkpoint(self.run_dir / "checkpoints", step, weights, state, meta)
         ckpt.prune(self.run_dir / "checkpoints", self.config.train.keep_checkpoints)
