@@ -12,16 +12,21 @@ from __future__ import annotations
 
 import copy
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 import torch
+import yaml
 from safetensors.torch import load_file
 
 import genzoo
 from genzoo.config import merge
 from genzoo.data.datasets import load_dataset
+from genzoo.train import checkpoint as ckpt
 from genzoo.train.checkpoint import WEIGHTS, list_checkpoints
 
 REPO = Path(__file__).resolve().parents[1]
@@ -96,6 +101,60 @@ def read_metrics(run_dir: Path) -> list[dict[str, Any]]:
 
 def newest_weights(run_dir: Path) -> dict[str, torch.Tensor]:
     return load_file(str(list_checkpoints(Path(run_dir) / "checkpoints")[0] / WEIGHTS))
+
+
+def assert_same_run(a: Path, b: Path, final_step: int = 16, same_config: bool = True) -> None:
+    """Run folders a and b hold the same run, bit for bit: weights, optimizer and RNG states at `final_step`,
+    metrics.jsonl, reconstruction grids (and config.yaml, unless `same_config` is False)."""
+    name = f"step-{final_step:06d}"
+    weights_a = ckpt.load_weights(ckpt.validate(a / "checkpoints" / name))
+    weights_b = ckpt.load_weights(ckpt.validate(b / "checkpoints" / name))
+    assert weights_a.keys() == weights_b.keys()
+    for key in weights_a:
+        assert torch.equal(weights_a[key], weights_b[key]), key
+    state_a = ckpt.load_train_state(ckpt.validate(a / "checkpoints" / name))
+    state_b = ckpt.load_train_state(ckpt.validate(b / "checkpoints" / name))
+    assert state_a["step"] == state_b["step"] == final_step
+    for group, opt_a in state_a["optimizers"].items():
+        opt_b = state_b["optimizers"][group]
+        for index, slots in opt_a["state"].items():
+            for slot, value in slots.items():
+                assert torch.equal(value, opt_b["state"][index][slot]), (group, index, slot)
+    assert len(state_a["ranks"]) == len(state_b["ranks"])
+    for rank_a, rank_b in zip(state_a["ranks"], state_b["ranks"]):
+        assert torch.equal(rank_a["rng"]["cpu"], rank_b["rng"]["cpu"])
+        assert rank_a["counts"] == rank_b["counts"]
+    assert (a / "metrics.jsonl").read_bytes() == (b / "metrics.jsonl").read_bytes()
+    if same_config:
+        assert (a / "config.yaml").read_bytes() == (b / "config.yaml").read_bytes()
+    for picture in sorted((a / "reconstructions").glob("epoch-*.png")):
+        assert picture.read_bytes() == (b / "reconstructions" / picture.name).read_bytes(), picture.name
+
+
+FAULT_SCRIPT = REPO / "tests" / "reliability" / "fault_injection.py"
+
+
+def write_config(path: Path, config: dict[str, Any]) -> Path:
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def genzoo_command(*args: str | Path, fault: str = "none", processes: int = 1) -> tuple[list[str], dict]:
+    """(command, environment) of `genzoo ARGS` with a fault from fault_injection.py; under torchrun when
+    processes > 1. A lone process uses this process's thread count, so that its arithmetic matches an
+    in-process run bit for bit."""
+    env = {**os.environ, "OMP_NUM_THREADS": str(torch.get_num_threads()), "PYTHONUNBUFFERED": "1"}
+    command = [sys.executable]
+    if processes > 1:  # torchrun: one thread per rank (its default), a free port on this machine
+        env["OMP_NUM_THREADS"] = "1"
+        command += ["-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={processes}"]
+    return [*command, str(FAULT_SCRIPT), fault, "--", *map(str, args)], env
+
+
+def run_genzoo(*args: str | Path, fault: str = "none", processes: int = 1,
+               timeout: float = 240) -> subprocess.CompletedProcess:
+    command, env = genzoo_command(*args, fault=fault, processes=processes)
+    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=timeout)
 
 
 def flip_byte(path: Path, offset: int | None = None) -> None:

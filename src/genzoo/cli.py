@@ -10,6 +10,7 @@ from pathlib import Path
 from genzoo import api
 from genzoo.config import RunConfig, apply_override, merge, read_yaml
 from genzoo.errors import GenzooError
+from genzoo.train import distributed
 from genzoo.train.stopping import TrainingInterrupted
 
 
@@ -53,14 +54,16 @@ def train_config(args: argparse.Namespace) -> RunConfig:
 
 def cmd_train(args: argparse.Namespace) -> None:
     result = api.train(train_config(args), args.out, overwrite=args.overwrite)
-    print(f"done: {result.step} steps in {result.train_seconds:.1f} s ({result.images_per_second:,.0f} img/s); "
-          f"run folder {result.run_dir}")
+    if distributed.from_environment().is_main:  # under torchrun, one line for the whole job
+        print(f"done: {result.step} steps in {result.train_seconds:.1f} s ({result.images_per_second:,.0f} img/s); "
+              f"run folder {result.run_dir}")
 
 
 def cmd_resume(args: argparse.Namespace) -> None:
     result = api.resume(args.run, epochs=args.epochs, steps=args.steps, overrides=args.set,
                         allow_config_change=args.allow_config_change)
-    print(f"done: step {result.step}; run folder {result.run_dir}")
+    if distributed.from_environment().is_main:
+        print(f"done: step {result.step}; run folder {result.run_dir}")
 
 
 def cmd_sample(args: argparse.Namespace) -> None:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import build_tiny_config, newest_weights
+from conftest import assert_same_run, build_tiny_config, newest_weights
 
 import genzoo
 from genzoo.models.registry import model_names
@@ -29,32 +29,6 @@ def resume_config(model: str = "vae", **train) -> dict:
 def train_run(config: dict, run_dir: Path) -> Path:
     genzoo.train(config, run_dir, verbose=False)
     return run_dir
-
-
-def assert_same_run(a: Path, b: Path, final_step: int = 16, same_config: bool = True) -> None:
-    name = f"step-{final_step:06d}"
-    weights_a = ckpt.load_weights(ckpt.validate(a / "checkpoints" / name))
-    weights_b = ckpt.load_weights(ckpt.validate(b / "checkpoints" / name))
-    assert weights_a.keys() == weights_b.keys()
-    for key in weights_a:
-        assert torch.equal(weights_a[key], weights_b[key]), key
-    state_a = ckpt.load_train_state(ckpt.validate(a / "checkpoints" / name))
-    state_b = ckpt.load_train_state(ckpt.validate(b / "checkpoints" / name))
-    assert state_a["step"] == state_b["step"] == final_step
-    for group, opt_a in state_a["optimizers"].items():
-        opt_b = state_b["optimizers"][group]
-        for index, slots in opt_a["state"].items():
-            for slot, value in slots.items():
-                assert torch.equal(value, opt_b["state"][index][slot]), (group, index, slot)
-    assert len(state_a["ranks"]) == len(state_b["ranks"])
-    for rank_a, rank_b in zip(state_a["ranks"], state_b["ranks"]):
-        assert torch.equal(rank_a["rng"]["cpu"], rank_b["rng"]["cpu"])
-        assert rank_a["counts"] == rank_b["counts"]
-    assert (a / "metrics.jsonl").read_bytes() == (b / "metrics.jsonl").read_bytes()
-    if same_config:
-        assert (a / "config.yaml").read_bytes() == (b / "config.yaml").read_bytes()
-    for picture in sorted((a / "reconstructions").glob("epoch-*.png")):
-        assert picture.read_bytes() == (b / "reconstructions" / picture.name).read_bytes(), picture.name
 
 
 @pytest.fixture(scope="module")

@@ -157,8 +157,12 @@ def latest_valid(folder: Path) -> Checkpoint | None:
 
 
 def prune(folder: Path, keep: int) -> None:
+    """Keep the newest `keep` checkpoints; also remove temporary folders a killed writer left behind (only one
+    process ever writes a run's checkpoints, and it is the caller, so none of them is being written now)."""
     for path in list_checkpoints(folder)[keep:]:
         shutil.rmtree(path, ignore_errors=True)
+    for leftover in folder.glob(".step-*.tmp"):
+        shutil.rmtree(leftover, ignore_errors=True)
 
 
 def load_weights(checkpoint: Checkpoint, device: torch.device | str = "cpu") -> dict[str, torch.Tensor]:

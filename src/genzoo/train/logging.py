@@ -37,8 +37,12 @@ class MetricsLog:
         kept = [line for line in path.read_text().splitlines(keepends=True) if _step(line) <= step]
         atomic_write_text(path, "".join(kept))
 
+    @staticmethod
+    def line(record: dict[str, Any]) -> str:
+        return json.dumps(record) + "\n"
+
     def write(self, record: dict[str, Any]) -> None:
-        self.file.write(json.dumps(record) + "\n")
+        self.file.write(self.line(record))
         self.file.flush()
         if self.tb is not None:
             prefix = record.get("split", "train")

@@ -116,6 +116,7 @@ class Trainer:
         if resume_from is not None:
             self._restore(ckpt.load_train_state(resume_from))
         self.start_step = self.step
+        self.checked_at = self.step  # the step whose flags were read last
         # Fixed inputs for the pictures: the first test images, and noise from a generator re-seeded every time.
         # Reconstructions show originals above their reconstructions, so half as many test images fill the grid.
         self.fixed_images = to_float(dataset.test.images[: max(1, tc.grid_size // 2)]).to(device)
@@ -254,14 +255,15 @@ class Trainer:
                 bad = [f"{k} = {v.float().item()}" for k, v in terms.items() if not math.isfinite(v.float().item())]
                 what = ", ".join(bad) if bad else "a loss term on another process"
                 when = f"at step {step + 1} (phase {phase!r}); that step was not applied"
-            else:  # CUDA: read at a log line, so the step is known to within log_every
+            else:  # CUDA: read at a log line, so the step is known to within the steps since the last one
                 bad = [k for k, v in self.running.items() if not math.isfinite(v.item())]
                 what = ", ".join(bad) if bad else "a loss term"
-                when = f"between steps {max(0, step - self.config.train.log_every)} and {step}"
+                when = f"between steps {self.checked_at + 1} and {step}"
             newest = ckpt.latest_valid(self.run_dir / "checkpoints") if self.world.is_main else None
             kept = f"the newest checkpoint, {newest.path.name}, holds finite weights" if newest else "no checkpoint was written"
             raise NonFiniteLoss(f"non-finite loss {when}: {what}. Training stopped; {kept}. Lower train.lr, "
                                 "try train.precision=fp32, or check the data")
+        self.checked_at = step
         return nonfinite, stop
 
     def _stop_requested(self, signals: StopSignals) -> bool:

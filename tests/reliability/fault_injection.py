@@ -1,0 +1,112 @@
+"""The genzoo command line with a fault injected at an exact point. Reliability tests start it as a subprocess,
+alone or under torchrun (then once per rank), so that real signals and real SIGKILLs hit a real process.
+
+    python fault_injection.py FAULT[,FAULT...] -- train vae --config cfg.yaml --out run
+
+Faults (STEP counts from 1, like the step numbers in metrics.jsonl; `:rankN` limits a fault to that rank):
+    signal:TERM@STEP   the process sends itself SIGTERM (or INT, KILL) while it computes step STEP
+    kill-in-checkpoint@STEP   SIGKILL once checkpoint STEP's files are written, before the folder is renamed into place
+    kill-in-log@STEP   SIGKILL halfway through writing the train line of STEP to metrics.jsonl (a torn last line)
+    check-replicas     after every optimizer update, every rank's parameters must equal rank 0's (exit 17 if not)
+    none               nothing: the plain command line
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+
+import torch
+import torch.distributed as dist
+
+from genzoo.cli import main
+from genzoo.train import checkpoint, trainer
+from genzoo.train.logging import MetricsLog
+
+RANK = int(os.environ.get("RANK", "0"))
+
+
+def kill(sig: int = signal.SIGKILL) -> None:
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.kill(os.getpid(), sig)
+
+
+def during_step(step: int, action) -> None:
+    """Run `action` right after an optimizer update of step `step` (every phase of it)."""
+    original = trainer.Trainer._accumulate
+
+    def hooked(self, phase, out):
+        original(self, phase, out)
+        if self.step + 1 == step:
+            action()
+
+    trainer.Trainer._accumulate = hooked
+
+
+def kill_in_checkpoint(step: int) -> None:
+    original = checkpoint._fsync_file
+
+    def hooked(path):
+        original(path)
+        # meta.json is the last file of the temporary folder; the rename into step-N comes after it.
+        if path.name == checkpoint.META and path.parent.name.startswith(f".step-{step:06d}."):
+            kill()
+
+    checkpoint._fsync_file = hooked
+
+
+def kill_in_log(step: int) -> None:
+    original = MetricsLog.write
+
+    def hooked(self, record):
+        if record["step"] == step and record["split"] == "train":
+            line = MetricsLog.line(record)
+            self.file.write(line[: len(line) // 2])
+            self.file.flush()
+            kill()
+        original(self, record)
+
+    MetricsLog.write = hooked
+
+
+def check_replicas() -> None:
+    original = trainer.Trainer._accumulate
+
+    def hooked(self, phase, out):
+        original(self, phase, out)
+        flat = torch.cat([p.detach().flatten() for p in self.model.parameters()])
+        copies = [torch.empty_like(flat) for _ in range(dist.get_world_size())]
+        dist.all_gather(copies, flat)
+        if not all(torch.equal(copies[0], c) for c in copies):
+            print(f"rank {RANK}: parameters differ between ranks after step {self.step + 1}", file=sys.stderr)
+            os._exit(17)
+
+    trainer.Trainer._accumulate = hooked
+
+
+def install(fault: str) -> None:
+    fault, _, rank = fault.partition(":rank")
+    if rank and int(rank) != RANK or fault == "none":
+        return
+    name, _, step = fault.partition("@")
+    if name.startswith("signal:"):
+        sig = getattr(signal, "SIG" + name.removeprefix("signal:"))
+        during_step(int(step), lambda: kill(sig))
+    elif name == "kill-in-checkpoint":
+        kill_in_checkpoint(int(step))
+    elif name == "kill-in-log":
+        kill_in_log(int(step))
+    elif name == "check-replicas":
+        check_replicas()
+    else:
+        raise SystemExit(f"unknown fault {fault!r}")
+
+
+if __name__ == "__main__":
+    faults, separator, args = sys.argv[1], sys.argv[2], sys.argv[3:]
+    assert separator == "--", __doc__
+    for fault in faults.split(","):
+        install(fault)
+    sys.exit(main(args))
