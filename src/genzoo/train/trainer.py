@@ -167,7 +167,7 @@ class Trainer:
                 while step < total:
                     epoch, start = divmod(step, per_epoch)
                     model.train()
-                    started = time.perf_counter()
+                    started, stop = time.perf_counter(), False
                     for batch in self.batches.epoch(epoch, start):
                         for phase in model.phases(step):
                             with self.autocast():
@@ -196,11 +196,10 @@ class Trainer:
                             bar.set_postfix({k: f"{v:.4g}" for k, v in record.items() if k not in ("step", "epoch", "split")})
                         if mid_checkpoint:
                             self._save(step)
-                        if self._stop_requested(signals):
+                        stop = self._stop_requested(signals)
+                        if stop and not epoch_end:
                             self._save(step)
-                            signum = signals.signum or 15  # a rank that got no signal stops because another did
-                            path = self.run_dir / "checkpoints" / f"step-{step:06d}" if main else None
-                            raise TrainingInterrupted(signum, step, path)
+                            raise self._interrupted(step, signals)
                         if epoch_end:
                             break
                     seconds = time.perf_counter() - started
@@ -211,6 +210,8 @@ class Trainer:
                         log.write({"step": step, "epoch": round(step / per_epoch, 4), "split": "test", **test})
                         self._pictures(math.ceil(step / per_epoch), step, log)
                     self._save(step)
+                    if stop:  # a stop requested in an epoch's last step waits for that epoch's test line
+                        raise self._interrupted(step, signals)
                     if self.verbose:
                         images = (step - epoch * per_epoch - start) * tc.batch_size
                         terms = ", ".join(f"{k} {v:.4g}" for k, v in test.items() if isinstance(v, (int, float)))
@@ -265,6 +266,11 @@ class Trainer:
                                 "try train.precision=fp32, or check the data")
         self.checked_at = step
         return nonfinite, stop
+
+    def _interrupted(self, step: int, signals: StopSignals) -> TrainingInterrupted:
+        """What stops the run once checkpoint `step` is written: the signal's exit code travels with it."""
+        signum = signals.signum or 15  # a rank that got no signal itself stops because another one did
+        return TrainingInterrupted(signum, step, self.run_dir / "checkpoints" / f"step-{step:06d}")
 
     def _stop_requested(self, signals: StopSignals) -> bool:
         """Stop after this step? One process reads its own signal flag; ranks read the agreed sum, on CPU after
