@@ -93,7 +93,8 @@ def main() -> None:
         print(f"{label}: training for {args.minutes:g} min", flush=True)
         row = train_under_budget(label, model, args.minutes * 60, args.runs)
         print(f"{label}: test NLL with k={args.k}", flush=True)
-        sections = evaluate(row["run"], nll=True, k=args.k, test_size=args.test_size, seed=0, progress=False)
+        sections = evaluate(row["run"], nll=True, k=args.k, test_size=args.test_size, seed=0, progress=False,
+                            quality=False)
         nll = sections["nll"]
         row.update(model=model, nll=nll["nll"], nll_stderr=nll["nll_stderr"], elbo=nll["elbo"], k=nll["k"],
                    n_images=nll["n_images"], eval_seconds=nll["seconds"], burda_protocol=nll["burda_protocol"],

@@ -329,7 +329,7 @@ def compare(run_dirs: list[Path | str], markdown: bool = False) -> str:
 
 def evaluate(run_dir: Path | str, *, nll: bool = False, k: int = 5000, seed: int = 0, test_size: int | None = None,
              batch_size: int = 100, device: str = "auto", plots: bool = True,
-             progress: bool = True, quality: bool = False, samples: int | None = None) -> dict[str, dict[str, Any]]:
+             progress: bool = True, quality: bool = True, samples: int | None = None) -> dict[str, dict[str, Any]]:
     """Evaluate a run's newest valid checkpoint on its test set; merge the sections into eval.json; return them.
 
     - "posterior", for models that report posterior diagnostics (the VAE family): KL per latent dimension and
@@ -337,7 +337,7 @@ def evaluate(run_dir: Path | str, *, nll: bool = False, k: int = 5000, seed: int
       metrics.jsonl) in the run folder.
     - "nll", with `nll=True`: -log p(x) in nats estimated with k importance samples per image, and the ELBO
       (evaluate/likelihood.py). The published protocol is k=5000 over the 10,000 binarized-mnist test images.
-    - "quality" and "codes", with `quality=True`: sample-quality metrics in the shipped feature network's space
+    - "quality" and "codes" (unless `quality=False`): sample-quality metrics in the shipped feature network's space
       beside the real-data floor, and reconstruction / latent-probe figures for encoders (evaluate/quality.py).
     """
     if not (device in ("auto", "cpu", "cuda") or device.startswith("cuda:")):

@@ -100,19 +100,8 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     sections = api.evaluate(args.run, nll=args.nll, k=args.k, seed=args.seed, test_size=args.test_size,
                             batch_size=args.batch_size, device=args.device, quality=args.quality,
                             samples=args.samples)
-    quality = sections.get("quality")
-    if quality:
-        floor = quality["floor"]
-        print(f"FD-lenet {quality['fd_lenet']:.2f} (real-data floor {floor['fd_lenet']:.2f}), "
-              f"KID-lenet {quality['kid_lenet'] * 1e3:.2f}e-3, precision {quality['precision']:.3f}, "
-              f"recall {quality['recall']:.3f}, density {quality['density']:.3f}, coverage {quality['coverage']:.3f}, "
-              f"classifier score {quality['classifier_score']:.2f}"
-              + (f", conditional accuracy {quality['conditional_accuracy']:.3f}"
-                 if "conditional_accuracy" in quality else ""))
-    codes = sections.get("codes")
-    if codes:
-        recon = f"reconstruction MSE {codes['reconstruction_mse']:.5f}/pixel, " if "reconstruction_mse" in codes else ""
-        print(f"codes: {recon}kNN probe {codes['knn_accuracy']:.3f}, logistic probe {codes['logistic_accuracy']:.3f}")
+    if {"quality", "codes", "nll"} & sections.keys():  # the leaderboard's row for this run, under the floor's
+        print(api.compare([args.run]))
     posterior = sections.get("posterior")
     if posterior:
         layers = posterior.get("active_units_per_layer")
@@ -228,7 +217,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", type=Path, required=True, help="PNG file to write")
     p.set_defaults(func=cmd_denoise)
 
-    p = sub.add_parser("evaluate", help="posterior-collapse diagnostics and (--nll) test log-likelihood into eval.json")
+    p = sub.add_parser("evaluate", help="sample quality vs the real-data floor, code probes, posterior collapse "
+                                       "and (--nll) test log-likelihood, into eval.json")
     p.add_argument("run", type=Path)
     p.add_argument("--nll", action="store_true",
                    help="importance-weighted estimate of -log p(x) in nats on the test set (Burda et al. 2015)")
@@ -237,10 +227,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--test-size", type=positive_int, help="evaluate the first n test images (default: all)")
     p.add_argument("--batch-size", type=positive_int, default=100, help="test images per batch (default 100)")
     p.add_argument("--device", default="auto", help="auto (default), cpu, cuda or cuda:N")
-    p.add_argument("--quality", action="store_true",
+    p.add_argument("--quality", action=argparse.BooleanOptionalAction, default=True,
                    help="sample-quality metrics (FD-lenet, KID, precision/recall, density/coverage, classifier "
-                        "score) beside the real-data floor, and reconstruction/probe figures for encoders")
-    p.add_argument("--samples", type=positive_int, help="generated images for --quality (default 10000)")
+                        "score) beside the real-data floor, and reconstruction/probe figures for encoders "
+                        "(default; --no-quality skips them)")
+    p.add_argument("--samples", type=positive_int, help="generated images for the quality metrics (default 10000)")
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("compare", help="a leaderboard of evaluated runs (reads their eval.json)")

@@ -40,7 +40,8 @@ def test_test_lines_carry_posterior_diagnostics(binarized_vae_run):
 def test_cli_evaluate_writes_sections_and_plots(binarized_vae_run, capsys):
     run = binarized_vae_run
     (run / "eval.json").write_text(json.dumps({"fid": {"value": 1.0}}))  # a section another tool wrote
-    assert main(["evaluate", str(run), "--nll", "--k", "16", "--test-size", "32", "--batch-size", "10"]) == 0
+    assert main(["evaluate", str(run), "--nll", "--k", "16", "--test-size", "32", "--batch-size", "10",
+                 "--no-quality"]) == 0
     out = capsys.readouterr().out
     assert "test NLL" in out and "latent units active" in out
     data = json.loads((run / "eval.json").read_text())
@@ -60,8 +61,9 @@ def test_cli_evaluate_writes_sections_and_plots(binarized_vae_run, capsys):
 
     # The same seed gives the same figure; a later run without --nll keeps the nll section.
     first = nll["nll"]
-    assert evaluate(run, nll=True, k=16, test_size=32, batch_size=10, progress=False)["nll"]["nll"] == first
-    evaluate(run, test_size=32)
+    assert evaluate(run, nll=True, k=16, test_size=32, batch_size=10, progress=False,
+                    quality=False)["nll"]["nll"] == first
+    evaluate(run, test_size=32, quality=False)
     assert json.loads((run / "eval.json").read_text())["nll"]["nll"] == first
 
 
@@ -69,7 +71,7 @@ def test_cli_evaluate_refuses_models_with_nothing_to_evaluate(tiny_ae_run, capsy
     assert main(["evaluate", str(tiny_ae_run), "--nll"]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "cannot log_likelihood" in err
-    assert main(["evaluate", str(tiny_ae_run)]) == 2
+    assert main(["evaluate", str(tiny_ae_run), "--no-quality"]) == 2
     assert "reports no posterior diagnostics" in capsys.readouterr().err
 
 

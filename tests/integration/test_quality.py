@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import shutil
+from pathlib import Path
 
 import genzoo
 from genzoo.cli import main
@@ -40,3 +42,14 @@ def test_compare_refuses_runs_without_eval_json(tmp_path, capsys):
     (tmp_path / "run").mkdir()
     assert main(["compare", str(tmp_path / "run")]) == 2
     assert "genzoo evaluate" in capsys.readouterr().err
+
+
+def test_cli_evaluate_measures_quality_by_default_and_prints_the_floor_row(tiny_vae_run, tmp_path, capsys):
+    run = Path(shutil.copytree(tiny_vae_run, tmp_path / "run"))
+    assert main(["evaluate", str(run), "--samples", "500"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split()[:2] == ["run", "FD-lenet"] and lines[2].startswith("real data (floor)")
+    assert lines[3].startswith("run ")  # this run's row, under the floor's
+    sections = json.loads((run / "eval.json").read_text())
+    assert {"quality", "codes", "posterior"} <= sections.keys()
+    assert sections["quality"]["protocol"]["samples"] == 500
