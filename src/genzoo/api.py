@@ -161,6 +161,7 @@ def resume(
         length["steps"] = None  # a new length in epochs replaces a length in steps
     config = RunConfig.from_dict(merge(raw, {"train": length}), source)
     checkpoint = _latest(run_dir)
+    _check_model(checkpoint, config.model_name, run_dir)  # another model entirely: say so before any diff
     trained_with = checkpoint.meta.get("config")  # absent in checkpoints of genzoo <= 0.1
     changes = config_changes(trained_with, config.to_dict()) if trained_with else []
     if changes and not allow_config_change:
@@ -182,17 +183,27 @@ def resume(
                        verbose=verbose, world=world).fit()
 
 
-def _load_weights(model: GenerativeModel, checkpoint: ckpt.Checkpoint, run_dir: Path) -> None:
-    if checkpoint.meta.get("model") not in (None, model.name):
+def _check_model(checkpoint: ckpt.Checkpoint, name: str, run_dir: Path) -> None:
+    if checkpoint.meta.get("model") not in (None, name):
         raise GenzooError(
             f"{checkpoint.path}: holds a {checkpoint.meta['model']!r} model but {run_dir / CONFIG_FILE} "
-            f"describes {model.name!r}"
+            f"describes {name!r}"
         )
+
+
+def _load_weights(model: GenerativeModel, checkpoint: ckpt.Checkpoint, run_dir: Path) -> None:
+    _check_model(checkpoint, model.name, run_dir)
     weights = ckpt.load_weights(checkpoint)
-    try:
-        model.load_state_dict(weights)
-    except RuntimeError as exc:  # shapes or names differ from the config's model
-        raise GenzooError(f"{checkpoint.path / ckpt.WEIGHTS} does not fit the model in {run_dir}: {exc}") from exc
+    own = model.state_dict()
+    problems = [f"{k}: {tuple(v.shape)} in the checkpoint, {tuple(own[k].shape)} in the model"
+                for k, v in weights.items() if k in own and v.shape != own[k].shape]
+    problems += [f"{k}: missing from the checkpoint" for k in own.keys() - weights.keys()]
+    problems += [f"{k}: not in the model" for k in weights.keys() - own.keys()]
+    if problems:  # the config describes another shape of model than the one trained
+        more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
+        raise GenzooError(f"{checkpoint.path / ckpt.WEIGHTS} does not fit the model {run_dir / CONFIG_FILE} "
+                          f"describes: {'; '.join(sorted(problems)[:3])}{more}")
+    model.load_state_dict(weights)
 
 
 def load(run_dir: Path | str, device: str | torch.device = "cpu") -> GenerativeModel:

@@ -210,6 +210,22 @@ def test_length_device_and_data_folder_are_not_config_changes(run_copy):
     assert genzoo.resume(run_copy, epochs=3, verbose=False).step == 24
 
 
+def test_a_checkpoint_of_another_model_is_refused_by_name(run_copy, tiny_ae_run):
+    shutil.rmtree(run_copy / "checkpoints")
+    shutil.copytree(tiny_ae_run / "checkpoints", run_copy / "checkpoints")
+    with pytest.raises(GenzooError, match=r"holds a 'ae' model but .*config.yaml describes 'vae'"):
+        genzoo.resume(run_copy, epochs=3, verbose=False)
+
+
+def test_weights_that_do_not_fit_the_config_are_refused_naming_the_tensor(run_copy):
+    edit_config(run_copy, "model", "latent_dim", 8)  # the checkpoint's latent layer has 4 units
+    with pytest.raises(GenzooError, match=r"model.latent_dim: 4 -> 8"):
+        genzoo.resume(run_copy, epochs=3, verbose=False)
+    with pytest.raises(GenzooError, match=r"model.safetensors does not fit the model .*config.yaml describes: "
+                       r"decoder.0.weight: \(32, 4\) in the checkpoint, \(32, 8\) in the model"):
+        genzoo.resume(run_copy, epochs=3, allow_config_change=True, verbose=False)
+
+
 def test_an_unwritable_run_folder_is_reported_before_training(tmp_path, capsys):
     blocker = tmp_path / "a-file"
     blocker.write_text("not a folder")
