@@ -15,8 +15,10 @@ from pathlib import Path
 from genzoo.errors import GenzooError
 
 
-class TrainingInterrupted(Exception):
-    """Training stopped on a signal after writing a checkpoint; `genzoo resume RUN` continues it exactly."""
+class TrainingInterrupted(BaseException):
+    """Training stopped on a signal after writing a checkpoint; `genzoo resume RUN` continues it exactly.
+    A BaseException, like KeyboardInterrupt: an `except Exception` around a training call must not swallow a
+    request to stop."""
 
     def __init__(self, signum: int, step: int, checkpoint: Path | None):
         self.signum, self.step, self.checkpoint = signum, step, checkpoint
