@@ -35,16 +35,21 @@ class NonFiniteLoss(GenzooError):
 
 class StopSignals:
     """While active, SIGTERM and SIGINT set `signum` instead of ending the process. Only the main thread can
-    install handlers; elsewhere (a training thread in a notebook) this does nothing and signals act as usual."""
+    install handlers; elsewhere (a training thread in a notebook) this does nothing and signals act as usual.
+
+    `escalate`: a second SIGINT raises KeyboardInterrupt at once. Off under torchrun, whose launcher passes a
+    terminal's Ctrl-C on to workers that already got it from the terminal: that second copy must not cost the
+    checkpoint."""
 
     SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
-    def __init__(self):
+    def __init__(self, escalate: bool = True):
         self.signum: int | None = None
+        self.escalate = escalate
         self.previous: dict[int, object] = {}
 
     def _handle(self, signum: int, frame) -> None:
-        if signum == signal.SIGINT and self.signum == signal.SIGINT:
+        if self.escalate and signum == signal.SIGINT and self.signum == signal.SIGINT:
             raise KeyboardInterrupt  # the second Ctrl-C: the user does not want to wait for the checkpoint
         self.signum = signum
 

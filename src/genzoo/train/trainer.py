@@ -163,7 +163,7 @@ class Trainer:
         train_seconds, test = 0.0, {}
         step = self.step
         try:
-            with StopSignals() as signals:
+            with StopSignals(escalate=not self.world.active) as signals:
                 while step < total:
                     epoch, start = divmod(step, per_epoch)
                     model.train()
