@@ -82,7 +82,17 @@ def main() -> None:
     parser.add_argument("--models", nargs="+", default=model_names(), choices=model_names())
     parser.add_argument("--runs", type=Path, default=Path("runs/bench-zoo"))
     parser.add_argument("--out", type=Path, default=RESULTS / "zoo")
+    parser.add_argument("--merge", type=Path, nargs="+", default=[],
+                        help="only rebuild the tables: merge the rows of these zoo.json files into --out's")
     args = parser.parse_args()
+    if args.merge:  # e.g. the data sets were run as two processes side by side, one per core
+        merged = json.loads(args.out.with_suffix(".json").read_text())
+        rows = {(r["dataset"], r["model"]): r for f in [args.out.with_suffix(".json"), *args.merge]
+                for r in json.loads(Path(f).read_text())["rows"]}
+        merged["rows"] = [rows[k] for k in sorted(rows)]
+        args.out.with_suffix(".json").write_text(json.dumps(merged, indent=1))
+        args.out.with_suffix(".md").write_text(table(rows, merged["budget"]["train_cpu_minutes_per_model_and_dataset"]))
+        return
 
     json_path = args.out.with_suffix(".json")
     previous = json.loads(json_path.read_text()) if json_path.exists() else {}
