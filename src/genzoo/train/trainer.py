@@ -198,7 +198,8 @@ class Trainer:
                             self._save(step)
                         stop = self._stop_requested(signals)
                         if stop and not epoch_end:
-                            self._save(step)
+                            if not mid_checkpoint:  # (that one is written already)
+                                self._save(step)
                             raise self._interrupted(step, signals)
                         if epoch_end:
                             break
