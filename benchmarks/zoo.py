@@ -48,27 +48,26 @@ def cpu_seconds() -> float:
 
 
 def train_under_budget(model: str, dataset: str, budget_s: float, run: Path) -> dict:
-    """Train for `budget_s` CPU seconds: a probe of PROBE_STEPS steps, then up to four resumes, each sized from
-    the cost per step of the chunk before (the first steps are slow while kernels warm up, so the probe alone
-    undershoots). Each call also pays a fixed cost (set-up, a test pass, pictures, a checkpoint), as does every
-    epoch boundary it crosses; both are estimated from the probe and kept out of the budget for steps."""
+    """Train for about `budget_s` CPU seconds: a probe of PROBE_STEPS steps, then resumes, each sized from the
+    calls before it. A call costs set-up + steps x (CPU per step) + epoch ends x (test pass, pictures,
+    checkpoint); the step loop's share comes from the trainer's own timing, the rest is fixed cost, shared out
+    over the call's own end and the epoch ends it crossed."""
     started, wall = cpu_seconds(), time.perf_counter()
+    before_cpu, before_wall, previous = started, wall, 0
     result = genzoo.train(config_for(model, dataset, PROBE_STEPS), run, overwrite=True, verbose=False)
-    probe_cpu, probe_wall = cpu_seconds() - started, time.perf_counter() - wall
-    # The share of the call spent outside the step loop, in CPU seconds.
-    overhead = probe_cpu * (1 - result.train_seconds / probe_wall)
     per_epoch = result.step / result.epochs  # steps in one epoch
-    per_step = (probe_cpu - overhead) / result.step
-    for _ in range(4):
-        left = budget_s - (cpu_seconds() - started)
-        boundaries = 1 + math.floor(left / per_step / per_epoch)
-        more = int((left - boundaries * overhead) / per_step)
-        if more < max(20, 0.05 * result.step):
+    for _ in range(6):
+        chunk_cpu, chunk_wall = cpu_seconds() - before_cpu, time.perf_counter() - before_wall
+        steps = result.step - previous
+        per_step = chunk_cpu * (result.train_seconds / chunk_wall) / steps  # CPU seconds of one step
+        ends = int(result.step // per_epoch) - int(previous // per_epoch)  # epoch ends inside the call
+        per_end = (chunk_cpu - per_step * steps) / (ends + 1)  # the call's own set-up and end count as one
+        left = budget_s - (cpu_seconds() - started) - per_end
+        more = int(0.9 * left / (per_step + per_end / per_epoch))
+        if more < max(20, 0.02 * result.step):
             break
-        before, chunk_started = result.step, cpu_seconds()
-        result = genzoo.resume(run, steps=before + more, verbose=False)
-        per_step = (cpu_seconds() - chunk_started - boundaries * overhead) / (result.step - before)
-        per_step = max(per_step, 1e-5)
+        before_cpu, before_wall, previous = cpu_seconds(), time.perf_counter(), result.step
+        result = genzoo.resume(run, steps=previous + more, verbose=False)
     return {"steps": result.step, "epochs": round(result.epochs, 2),
             "train_cpu_seconds": round(cpu_seconds() - started, 1),
             "train_wall_seconds": round(time.perf_counter() - wall, 1),
