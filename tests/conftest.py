@@ -124,11 +124,13 @@ def assert_same_run(a: Path, b: Path, final_step: int = 16, same_config: bool = 
     for rank_a, rank_b in zip(state_a["ranks"], state_b["ranks"]):
         assert torch.equal(rank_a["rng"]["cpu"], rank_b["rng"]["cpu"])
         assert rank_a["counts"] == rank_b["counts"]
+        assert rank_a["running"].keys() == rank_b["running"].keys()
+        assert all(torch.equal(rank_a["running"][k], rank_b["running"][k]) for k in rank_a["running"])
     assert (a / "metrics.jsonl").read_bytes() == (b / "metrics.jsonl").read_bytes()
     if same_config:
         assert (a / "config.yaml").read_bytes() == (b / "config.yaml").read_bytes()
-    for picture in sorted((a / "reconstructions").glob("epoch-*.png")):
-        assert picture.read_bytes() == (b / "reconstructions" / picture.name).read_bytes(), picture.name
+    for picture in sorted([*a.glob("reconstructions/epoch-*.png"), *a.glob("samples/epoch-*.png")]):
+        assert picture.read_bytes() == (b / picture.relative_to(a)).read_bytes(), picture.name
 
 
 FAULT_SCRIPT = REPO / "tests" / "reliability" / "fault_injection.py"
@@ -152,7 +154,7 @@ def genzoo_command(*args: str | Path, fault: str = "none", processes: int = 1) -
 
 
 def run_genzoo(*args: str | Path, fault: str = "none", processes: int = 1,
-               timeout: float = 240) -> subprocess.CompletedProcess:
+               timeout: float = 400) -> subprocess.CompletedProcess:
     command, env = genzoo_command(*args, fault=fault, processes=processes)
     return subprocess.run(command, env=env, capture_output=True, text=True, timeout=timeout)
 

@@ -94,7 +94,11 @@ def train(
     run_dir = Path(out) if out is not None else default_run_dir(config)
     config, model = build_model(config, dataset)
     with _process_group(config) as (world, device):
-        _on_rank_zero(world, device, lambda: (prepare_run_dir(run_dir, overwrite), config.save(run_dir / CONFIG_FILE)))
+        if world.active:  # a folder named after the clock: rank 0's name for every rank
+            run_dir = Path(distributed.broadcast_object(str(run_dir)))
+        distributed.on_rank_zero(world, device, lambda: (prepare_run_dir(run_dir, overwrite),
+                                                         config.save(run_dir / CONFIG_FILE)),
+                                 f"preparing the run folder {run_dir}")
         if verbose and world.is_main:
             params = sum(p.numel() for p in model.parameters())
             ranks = f" on {world.world_size} processes" if world.active else ""
@@ -113,19 +117,6 @@ def _process_group(config: RunConfig):
         if world.active:
             torch.manual_seed(derive_seed(config.seed, "rank", world.rank))
         yield world, device
-
-
-def _on_rank_zero(world: Distributed, device: torch.device, action) -> None:
-    """Run `action` (preparing the run folder) on rank 0; if it fails every rank raises, none is left waiting."""
-    error = None
-    if world.is_main:
-        try:
-            action()
-        except GenzooError as exc:
-            error = exc
-    failed = distributed.any_rank(error is not None, device) if world.active else error is not None
-    if failed:
-        raise error or GenzooError("rank 0 could not prepare the run folder; its message says why")
 
 
 def _latest(run_dir: Path) -> ckpt.Checkpoint:
@@ -175,7 +166,8 @@ def resume(
     _load_weights(model, checkpoint, run_dir)
     with _process_group(config) as (world, device):
         if length or overrides:
-            _on_rank_zero(world, device, lambda: config.save(run_dir / CONFIG_FILE))
+            distributed.on_rank_zero(world, device, lambda: config.save(run_dir / CONFIG_FILE),
+                                     f"writing {run_dir / CONFIG_FILE}")
         if verbose and world.is_main:
             print(f"resuming {run_dir} from {checkpoint.path.name}" + (f" with changes: {'; '.join(changes)}"
                                                                           if changes else ""))

@@ -7,6 +7,8 @@ Faults (STEP counts from 1, like the step numbers in metrics.jsonl; `:rankN` lim
     signal:TERM@STEP   the process sends itself SIGTERM (or INT, KILL) while it computes step STEP
     kill-in-checkpoint@STEP   SIGKILL once checkpoint STEP's files are written, before the folder is renamed into place
     kill-in-log@STEP   SIGKILL halfway through writing the train line of STEP to metrics.jsonl (a torn last line)
+    nan@STEP           the loss of step STEP reads NaN to the trainer's check (torchrun: on the chosen rank only)
+    deferred-checks    read the stop/non-finite flags at log lines only, as the trainer does on CUDA
     check-replicas     after every optimizer update, every rank's parameters must equal rank 0's (exit 17 if not)
     none               nothing: the plain command line
 """
@@ -21,6 +23,7 @@ import torch
 import torch.distributed as dist
 
 from genzoo.cli import main
+from genzoo.models.base import StepOutput
 from genzoo.train import checkpoint, trainer
 from genzoo.train.logging import MetricsLog
 
@@ -71,6 +74,27 @@ def kill_in_log(step: int) -> None:
     MetricsLog.write = hooked
 
 
+def nan_at(step: int) -> None:
+    original = trainer.Trainer._reduce
+
+    def hooked(self, phase, out, signals):
+        if self.step + 1 == step:
+            out = StepOutput(out.loss * float("nan"), out.terms)
+        original(self, phase, out, signals)
+
+    trainer.Trainer._reduce = hooked
+
+
+def deferred_checks() -> None:
+    original = trainer.Trainer.__init__
+
+    def hooked(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        self.check_every_phase = False
+
+    trainer.Trainer.__init__ = hooked
+
+
 def check_replicas() -> None:
     original = trainer.Trainer._accumulate
 
@@ -98,6 +122,10 @@ def install(fault: str) -> None:
         kill_in_checkpoint(int(step))
     elif name == "kill-in-log":
         kill_in_log(int(step))
+    elif name == "nan":
+        nan_at(int(step))
+    elif name == "deferred-checks":
+        deferred_checks()
     elif name == "check-replicas":
         check_replicas()
     else:

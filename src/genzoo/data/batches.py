@@ -82,8 +82,11 @@ class EpochBatches:
             index = order[lo : lo + self.local_size]
             x = to_float(self.images.index_select(0, index))
             if self.binarize:  # dynamic binarization: a fresh Bernoulli draw of every pixel, every time
+                # Uniforms for the whole global batch, this rank's rows taken: the same draws whatever the
+                # number of processes.
                 generator = torch.Generator(self.device).manual_seed(derive_seed(self.seed, "binarize", epoch, i))
-                x = torch.bernoulli(x, generator=generator)
+                u = torch.rand((self.batch_size, *x.shape[1:]), generator=generator, device=self.device)
+                x = (u[self.offset : self.offset + self.local_size] < x).to(x.dtype)
             yield Batch(x, self.labels.index_select(0, index))
 
 

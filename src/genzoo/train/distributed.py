@@ -15,12 +15,17 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import TypeVar
 
 import torch
 import torch.distributed as dist
 from torch._utils import _flatten_dense_tensors, _unflatten_dense_tensors
+
+from genzoo.errors import GenzooError
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -47,9 +52,9 @@ def from_environment() -> Distributed:
 def setup(device: torch.device) -> Distributed:
     """Join the process group when launched by torchrun (idempotent); returns this process's place in it."""
     ctx = from_environment()
+    if ctx.active and device.type == "cuda":
+        torch.cuda.set_device(device)  # NCCL collectives (and all_gather_object) use the current device
     if ctx.active and not dist.is_initialized():
-        if device.type == "cuda":
-            torch.cuda.set_device(device)  # NCCL collectives (and all_gather_object) use the current device
         dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
     return ctx
 
@@ -73,14 +78,20 @@ def average_gradients(params: list[torch.nn.Parameter], world_size: int, flags: 
     `flags` (a few float32 values on the gradients' device: this rank's non-finite loss and stop request) ride
     along in the same buffer and come back summed over the ranks, so every rank takes the same decision from
     the same numbers without a second collective."""
-    grads = [p.grad for p in params if p.grad is not None]
-    flat = _flatten_dense_tensors([*(g.float() for g in grads), flags.float()])
+    unreached = [p for p in params if p.grad is None]
+    for p in unreached:  # a parameter this phase did not reach here: zeros, so that every rank's buffer lines up
+        p.grad = torch.zeros_like(p)
+    grads = [p.grad for p in params]
+    flat = _flatten_dense_tensors([*grads, flags.float()])
     dist.all_reduce(flat)
     reduced_flags = flat[-flags.numel():].clone()
     if grads:
         flat = flat[: -flags.numel()].div_(world_size)
         for grad, reduced in zip(grads, _unflatten_dense_tensors(flat, grads)):
             grad.copy_(reduced)
+    for p in unreached:  # reached by no rank: no gradient, as in one process (the optimizer then skips it)
+        if not p.grad.any():
+            p.grad = None
     return reduced_flags
 
 
@@ -98,11 +109,36 @@ def any_rank(flag: bool, device: torch.device) -> bool:
     return bool(t.item())
 
 
+def broadcast_object(obj):
+    """Rank 0's `obj` on every rank (e.g. a run folder named after rank 0's clock)."""
+    box = [obj]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
+
+
 def gather_objects(obj) -> list:
     """Every rank's `obj` (e.g. RNG states for a checkpoint), in rank order, on every rank."""
     out = [None] * dist.get_world_size()
     dist.all_gather_object(out, obj)
     return out
+
+
+def on_rank_zero(ctx: Distributed, device: torch.device, action: Callable[[], T], what: str) -> T | None:
+    """Rank 0's share of the work (writing the run folder), with every rank told whether it failed: none is left
+    waiting in a collective, and none moves on before the files are on disk. Returns the action's result on
+    rank 0 (None elsewhere). An OSError (disk full, no permission) becomes a one-line GenzooError."""
+    result, error = None, None
+    if ctx.is_main:
+        try:
+            result = action()
+        except OSError as exc:
+            error = GenzooError(f"{what} failed: {exc}")
+        except Exception as exc:  # re-raised below, once the other ranks know
+            error = exc
+    failed = any_rank(error is not None, device) if ctx.active else error is not None
+    if failed:
+        raise error or GenzooError(f"rank 0 failed while {what}; its message says why")
+    return result
 
 
 def barrier() -> None:

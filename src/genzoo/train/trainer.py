@@ -196,7 +196,7 @@ class Trainer:
                             bar.set_postfix({k: f"{v:.4g}" for k, v in record.items() if k not in ("step", "epoch", "split")})
                         if mid_checkpoint:
                             self._save(step)
-                        stop = self._stop_requested(signals)
+                        stop = self._stop_requested(signals) and step < total  # a finished run just ends
                         if stop and not epoch_end:
                             if not mid_checkpoint:  # (that one is written already)
                                 self._save(step)
@@ -206,10 +206,8 @@ class Trainer:
                     seconds = time.perf_counter() - started
                     train_seconds += seconds
                     # End of an epoch (or of a run that stops inside one): evaluate, draw, checkpoint (rank 0).
-                    if main:
-                        test = self.evaluate()
-                        log.write({"step": step, "epoch": round(step / per_epoch, 4), "split": "test", **test})
-                        self._pictures(math.ceil(step / per_epoch), step, log)
+                    test = distributed.on_rank_zero(self.world, self.device, lambda: self._end_of_epoch(step, log),
+                                                    f"evaluating step {step}") or {}
                     self._save(step)
                     if stop:  # a stop requested in an epoch's last step waits for that epoch's test line
                         raise self._interrupted(step, signals)
@@ -240,6 +238,8 @@ class Trainer:
     def _reduce(self, phase: str, out: StepOutput, signals: StopSignals) -> None:
         """This phase's flags (loss finite? signal received?) folded into self.flags; under torchrun they travel
         with the gradient all-reduce, so every rank holds the same sums and takes the same decision."""
+        if not (self.world.active or self.check_every_phase):
+            return  # one process on CUDA: a NaN shows in the running sums at the next log line (see _checked)
         values = torch.stack([out.loss.detach().float(), *(t.detach().float() for t in out.terms.values())])
         flags = torch.stack([(~torch.isfinite(values)).any().float(), torch.zeros((), device=self.device)])
         if signals.signum is not None:
@@ -251,6 +251,8 @@ class Trainer:
     def _checked(self, step: int, phase: str | None, out: StepOutput | None) -> tuple[float, float]:
         """Read the flags (a host sync) and stop on a non-finite loss, naming the step and the terms."""
         nonfinite, stop = self.flags.tolist()
+        if out is None and self.running:  # read at a log line: any NaN since the last one is in the sums
+            nonfinite = nonfinite or not bool(torch.stack(list(self.running.values())).isfinite().all())
         if nonfinite:
             if out is not None:  # read right after the phase: that step's update has not been applied
                 terms = {"loss": out.loss, **out.terms}
@@ -261,8 +263,12 @@ class Trainer:
                 bad = [k for k, v in self.running.items() if not math.isfinite(v.item())]
                 what = ", ".join(bad) if bad else "a loss term"
                 when = f"between steps {self.checked_at + 1} and {step}"
-            newest = ckpt.latest_valid(self.run_dir / "checkpoints") if self.world.is_main else None
-            kept = f"the newest checkpoint, {newest.path.name}, holds finite weights" if newest else "no checkpoint was written"
+            if self.world.is_main:
+                newest = ckpt.latest_valid(self.run_dir / "checkpoints")
+                kept = f"the newest checkpoint, {newest.path.name}, holds finite weights" if newest \
+                    else "no checkpoint was written"
+            else:
+                kept = "rank 0 names the newest checkpoint"
             raise NonFiniteLoss(f"non-finite loss {when}: {what}. Training stopped; {kept}. Lower train.lr, "
                                 "try train.precision=fp32, or check the data")
         self.checked_at = step
@@ -304,6 +310,12 @@ class Trainer:
         return {"step": step, "epoch": round(step / len(self.batches), 4), "split": "train", **dict(zip(keys, values))}
 
     # -- end-of-epoch work ------------------------------------------------------------------------------------
+    def _end_of_epoch(self, step: int, log: MetricsLog) -> dict[str, float]:
+        test = self.evaluate()
+        log.write({"step": step, "epoch": round(step / len(self.batches), 4), "split": "test", **test})
+        self._pictures(math.ceil(step / len(self.batches)), step, log)
+        return test
+
     @torch.no_grad()
     def evaluate(self) -> dict[str, float]:
         """Mean of every loss term over the test split, in fp32, with its own RNG stream (training's is untouched)."""
@@ -359,23 +371,23 @@ class Trainer:
 
     def _save(self, step: int) -> None:
         """Checkpoint `step`. Every rank hands over its RNG states and pending log sums (a collective); rank 0
-        writes them with the shared weights and optimizer states, which are the same on every rank."""
+        writes them with the shared weights and optimizer states, which are the same on every rank; every rank
+        waits until the files are on disk (or learns that writing them failed)."""
         mine = {"rng": rng_state(self.device), "running": {k: v.cpu() for k, v in self.running.items()},
                 "counts": dict(self.counts)}
         ranks = distributed.gather_objects(mine) if self.world.active else [mine]
-        if not self.world.is_main:
-            return
         weights = self.model.state_dict()
         floats = [w for w in weights.values() if w.is_floating_point()]
         if floats and not bool(torch.stack([w.isfinite().all() for w in floats]).all()):
             raise NonFiniteLoss(f"step {step}: the weights hold NaN or infinite values; no checkpoint written "
                                 "(lower train.lr or try train.precision=fp32)")
-        state = {
-            "step": step,
-            "optimizers": {name: opt.state_dict() for name, opt in self.optimizers.items()},
-            "ranks": ranks,
-        }
-        meta = {"epoch": step / len(self.batches), "model": self.config.model_name,
-                "world_size": self.world.world_size, "config": self.config.to_dict()}
-        ckpt.save_checkpoint(self.run_dir / "checkpoints", step, weights, state, meta)
-        ckpt.prune(self.run_dir / "checkpoints", self.config.train.keep_checkpoints)
+
+        def write() -> None:
+            state = {"step": step, "optimizers": {name: opt.state_dict() for name, opt in self.optimizers.items()},
+                     "ranks": ranks}
+            meta = {"epoch": step / len(self.batches), "model": self.config.model_name,
+                    "world_size": self.world.world_size, "config": self.config.to_dict()}
+            ckpt.save_checkpoint(self.run_dir / "checkpoints", step, weights, state, meta)
+            ckpt.prune(self.run_dir / "checkpoints", self.config.train.keep_checkpoints)
+
+        distributed.on_rank_zero(self.world, self.device, write, f"writing checkpoint step-{step:06d}")
