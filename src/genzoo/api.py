@@ -216,15 +216,26 @@ def sample(
     model = run if isinstance(run, GenerativeModel) else load(run)
     labels = None
     if CONDITIONAL in model.capabilities:
-        classes = model.config.num_classes
-        if label is not None and not 0 <= label < classes:
-            raise GenzooError(f"--label {label} is out of range; this model knows labels 0..{classes - 1}")
-        labels = torch.full((n,), label) if label is not None else torch.arange(n) % classes
+        labels = torch.full((n,), _class_label(model, label)) if label is not None \
+            else torch.arange(n) % model.config.num_classes
         labels = labels.to(model.device)
-    elif label is not None:
-        raise GenzooError(f"model {model.name!r} is not conditional: --label needs a conditional model (e.g. cvae)")
+    else:
+        _class_label(model, label)  # refuses a label for a model that has no use for one
     generator = torch.Generator(model.device).manual_seed(seed)
     return model.sample(n, generator=generator, labels=labels)
+
+
+def _class_label(model: GenerativeModel, label: int | None) -> int | None:
+    """A checked --label: in range for a conditional model (0 when not given), refused for any other."""
+    if CONDITIONAL not in model.capabilities:
+        if label is not None:
+            raise GenzooError(f"model {model.name!r} is not conditional: --label needs a conditional model "
+                              "(e.g. cvae)")
+        return None
+    classes = model.config.num_classes
+    if label is not None and not 0 <= label < classes:
+        raise GenzooError(f"--label {label} is out of range; this model knows labels 0..{classes - 1}")
+    return label or 0
 
 
 @torch.no_grad()
@@ -234,8 +245,7 @@ def reconstruct(run_dir: Path | str, n: int = 32) -> tuple[torch.Tensor, torch.T
     model = load(run_dir)
     dataset = load_dataset(config.data.dataset, config.data.data_dir, test_size=n)
     x = to_float(dataset.test.images)
-    labels = {"labels": dataset.test.labels} if CONDITIONAL in model.capabilities else {}
-    return x, model.reconstruct(x, **labels)
+    return x, model.reconstruct(x, **model.conditioning(dataset.test.labels))
 
 
 def save_samples(run_dir: Path | str, path: Path | str, n: int = 64, seed: int = 0, label: int | None = None) -> Path:
@@ -269,17 +279,23 @@ def save_interpolations(run_dir: Path | str, path: Path | str, pairs: int = 8, s
     latent.require(model, ENCODE, DECODE)
     generator = torch.Generator().manual_seed(seed)
     index = torch.randperm(len(dataset.test), generator=generator)[: 2 * pairs]
-    x = _test_images(dataset, index)
-    return save_grid(latent.interpolate(model, x[:pairs], x[pairs:], steps), path, nrow=steps)
+    x, y = _test_images(dataset, index), dataset.test.labels[index]
+    return save_grid(latent.interpolate(model, x[:pairs], x[pairs:], steps, start_labels=y[:pairs],
+                                        end_labels=y[pairs:]), path, nrow=steps)
 
 
-def save_manifold(run_dir: Path | str, path: Path | str, n: int = 20, dims: tuple[int, int] | None = None) -> Path:
-    """Decodings over a grid of two latent dimensions (the two that vary most over the test codes by default)."""
+def save_manifold(run_dir: Path | str, path: Path | str, n: int = 20, dims: tuple[int, int] | None = None,
+                  label: int | None = None) -> Path:
+    """Decodings over a grid of two latent dimensions (the two that vary most over the test codes by default);
+    a conditional model draws class `label` (0 by default)."""
     model, dataset = _model_and_data(run_dir)
     latent.require(model, DECODE)
+    label = _class_label(model, label)
     # Axes follow the test codes where the model encodes; a decoder-only model (a GAN) uses its prior.
     codes = latent.encode_split(model, dataset.test) if ENCODE in model.capabilities else None
-    images, _ = latent.manifold(model, n, dims, codes)
+    if codes is not None and label is not None:  # a conditional encoder: the axes span the codes of that class
+        codes = codes[dataset.test.labels.to(codes.device) == label]
+    images, _ = latent.manifold(model, n, dims, codes, label=label)
     return save_grid(images, path, nrow=n)
 
 
@@ -294,7 +310,8 @@ def save_traversal(run_dir: Path | str, path: Path | str, steps: int = 11, index
     if not 0 <= index < len(dataset.test):
         raise GenzooError(f"--index {index} is out of range; the test split has {len(dataset.test)} images")
     x = _test_images(dataset, torch.tensor([index]))
-    return save_grid(latent.traverse(model, x, steps, dims, codes), path, nrow=steps)
+    labels = dataset.test.labels[index : index + 1]
+    return save_grid(latent.traverse(model, x, steps, dims, codes, labels=labels), path, nrow=steps)
 
 
 def save_embedding(run_dir: Path | str, path: Path | str, plot: Path | str | None = None,

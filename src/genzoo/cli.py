@@ -79,7 +79,8 @@ def cmd_interpolate(args: argparse.Namespace) -> None:
 
 
 def cmd_manifold(args: argparse.Namespace) -> None:
-    print(api.save_manifold(args.run, args.output, n=args.n, dims=tuple(args.dims) if args.dims else None))
+    print(api.save_manifold(args.run, args.output, n=args.n, dims=tuple(args.dims) if args.dims else None,
+                            label=args.label))
 
 
 def cmd_traverse(args: argparse.Namespace) -> None:
@@ -192,6 +193,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-n", type=positive_int, default=20, help="grid side, default 20")
     p.add_argument("--dims", type=int, nargs=2, metavar=("X", "Y"),
                    help="latent dimensions for the axes (default: the two that vary most over the test codes)")
+    p.add_argument("--label", type=int, help="class a conditional model draws (default 0)")
     p.add_argument("-o", "--output", type=Path, required=True, help="PNG file to write")
     p.set_defaults(func=cmd_manifold)
 

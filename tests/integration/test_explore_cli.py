@@ -72,3 +72,32 @@ def test_denoise_on_a_plain_autoencoder_exits_2(tiny_ae_run, tmp_path, capsys):
     assert main(["denoise", str(tiny_ae_run), "-o", str(tmp_path / "d.png")]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "'ae' cannot denoise" in err
+
+
+@pytest.fixture(scope="module")
+def tiny_cvae_run(tmp_path_factory) -> Path:
+    run = tmp_path_factory.mktemp("explore") / "cvae"
+    genzoo.train(build_tiny_config("cvae"), run, verbose=False)
+    return run
+
+
+def test_every_explore_verb_works_on_a_conditional_vae(tiny_cvae_run, tmp_path):
+    """The test images' own labels go to the encoder and decoder; the manifold draws the class asked for."""
+    run = str(tiny_cvae_run)
+    assert main(["interpolate", run, "--pairs", "2", "--steps", "5", "-o", str(tmp_path / "i.png")]) == 0
+    assert picture(tmp_path / "i.png").size == (5 * 30 + 2, 2 * 30 + 2)
+    assert main(["traverse", run, "--steps", "5", "-o", str(tmp_path / "t.png")]) == 0
+    assert picture(tmp_path / "t.png").size == (5 * 30 + 2, 4 * 30 + 2)
+    assert main(["embed", run, "-o", str(tmp_path / "c.npz")]) == 0
+    assert np.load(tmp_path / "c.npz")["codes"].shape == (10000, 4)
+    for label in ("3", "7"):
+        assert main(["manifold", run, "-n", "4", "--label", label, "-o", str(tmp_path / f"m{label}.png")]) == 0
+    threes, sevens = (np.asarray(picture(tmp_path / f"m{k}.png")) for k in "37")
+    assert threes.shape == sevens.shape and not np.array_equal(threes, sevens)  # the label reached the decoder
+
+
+def test_manifold_label_is_checked(tiny_cvae_run, tiny_vae_run, tmp_path, capsys):
+    assert main(["manifold", str(tiny_cvae_run), "--label", "10", "-o", str(tmp_path / "m.png")]) == 2
+    assert "0..9" in capsys.readouterr().err
+    assert main(["manifold", str(tiny_vae_run), "--label", "1", "-o", str(tmp_path / "m.png")]) == 2
+    assert "not conditional" in capsys.readouterr().err

@@ -69,9 +69,8 @@ def generate(model: GenerativeModel, n: int, seed: int, num_classes: int, batch_
 
 @torch.no_grad()
 def codes_of(model: GenerativeModel, images: torch.Tensor, labels: torch.Tensor, batch_size: int = 1000):
-    extra = CONDITIONAL in model.capabilities
     return torch.cat([model.encode(images[i : i + batch_size].to(model.device),
-                                   **({"labels": labels[i : i + batch_size].to(model.device)} if extra else {}))
+                                   **model.conditioning(labels[i : i + batch_size]))
                       for i in range(0, len(images), batch_size)]).double().cpu()
 
 

@@ -14,7 +14,7 @@ import torch
 from genzoo.data.batches import eval_batches
 from genzoo.data.datasets import ImageSplit
 from genzoo.errors import GenzooError
-from genzoo.models.base import DECODE, ENCODE, GenerativeModel
+from genzoo.models.base import CONDITIONAL, DECODE, ENCODE, GenerativeModel
 
 QUANTILES = (0.05, 0.95)  # manifold axes: the central 90% of the prior or of the codes
 TRAVERSAL_QUANTILES = (0.00135, 0.99865)  # traversals sweep wider: +-3 standard deviations of a Gaussian
@@ -30,11 +30,18 @@ def gaussian_latent(model: GenerativeModel) -> bool:
     return getattr(model, "latent_prior", None) == "gaussian"
 
 
+def standard_prior(model: GenerativeModel) -> bool:
+    """Codes follow N(0, I): a Gaussian latent without a class-conditional prior (a cvae learns p(z|y), whose
+    classes sit in different places, so its axes follow the codes of the class drawn instead)."""
+    return gaussian_latent(model) and CONDITIONAL not in model.capabilities
+
+
 @torch.no_grad()
 def encode_split(model: GenerativeModel, split: ImageSplit, batch_size: int = 1000) -> torch.Tensor:
     """Codes (N, D) of a whole split, in order."""
     require(model, ENCODE)
-    return torch.cat([model.encode(b.x) for b in eval_batches(split, batch_size, model.device)])
+    return torch.cat([model.encode(b.x, **model.conditioning(b.y))
+                      for b in eval_batches(split, batch_size, model.device)])
 
 
 def lerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
@@ -54,14 +61,18 @@ def slerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
 
 @torch.no_grad()
 def interpolate(model: GenerativeModel, starts: torch.Tensor, ends: torch.Tensor, steps: int = 10,
-                spherical: bool | None = None) -> torch.Tensor:
-    """One row per pair: decodings along the path from code(start) to code(end). -> (pairs * steps, C, H, W)."""
+                spherical: bool | None = None, start_labels: torch.Tensor | None = None,
+                end_labels: torch.Tensor | None = None) -> torch.Tensor:
+    """One row per pair: decodings along the path from code(start) to code(end). -> (pairs * steps, C, H, W).
+    A conditional model encodes each image with its own label and decodes a row with its start's label."""
     require(model, ENCODE, DECODE)
     spherical = gaussian_latent(model) if spherical is None else spherical
-    za, zb = model.encode(starts)[:, None], model.encode(ends)[:, None]  # (P, 1, D)
+    za = model.encode(starts, **model.conditioning(start_labels))[:, None]  # (P, 1, D)
+    zb = model.encode(ends, **model.conditioning(end_labels))[:, None]
     t = torch.linspace(0, 1, steps, device=za.device)[None, :, None]  # (1, S, 1)
     z = (slerp if spherical else lerp)(za, zb, t)  # (P, S, D)
-    return model.decode(z.flatten(0, 1))
+    rows = None if start_labels is None else start_labels.repeat_interleave(steps)
+    return model.decode(z.flatten(0, 1), **model.conditioning(rows))
 
 
 def axis_values(model: GenerativeModel, n: int, codes: torch.Tensor | None, dim: int,
@@ -69,14 +80,14 @@ def axis_values(model: GenerativeModel, n: int, codes: torch.Tensor | None, dim:
     """n values along latent dimension `dim` between the quantiles `span`: of N(0, 1) for a VAE, of the
     codes otherwise."""
     q = torch.linspace(*span, n)
-    if gaussian_latent(model) or codes is None:
+    if standard_prior(model) or codes is None:
         return torch.distributions.Normal(0.0, 1.0).icdf(q)
     return torch.quantile(codes[:, dim].float().cpu(), q)
 
 
 def centre(model: GenerativeModel, codes: torch.Tensor | None, dim: int) -> torch.Tensor:
     """The point other dimensions are held at: the prior mean for a VAE, the median code otherwise."""
-    if gaussian_latent(model) or codes is None:
+    if standard_prior(model) or codes is None:
         return torch.zeros(dim)
     return codes.float().cpu().median(0).values
 
@@ -88,9 +99,10 @@ def widest_dims(codes: torch.Tensor, k: int = 2) -> list[int]:
 
 @torch.no_grad()
 def manifold(model: GenerativeModel, n: int = 20, dims: tuple[int, int] | None = None,
-             codes: torch.Tensor | None = None) -> tuple[torch.Tensor, tuple[int, int]]:
+             codes: torch.Tensor | None = None, label: int | None = None) -> tuple[torch.Tensor, tuple[int, int]]:
     """Decodings over an n x n grid of two latent dimensions (rows: second dim, top to bottom high to low;
-    columns: first dim). Returns images (n*n, C, H, W) and the two dimensions used."""
+    columns: first dim); a conditional model draws class `label` (default 0) throughout. Returns images (n*n, C, H, W) and
+    the two dimensions used."""
     require(model, DECODE)
     d = model.latent_dim
     if dims is None:
@@ -101,23 +113,25 @@ def manifold(model: GenerativeModel, n: int = 20, dims: tuple[int, int] | None =
     z = centre(model, codes, d).repeat(n * n, 1)
     z[:, dims[0]] = xs.repeat(n)
     z[:, dims[1]] = ys.repeat_interleave(n)
-    return model.decode(z.to(model.device)), dims
+    return model.decode(z.to(model.device), **model.conditioning(torch.full((n * n,), label or 0))), dims
 
 
 @torch.no_grad()
 def traverse(model: GenerativeModel, x: torch.Tensor, steps: int = 11, dims: list[int] | None = None,
-             codes: torch.Tensor | None = None) -> torch.Tensor:
+             codes: torch.Tensor | None = None, labels: torch.Tensor | None = None) -> torch.Tensor:
     """One row per latent dimension: the code of image x (1, C, H, W) with that dimension swept over its axis
-    values while the others stay fixed. -> (len(dims) * steps, C, H, W)."""
+    values while the others stay fixed (a conditional model keeps x's label, `labels` (1,), throughout).
+    -> (len(dims) * steps, C, H, W)."""
     require(model, ENCODE, DECODE)
     dims = list(range(model.latent_dim)) if dims is None else dims
     if not all(0 <= d < model.latent_dim for d in dims):
         raise GenzooError(f"traverse: latent dimensions must lie in 0..{model.latent_dim - 1}; got {dims}")
-    base = model.encode(x)[0].float().cpu()  # (D,)
+    base = model.encode(x, **model.conditioning(labels))[0].float().cpu()  # (D,)
     z = base.repeat(len(dims) * steps, 1)
     for row, dim in enumerate(dims):
         z[row * steps : (row + 1) * steps, dim] = axis_values(model, steps, codes, dim, TRAVERSAL_QUANTILES)
-    return model.decode(z.to(model.device))
+    rows = None if labels is None else labels.repeat(len(z))
+    return model.decode(z.to(model.device), **model.conditioning(rows))
 
 
 def pca_2d(codes: torch.Tensor) -> torch.Tensor:

@@ -127,6 +127,13 @@ class GenerativeModel(nn.Module, abc.ABC):
     def device(self) -> torch.device:
         return next(self.parameters()).device
 
+    def conditioning(self, labels: torch.Tensor | None) -> dict[str, torch.Tensor]:
+        """Keyword arguments that hand class labels (B,) to encode/decode/reconstruct of a conditional model and
+        nothing to any other, so callers write `model.encode(x, **model.conditioning(y))` whatever the model."""
+        if labels is None or CONDITIONAL not in self.capabilities:
+            return {}
+        return {"labels": labels.to(self.device)}
+
     @classmethod
     def _cannot(cls, verb: str) -> CapabilityError:
         reason = f" ({cls.missing_reason})" if cls.missing_reason else ""
