@@ -425,6 +425,19 @@ def test_aae_mixture_prior_puts_each_class_on_its_own_petal():
     assert "conditional" not in gaussian.capabilities and gaussian.latent_prior == "gaussian"
 
 
+def test_manifold_axes_follow_the_noise_distribution():
+    """Uniform noise: the grid spans U[-1, 1]'s quantiles, never values the generator was not trained on."""
+    from genzoo.explore.latent import axis_values, manifold
+
+    uniform, gaussian = build("gan", preset="small", noise_dim=4), build("gan", noise="gaussian", noise_dim=4)
+    assert uniform.latent_prior == "uniform"
+    values = axis_values(uniform, 5, None, 0)
+    assert values.abs().max() <= 1 and values[0] == pytest.approx(-0.9) and values[-1] == pytest.approx(0.9)
+    assert axis_values(gaussian, 5, None, 0)[-1] == pytest.approx(1.6449, abs=1e-3)  # N(0, 1) at 0.95
+    images, dims = manifold(uniform.eval(), n=3)
+    assert images.shape == (9, 1, 28, 28) and dims == (0, 1)
+
+
 # -- through the trainer --------------------------------------------------------------------------------------
 
 

@@ -14,7 +14,7 @@ import torch
 from genzoo.data.batches import eval_batches
 from genzoo.data.datasets import ImageSplit
 from genzoo.errors import GenzooError
-from genzoo.models.base import CONDITIONAL, DECODE, ENCODE, GenerativeModel
+from genzoo.models.base import DECODE, ENCODE, GenerativeModel
 
 QUANTILES = (0.05, 0.95)  # manifold axes: the central 90% of the prior or of the codes
 TRAVERSAL_QUANTILES = (0.00135, 0.99865)  # traversals sweep wider: +-3 standard deviations of a Gaussian
@@ -28,12 +28,6 @@ def require(model: GenerativeModel, *verbs: str) -> None:
 
 def gaussian_latent(model: GenerativeModel) -> bool:
     return getattr(model, "latent_prior", None) == "gaussian"
-
-
-def standard_prior(model: GenerativeModel) -> bool:
-    """Codes follow N(0, I): a Gaussian latent without a class-conditional prior (a cvae learns p(z|y), whose
-    classes sit in different places, so its axes follow the codes of the class drawn instead)."""
-    return gaussian_latent(model) and CONDITIONAL not in model.capabilities
 
 
 @torch.no_grad()
@@ -77,17 +71,19 @@ def interpolate(model: GenerativeModel, starts: torch.Tensor, ends: torch.Tensor
 
 def axis_values(model: GenerativeModel, n: int, codes: torch.Tensor | None, dim: int,
                 span: tuple[float, float] = QUANTILES) -> torch.Tensor:
-    """n values along latent dimension `dim` between the quantiles `span`: of N(0, 1) for a VAE, of the
-    codes otherwise."""
+    """n values along latent dimension `dim` between the quantiles `span`: of N(0, 1) for a VAE or a GAN with
+    Gaussian noise, of U[-1, 1] for uniform noise, of the codes otherwise."""
     q = torch.linspace(*span, n)
-    if standard_prior(model) or codes is None:
+    if getattr(model, "latent_prior", None) == "uniform":  # a GAN fed U[-1, 1] noise: its quantiles
+        return 2 * q - 1
+    if gaussian_latent(model) or codes is None:
         return torch.distributions.Normal(0.0, 1.0).icdf(q)
     return torch.quantile(codes[:, dim].float().cpu(), q)
 
 
 def centre(model: GenerativeModel, codes: torch.Tensor | None, dim: int) -> torch.Tensor:
     """The point other dimensions are held at: the prior mean for a VAE, the median code otherwise."""
-    if standard_prior(model) or codes is None:
+    if gaussian_latent(model) or codes is None:
         return torch.zeros(dim)
     return codes.float().cpu().median(0).values
 

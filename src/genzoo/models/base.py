@@ -53,7 +53,8 @@ class GenerativeModel(nn.Module, abc.ABC):
     summary: ClassVar[str]
     Config: ClassVar[type[ModelConfig]]
     capabilities: ClassVar[frozenset[str]] = frozenset()
-    latent_prior: ClassVar[str | None] = None  # "gaussian" when p(z) = N(0, I); None when codes have no prior
+    # "gaussian" when p(z) = N(0, I), "uniform" for U[-1, 1]; None when codes have no prior
+    latent_prior: ClassVar[str | None] = None
     # Why a verb the model does not declare is missing, for the one-line error.
     missing_reason: ClassVar[str] = ""
 

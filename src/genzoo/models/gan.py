@@ -265,7 +265,7 @@ class GAN(GenerativeModel):
     summary = "fully connected GAN, presets small (TF tutorial) and wide (PyTorch tutorial); non-saturating BCE loss"
     Config = GANConfig
     capabilities = frozenset({SAMPLE, DECODE})
-    latent_prior = "gaussian"  # per instance: None for uniform noise
+    latent_prior = "gaussian"  # per instance: "uniform" for U[-1, 1] noise
     missing_reason = "a GAN has no encoder; encode and reconstruct need an autoencoder (e.g. aae)"
     conditional: ClassVar[bool] = False  # labels go into both players (cgan)
 
@@ -293,7 +293,7 @@ class GAN(GenerativeModel):
         self.generator_ema = copy.deepcopy(self.generator).requires_grad_(False) if c.ema_decay else None
         self.memory_format = torch.channels_last if c.network == "conv" and c.channels_last else torch.contiguous_format
         self.to(memory_format=self.memory_format)
-        self.latent_prior = "gaussian" if c.noise == "gaussian" else None
+        self.latent_prior = c.noise  # "gaussian" or "uniform": the explorers' axes follow it
         self.joint_pass = not any(isinstance(m, nn.BatchNorm2d) for m in self.discriminator.modules())
         floor = binary_entropy(1 - c.label_smoothing)  # the real term's minimum; the fake term's is 0
         self.health = AdversarialHealth(self.name, floor)
