@@ -13,6 +13,7 @@ from __future__ import annotations
 import copy
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -197,6 +198,12 @@ def tiny_vae_run(tmp_path_factory) -> Path:
     run_dir = tmp_path_factory.mktemp("session-run") / "vae"
     genzoo.train(build_tiny_config("vae", train={"epochs": 2}), run_dir, verbose=False)
     return run_dir
+
+
+@pytest.fixture
+def run_copy(tiny_vae_run, tmp_path) -> Path:
+    """A writable copy of tiny_vae_run, for tests that damage, edit or extend a run."""
+    return Path(shutil.copytree(tiny_vae_run, tmp_path / "run"))
 
 
 @pytest.fixture(scope="session")

@@ -34,7 +34,6 @@ from genzoo.models.base import CONDITIONAL, DECODE, DENOISE, ENCODE, LOG_LIKELIH
 from genzoo.models.registry import get_model_class
 from genzoo.train import checkpoint as ckpt
 from genzoo.train import distributed
-from genzoo.train.distributed import Distributed
 from genzoo.train.trainer import Trainer, TrainResult, resolve_device
 
 CONFIG_FILE = "config.yaml"

@@ -18,11 +18,15 @@ def picture(path: Path) -> Image.Image:
     return Image.open(path)
 
 
+def train_tiny(tmp_path_factory, model: str) -> Path:
+    run = tmp_path_factory.mktemp("explore") / model
+    genzoo.train(build_tiny_config(model), run, verbose=False)
+    return run
+
+
 @pytest.fixture(scope="module")
 def tiny_dae_run(tmp_path_factory) -> Path:
-    run = tmp_path_factory.mktemp("explore") / "dae"
-    genzoo.train(build_tiny_config("dae"), run, verbose=False)
-    return run
+    return train_tiny(tmp_path_factory, "dae")
 
 
 def test_interpolate_draws_one_row_per_pair(tiny_vae_run, tmp_path):
@@ -76,9 +80,7 @@ def test_denoise_on_a_plain_autoencoder_exits_2(tiny_ae_run, tmp_path, capsys):
 
 @pytest.fixture(scope="module")
 def tiny_cvae_run(tmp_path_factory) -> Path:
-    run = tmp_path_factory.mktemp("explore") / "cvae"
-    genzoo.train(build_tiny_config("cvae"), run, verbose=False)
-    return run
+    return train_tiny(tmp_path_factory, "cvae")
 
 
 def test_every_explore_verb_works_on_a_conditional_vae(tiny_cvae_run, tmp_path):

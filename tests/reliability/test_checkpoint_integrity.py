@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import pickle
-import shutil
 from pathlib import Path
 
 import pytest
@@ -15,11 +14,6 @@ from conftest import flip_byte
 import genzoo
 from genzoo.errors import GenzooError
 from genzoo.train import checkpoint as ckpt
-
-
-@pytest.fixture
-def run_copy(tiny_vae_run, tmp_path) -> Path:
-    return Path(shutil.copytree(tiny_vae_run, tmp_path / "run"))
 
 
 def weights_of(run: Path, step: int) -> dict[str, torch.Tensor]:

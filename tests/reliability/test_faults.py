@@ -170,11 +170,6 @@ def test_a_diverging_learning_rate_is_stopped_not_saved(tmp_path):
 
 
 # -- a changed config on resume, an unwritable run folder -----------------------------------------------------
-@pytest.fixture
-def run_copy(tiny_vae_run, tmp_path) -> Path:
-    return Path(shutil.copytree(tiny_vae_run, tmp_path / "run"))
-
-
 def edit_config(run: Path, section: str, key: str, value) -> None:
     raw = yaml.safe_load((run / "config.yaml").read_text())
     raw[section][key] = value

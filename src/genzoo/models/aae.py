@@ -21,7 +21,6 @@ from dataclasses import dataclass
 from typing import Literal
 
 import torch
-from torch import nn
 
 from genzoo.data.batches import Batch
 from genzoo.data.datasets import ImageSplit

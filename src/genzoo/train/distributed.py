@@ -139,8 +139,3 @@ def on_rank_zero(ctx: Distributed, device: torch.device, action: Callable[[], T]
     if failed:
         raise error or GenzooError(f"rank 0 failed while {what}; its message says why")
     return result
-
-
-def barrier() -> None:
-    if dist.is_initialized():
-        dist.barrier()

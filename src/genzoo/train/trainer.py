@@ -248,9 +248,9 @@ class Trainer:
             flags = distributed.average_gradients(self.group_params[phase], self.world.world_size, flags)
         torch.maximum(self.flags, flags, out=self.flags)
 
-    def _checked(self, step: int, phase: str | None, out: StepOutput | None) -> tuple[float, float]:
+    def _checked(self, step: int, phase: str | None, out: StepOutput | None) -> None:
         """Read the flags (a host sync) and stop on a non-finite loss, naming the step and the terms."""
-        nonfinite, stop = self.flags.tolist()
+        nonfinite = self.flags[0].item()
         if out is None and self.running:  # read at a log line: any NaN since the last one is in the sums
             nonfinite = nonfinite or not bool(torch.stack(list(self.running.values())).isfinite().all())
         if nonfinite:
@@ -272,7 +272,6 @@ class Trainer:
             raise NonFiniteLoss(f"non-finite loss {when}: {what}. Training stopped; {kept}. Lower train.lr, "
                                 "try train.precision=fp32, or check the data")
         self.checked_at = step
-        return nonfinite, stop
 
     def _interrupted(self, step: int, signals: StopSignals) -> TrainingInterrupted:
         """What stops the run once checkpoint `step` is written: the signal's exit code travels with it."""
