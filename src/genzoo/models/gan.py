@@ -107,7 +107,7 @@ class AdversarialHealth(nn.Module):
         low = discriminator_loss.detach() < self.threshold
         self.streak.copy_(torch.where(low, self.streak + 1, 0))
         torch.maximum(self.longest, self.streak, out=self.longest)
-        self.last_step = step
+        self.last_step = step + 1  # steps done, as metrics.jsonl counts them (`step` is 0-based)
 
     def report(self, samples: torch.Tensor, real: torch.Tensor, watch_discriminator: bool = True) -> dict[str, float]:
         """Figures for the epoch's test line, with a TrainingHealthWarning for each failure seen. `samples` and
