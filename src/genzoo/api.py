@@ -12,6 +12,7 @@ import contextlib
 import dataclasses
 import shutil
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -405,3 +406,42 @@ def evaluate(run_dir: Path | str, *, nll: bool = False, k: int = 5000, seed: int
                           f"log_likelihood (it can: {', '.join(sorted(model.capabilities))})")
     update_eval(run_dir, sections)
     return sections
+
+
+# -- reports and the run browser (read run folders only) --------------------------------------------------------
+def report(run_dirs: list[Path | str], path: Path | str) -> Path:
+    """One self-contained HTML page of the runs (pictures embedded): the leaderboard of the evaluated ones, then
+    each run's facts, evaluation, pictures, training curves and config."""
+    from genzoo.report import html
+    from genzoo.report.runs import read_run
+
+    if not run_dirs:
+        raise GenzooError("report needs at least one run folder")
+    runs = [read_run(run) for run in run_dirs]
+    names = [run.name for run in runs]
+    for run in runs:  # two folders of one name (runs/a/vae, runs/b/vae): name them by their paths
+        if names.count(run.name) > 1:
+            run.name = str(run.path)
+    path = Path(path)
+    if path.parent.exists() and not path.parent.is_dir():
+        raise GenzooError(f"{path.parent}: not a folder; cannot write {path.name} there")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    ckpt.atomic_write_text(path, html.report(runs))
+    return path
+
+
+def serve(root: Path | str = "runs", host: str = "127.0.0.1", port: int = 8000, quiet: bool = False) -> None:
+    """Browse the runs under `root` and explore their latent spaces at http://host:port/ until interrupted.
+    Prints the address (and a warning when the address reaches beyond this machine); `quiet` also silences the
+    per-request log."""
+    from genzoo.report.server import make_server
+
+    server = make_server(root, host, port, quiet=quiet)
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        warnings.warn(f"listening on {host}: anyone who can reach this machine can read these runs", stacklevel=2)
+    print(f"serving the runs under {Path(root).resolve()} at http://{host}:{server.server_address[1]}/ "
+          "(Ctrl-C stops)", flush=True)
+    try:
+        server.serve_forever()
+    finally:
+        server.server_close()

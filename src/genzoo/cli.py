@@ -123,6 +123,14 @@ def cmd_compare(args: argparse.Namespace) -> None:
     print(api.compare(args.runs, markdown=args.markdown))
 
 
+def cmd_report(args: argparse.Namespace) -> None:
+    print(api.report(args.runs, args.output))
+
+
+def cmd_serve(args: argparse.Namespace) -> None:
+    api.serve(args.root, args.host, args.port)
+
+
 def positive_int(text: str) -> int:
     value = int(text)
     if value <= 0:
@@ -240,6 +248,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("runs", type=Path, nargs="+")
     p.add_argument("--markdown", action="store_true", help="print a Markdown table")
     p.set_defaults(func=cmd_compare)
+
+    p = sub.add_parser("report", help="one self-contained HTML page of runs: leaderboard, pictures, curves, config")
+    p.add_argument("runs", type=Path, nargs="+")
+    p.add_argument("-o", "--output", type=Path, required=True, help="HTML file to write")
+    p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("serve", help="a local web page to browse runs and explore their latent spaces")
+    p.add_argument("root", type=Path, nargs="?", default=Path("runs"), help="folder of runs (default runs/)")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
+    p.add_argument("--port", type=int, default=8000, help="port (default 8000; 0 picks a free one)")
+    p.set_defaults(func=cmd_serve)
     return parser
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 import torch
@@ -110,3 +111,12 @@ def test_atomic_write_replaces_and_leaves_no_temporary(tmp_path):
     ckpt.atomic_write_text(target, "two")
     assert target.read_text() == "two"
     assert [p.name for p in tmp_path.iterdir()] == ["file.txt"]
+
+
+def test_run_files_get_the_modes_of_the_umask_not_tempfiles_private_ones(tmp_path):
+    mask = os.umask(0o022)
+    os.umask(mask)
+    ckpt.atomic_write_text(tmp_path / "config.yaml", "seed: 0\n")
+    folder = save(tmp_path / "checkpoints", 3)
+    assert (tmp_path / "config.yaml").stat().st_mode & 0o777 == 0o666 & ~mask
+    assert folder.stat().st_mode & 0o777 == 0o777 & ~mask

@@ -23,6 +23,7 @@ import torch
 
 from genzoo.data.idx import read_idx
 from genzoo.errors import GenzooError, unknown
+from genzoo.train.checkpoint import umask
 
 SHIPPED_DATA_DIR = Path(__file__).resolve().parents[3] / "data"  # repo/data when run from a checkout
 
@@ -183,6 +184,7 @@ def download(file: DataFile, mirrors: Sequence[str], target_dir: Path, timeout: 
         tmp = Path(tmp_name)
         try:
             digest = hashlib.sha256()
+            os.fchmod(fd, 0o666 & ~umask())
             with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as response:
                 for chunk in iter(lambda: response.read(1 << 20), b""):
                     digest.update(chunk)

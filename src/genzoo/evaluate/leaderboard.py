@@ -35,13 +35,14 @@ def _cell(sections: dict[str, Any], section: str, key: str, fmt: str) -> str:
     return "-" if value is None else fmt.format(value * SCALE.get(key, 1))
 
 
-def leaderboard(run_dirs: list[Path | str]) -> tuple[list[str], list[list[str]]]:
+def leaderboard(run_dirs: list[Path | str], names: list[str] | None = None) -> tuple[list[str], list[list[str]]]:
     """(header, rows): the floor first (from the first run with sample-quality figures), then each run sorted by
-    FD-lenet (runs without it last)."""
+    FD-lenet (runs without it last). Rows name runs by `names` (default: their folders' names)."""
     if not run_dirs:
         raise GenzooError("compare needs at least one run folder")
+    names = names or [Path(run).name for run in run_dirs]
     entries, floor, protocol = [], None, None
-    for run in map(Path, run_dirs):
+    for run, name in zip(map(Path, run_dirs), names):
         sections = read_eval(run)
         if not sections:
             raise GenzooError(f"{run}: no eval.json; run `genzoo evaluate {run}` first")
@@ -53,7 +54,7 @@ def leaderboard(run_dirs: list[Path | str]) -> tuple[list[str], list[list[str]]]
             elif this != protocol:
                 raise GenzooError(f"{run}: evaluated on {this[0]} with another feature network than the first run "
                                   f"({protocol[0]}); its figures are not comparable")
-        entries.append((run.name, sections))
+        entries.append((name, sections))
     entries.sort(key=lambda e: e[1].get("quality", {}).get("fd_lenet", float("inf")))
     header = ["run"] + [title for title, *_ in COLUMNS]
     rows = []

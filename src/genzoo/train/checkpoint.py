@@ -12,6 +12,7 @@ is checked against meta.json; a damaged checkpoint is named and skipped in favou
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -39,11 +40,21 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+@functools.cache
+def umask() -> int:
+    """The process's umask. tempfile makes files 0o600 and folders 0o700; run files get the modes open() and
+    mkdir() would give instead, or a run folder shared with a group would hold files only its writer can read."""
+    mask = os.umask(0o022)  # reading the umask means setting it; put it straight back
+    os.umask(mask)
+    return mask
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write to a temporary file in the same folder, fsync, rename over `path`."""
     path = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, 0o666 & ~umask())
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
@@ -90,6 +101,7 @@ def save_checkpoint(
     folder.mkdir(parents=True, exist_ok=True)
     final = folder / f"step-{step:06d}"
     tmp = Path(tempfile.mkdtemp(prefix=f".step-{step:06d}.", suffix=".tmp", dir=folder))
+    os.chmod(tmp, 0o777 & ~umask())
     try:
         save_file({k: v.detach().contiguous().cpu() for k, v in weights.items()}, str(tmp / WEIGHTS))
         torch.save(train_state, tmp / STATE)
@@ -113,7 +125,8 @@ def save_checkpoint(
     return final
 
 
-def _step_of(path: Path) -> int | None:
+def step_of(path: Path) -> int | None:
+    """The step in a checkpoint folder's name (step-000123 -> 123), None for any other name."""
     try:
         return int(path.name.removeprefix("step-")) if path.name.startswith("step-") else None
     except ValueError:
@@ -124,7 +137,7 @@ def list_checkpoints(folder: Path) -> list[Path]:
     """Checkpoint folders, newest first (by step)."""
     if not folder.is_dir():
         return []
-    found = [(s, p) for p in folder.iterdir() if p.is_dir() and (s := _step_of(p)) is not None]
+    found = [(s, p) for p in folder.iterdir() if p.is_dir() and (s := step_of(p)) is not None]
     return [p for _, p in sorted(found, reverse=True)]
 
 

@@ -60,6 +60,23 @@ class MetricsLog:
             self.tb.close()
 
 
+def read_metrics(run_dir: Path) -> list[dict[str, Any]]:
+    """Every record of a run's metrics.jsonl, in order ([] when there is none). A line torn by a crash while it
+    was written (only ever the last one) is skipped, as a resume would drop it."""
+    path = Path(run_dir) / "metrics.jsonl"
+    if not path.exists():
+        return []
+    records = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(record, dict) and "step" in record:
+            records.append(record)
+    return records
+
+
 def _step(line: str) -> int:
     try:
         return int(json.loads(line)["step"])

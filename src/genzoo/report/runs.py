@@ -1,0 +1,152 @@
+"""What a report or the run browser shows of a run folder, read from the folder alone (never from a trainer).
+
+`read_run` gathers the facts cheaply: no model is built and no weights are loaded, so listing a folder of a
+hundred runs takes a moment. A run that cannot be read is listed with its problem instead of stopping the list.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from genzoo.config import read_yaml
+from genzoo.errors import GenzooError
+from genzoo.evaluate.results import read_eval
+from genzoo.train import checkpoint as ckpt
+from genzoo.train.logging import read_metrics
+
+CONFIG_FILE = "config.yaml"
+SKIPPED_FOLDERS = {"checkpoints", "samples", "reconstructions", "tb"}  # parts of a run, never runs themselves
+
+
+@dataclass
+class RunInfo:
+    path: Path
+    name: str  # as listed: the folder's path relative to the browsed root
+    config: dict[str, Any] = field(default_factory=dict)
+    metrics: list[dict[str, Any]] = field(default_factory=list)
+    evaluation: dict[str, Any] = field(default_factory=dict)
+    step: int = 0  # the newest checkpoint's step (0 before the first)
+    problem: str | None = None  # why the folder could not be read, if it could not
+
+    @property
+    def model(self) -> str:
+        return str(self.config.get("model", {}).get("name", "?"))
+
+    @property
+    def dataset(self) -> str:
+        return str(self.config.get("data", {}).get("dataset", "?"))
+
+    @property
+    def epochs(self) -> float | None:
+        at_step = [r["epoch"] for r in self.metrics if r.get("step") == self.step and "epoch" in r]
+        return at_step[-1] if at_step else None
+
+    @property
+    def capabilities(self) -> frozenset[str]:
+        from genzoo.models.registry import MODELS, get_model_class
+
+        try:
+            return get_model_class(self.model).capabilities
+        except GenzooError:  # a model this version does not know: nothing to offer but the files
+            return frozenset() if self.model not in MODELS else MODELS[self.model].capabilities
+
+    def pictures(self, folder: str) -> list[Path]:
+        """The per-epoch grids of `folder` ("samples" or "reconstructions"), oldest first."""
+        return sorted((self.path / folder).glob("epoch-*.png"))
+
+    @property
+    def progress_gif(self) -> Path | None:
+        gif = self.path / "samples" / "progress.gif"
+        return gif if gif.is_file() else None
+
+    @property
+    def evaluation_plots(self) -> list[Path]:
+        names = self.evaluation.get("posterior", {}).get("plots", [])
+        return [self.path / name for name in names if (self.path / name).is_file()]
+
+
+def read_run(path: Path | str, name: str | None = None) -> RunInfo:
+    """The facts of one run folder. Raises GenzooError when it is not a run folder at all."""
+    path = Path(path)
+    if not (path / CONFIG_FILE).is_file():
+        raise GenzooError(f"{path}: not a run folder (no {CONFIG_FILE}); train one with `genzoo train`")
+    info = RunInfo(path=path, name=name or path.name)
+    try:
+        info.config = read_yaml(path / CONFIG_FILE)
+        info.metrics = read_metrics(path)
+        info.evaluation = read_eval(path)
+    except GenzooError as exc:
+        info.problem = str(exc)
+    newest = ckpt.list_checkpoints(path / "checkpoints")  # by name: listing must not hash every file
+    info.step = ckpt.step_of(newest[0]) if newest else 0
+    return info
+
+
+def find_runs(root: Path | str) -> list[RunInfo]:
+    """Every run folder under `root` (itself included), sorted by name. Symbolic links are not followed, so a
+    link cannot lead the browser out of its root."""
+    root = Path(root)
+    found = []
+    for folder, subfolders, files in os.walk(root, followlinks=False):
+        subfolders[:] = sorted(d for d in subfolders if d not in SKIPPED_FOLDERS and not d.startswith("."))
+        if CONFIG_FILE in files:
+            here = Path(folder)
+            found.append(read_run(here, here.relative_to(root).as_posix() if here != root else root.resolve().name))
+    return sorted(found, key=lambda run: run.name)
+
+
+# -- training curves ------------------------------------------------------------------------------------------
+SKIPPED_TERMS = {"step", "epoch", "split"}
+MAX_PANELS = 12
+MAX_POINTS = 400  # train points drawn per term: a long run logs thousands
+
+
+def loss_terms(metrics: list[dict[str, Any]]) -> list[str]:
+    """The scalar terms a run logged, in first-seen order."""
+    seen: dict[str, None] = {}
+    for record in metrics:
+        for key, value in record.items():
+            if key not in SKIPPED_TERMS and isinstance(value, (int, float)) and not isinstance(value, bool):
+                seen.setdefault(key)
+    return list(seen)
+
+
+def curves_png(run: RunInfo) -> bytes | None:
+    """One panel per logged term against epochs: train (line, thinned to MAX_POINTS) and test (dots). PNG bytes,
+    or None when the run logged nothing yet."""
+    from genzoo.explore.plots import pyplot
+
+    terms = loss_terms(run.metrics)[:MAX_PANELS]
+    if not terms:
+        return None
+    plt = pyplot()
+    columns = min(3, len(terms))
+    rows = math.ceil(len(terms) / columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(4 * columns, 2.6 * rows), dpi=90, squeeze=False)
+    for ax, term in zip(axes.flat, terms):
+        for split, style in (("train", dict(lw=1, color="tab:blue")), ("test", dict(marker="o", ms=3, lw=1,
+                                                                                    color="tab:orange"))):
+            points = [(r.get("epoch", r["step"]), r[term]) for r in run.metrics
+                      if r.get("split", "train") == split and isinstance(r.get(term), (int, float))
+                      and math.isfinite(r[term])]
+            if split == "train" and len(points) > MAX_POINTS:
+                points = points[:: math.ceil(len(points) / MAX_POINTS)]
+            if points:
+                xs, ys = zip(*points)
+                ax.plot(xs, ys, label=split, **style)
+        ax.set_title(term, fontsize=10)
+        ax.set_xlabel("epoch", fontsize=8)
+        ax.tick_params(labelsize=7)
+    for ax in list(axes.flat)[len(terms):]:
+        ax.axis("off")
+    axes.flat[0].legend(fontsize=7, frameon=False)
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
+    plt.close(fig)
+    return buffer.getvalue()

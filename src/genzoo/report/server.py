@@ -1,0 +1,349 @@
+"""`genzoo serve`: a local web page to browse the runs under a folder and explore their latent spaces.
+
+Built on the standard library's threading HTTP server: one user on their own machine needs no framework. It
+binds 127.0.0.1 unless told otherwise, answers GET and HEAD only, and serves nothing but the run folders it
+found under its root: runs are addressed by their listed names (a whitelist, not a path), and a file inside a
+run is served only when its resolved path stays inside that run and its kind is one the pages show.
+
+    /                              every run, with the leaderboards of the evaluated ones
+    /run?name=R                    one run's page (facts, evaluation, pictures, curves, config)
+    /explore?name=R                sliders over R's latent code, decoded as you move them; a 2-D manifold
+    /file?run=R&path=P             a picture or record file of R (png, gif, json, jsonl, yaml)
+    /curves.png?run=R              R's training curves
+    /api/latent?run=R              JSON: latent size, slider ranges, centre, classes
+    /api/decode?run=R&z=..&label=  PNG: the decoding of one code (z: comma-separated numbers)
+    /api/code?run=R&index=I        JSON: the code of test image I, or &seed=S: a random code
+    /api/manifold?run=R&dims=a,b&n=N&label=   PNG: the decodings over a grid of two latent dimensions
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import threading
+import traceback
+from collections import OrderedDict
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from importlib import resources
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+import torch
+
+from genzoo.errors import GenzooError
+from genzoo.explore import latent
+from genzoo.explore.grids import image_grid, to_pil
+from genzoo.models.base import CONDITIONAL, DECODE, ENCODE
+from genzoo.report import html
+from genzoo.report.runs import RunInfo, curves_png, find_runs
+
+DEFAULT_HOST, DEFAULT_PORT = "127.0.0.1", 8000
+EXPLORE_TEST_IMAGES = 2000  # test images encoded to set slider ranges and to pick codes from
+MAX_Z = 1e3  # |z| beyond this is refused: a guard against absurd input (codes without a prior can be large)
+MAX_MANIFOLD = 30
+SCALE = 8  # decoded images are enlarged (nearest neighbour) so a 28 px digit is visible
+
+
+class BadRequest(GenzooError):
+    """A request the browser can fix: answered 400 with this message."""
+
+
+class NotFound(GenzooError):
+    """Answered 404 with this message."""
+
+
+def png(images: torch.Tensor, nrow: int, scale: int = 1) -> bytes:
+    picture = to_pil(image_grid(images, nrow, padding=0 if len(images) == 1 else 2))
+    if scale > 1:
+        picture = picture.resize((picture.width * scale, picture.height * scale), resample=0)  # 0: nearest
+    buffer = io.BytesIO()
+    picture.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+class LatentSpace:
+    """One run's model, loaded once, and what the explorer needs of it: slider ranges per latent dimension (the
+    traversal quantiles of its prior, or of its test codes when it has no fixed prior), the point the sliders
+    start at, and decoding. Torch calls run under a lock: requests arrive on several threads."""
+
+    def __init__(self, run: RunInfo):
+        from genzoo import api
+        from genzoo.data.datasets import load_dataset
+
+        self.run = run
+        self.model = api.load(run.path)
+        latent.require(self.model, DECODE)
+        config = api.run_config(run.path)
+        self.dataset = load_dataset(config.data.dataset, config.data.data_dir, train_size=1,
+                                    test_size=EXPLORE_TEST_IMAGES)
+        self.lock = threading.Lock()
+        with self.lock, torch.no_grad():
+            self.codes = latent.encode_split(self.model, self.dataset.test).cpu() \
+                if ENCODE in self.model.capabilities else None
+        d = self.model.latent_dim
+        ends = [latent.axis_values(self.model, 2, self.codes, k, latent.TRAVERSAL_QUANTILES) for k in range(d)]
+        # Sliders in the order worth moving: the dimensions the data uses most first (a VAE's active units).
+        order = latent.widest_dims(self.codes, d) if self.codes is not None else list(range(d))
+        self.spec = {
+            "run": run.name, "model": self.model.name, "latent_dim": d, "order": order,
+            "low": [float(e[0]) for e in ends], "high": [float(e[1]) for e in ends],
+            "centre": [float(v) for v in latent.centre(self.model, self.codes, d)],
+            "classes": list(self.dataset.spec.classes) if CONDITIONAL in self.model.capabilities else None,
+            "can_encode": self.codes is not None, "test_images": len(self.dataset.test),
+            "prior": getattr(self.model, "latent_prior", None),
+        }
+
+    def label(self, value: str | None) -> int | None:
+        """A conditional model's class from the query (default 0); None for any other model."""
+        if CONDITIONAL not in self.model.capabilities:
+            return None
+        label = 0 if value in (None, "") else parse_int(value, "label")
+        classes = len(self.spec["classes"])
+        if not 0 <= label < classes:
+            raise BadRequest(f"label {label} is out of range: this model knows 0..{classes - 1}")
+        return label
+
+    def decode(self, z: list[float], label: int | None) -> bytes:
+        d = self.spec["latent_dim"]
+        if len(z) != d:
+            raise BadRequest(f"z has {len(z)} numbers; this model's code has {d}")
+        code = torch.tensor([z], dtype=torch.float32, device=self.model.device)
+        with self.lock, torch.no_grad():
+            labels = None if label is None else torch.full((1,), label)
+            image = self.model.decode(code, **self.model.conditioning(labels))
+        return png(image, 1, SCALE)
+
+    def code(self, index: int | None, seed: int | None) -> dict[str, Any]:
+        """The code of test image `index` (with its image and label), or a random code for `seed`: a draw of the
+        prior where it is fixed, else the code of a random test image."""
+        if index is None:
+            generator = torch.Generator().manual_seed(seed or 0)
+            prior = self.spec["prior"]
+            if prior in ("gaussian", "uniform"):
+                d = self.spec["latent_dim"]
+                if prior == "gaussian":
+                    return {"z": torch.randn(d, generator=generator).tolist()}
+                return {"z": (torch.rand(d, generator=generator) * 2 - 1).tolist()}
+            if self.codes is None:
+                raise BadRequest(f"model {self.model.name!r} has neither a fixed prior nor an encoder to draw "
+                                 "codes from")
+            index = int(torch.randint(len(self.codes), (1,), generator=generator))
+        if self.codes is None:
+            raise BadRequest(f"model {self.model.name!r} has no encoder: it cannot give the code of a test image")
+        if not 0 <= index < len(self.codes):
+            raise BadRequest(f"index {index} is out of range: 0..{len(self.codes) - 1} (the first test images)")
+        image = self.dataset.test.images[index : index + 1].float() / 255
+        return {"z": self.codes[index].tolist(), "index": index, "label": int(self.dataset.test.labels[index]),
+                "image": html.data_uri(png(image, 1, SCALE), "image/png")}
+
+    def manifold(self, dims: tuple[int, int] | None, n: int, label: int | None) -> bytes:
+        if not 2 <= n <= MAX_MANIFOLD:
+            raise BadRequest(f"n {n} is out of range: 2..{MAX_MANIFOLD}")
+        codes = self.codes
+        if codes is not None and label is not None:  # a conditional encoder: the axes span that class's codes
+            codes = codes[self.dataset.test.labels[: len(codes)] == label]
+        with self.lock, torch.no_grad():
+            try:
+                images, _ = latent.manifold(self.model, n, dims, codes, label=label)
+            except GenzooError as exc:
+                raise BadRequest(str(exc)) from exc
+        return png(images, n, 2)
+
+
+def link(page: str, /, **params: str) -> str:
+    """A page address with its query encoded (a run name may hold '/', '&' or spaces); escape it for HTML."""
+    return f"{page}?{urlencode(params)}"
+
+
+def parse_int(text: str, key: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise BadRequest(f"{key}={text!r}: expected a whole number") from None
+
+
+def parse_code(text: str) -> list[float]:
+    try:
+        z = [float(v) for v in text.split(",")]
+    except ValueError:
+        raise BadRequest(f"z={text[:60]!r}: expected comma-separated numbers") from None
+    if not all(math.isfinite(v) and abs(v) <= MAX_Z for v in z):
+        raise BadRequest(f"z: every number must be finite and within +-{MAX_Z:g}")
+    return z
+
+
+class RunBrowser:
+    """The state behind the server: its root, the runs found there (rescanned for the index page, so new runs
+    appear), and a few loaded latent spaces (least recently used ones are dropped)."""
+
+    def __init__(self, root: Path | str, keep_models: int = 4):
+        self.root = Path(root).resolve()
+        if not self.root.is_dir():
+            raise GenzooError(f"{root}: not a folder; serve a folder of runs (e.g. runs/)")
+        self.keep_models = keep_models
+        self.spaces: OrderedDict[str, LatentSpace] = OrderedDict()
+        self.lock = threading.Lock()
+        self.runs: dict[str, RunInfo] = {}
+        self.rescan()
+
+    def rescan(self) -> list[RunInfo]:
+        runs = find_runs(self.root)
+        self.runs = {run.name: run for run in runs}
+        return runs
+
+    def run(self, name: str | None) -> RunInfo:
+        if name not in self.runs:
+            self.rescan()  # it may have appeared since the last listing
+        if name not in self.runs:
+            raise NotFound(f"no run named {name!r} under {self.root}")
+        return self.runs[name]
+
+    def space(self, name: str | None) -> LatentSpace:
+        run = self.run(name)
+        with self.lock:
+            if name not in self.spaces:
+                try:
+                    self.spaces[name] = LatentSpace(run)
+                except GenzooError as exc:
+                    raise BadRequest(f"{name}: {exc}") from exc
+                while len(self.spaces) > self.keep_models:
+                    self.spaces.popitem(last=False)
+            self.spaces.move_to_end(name)
+            return self.spaces[name]
+
+    def file(self, name: str | None, relative: str | None) -> Path:
+        """A file of a run for the pages to show, or NotFound: it must stay inside the run folder once links
+        and '..' are resolved, and be of a kind the pages show."""
+        run = self.run(name)
+        folder = run.path.resolve()
+        path = (folder / (relative or "")).resolve()
+        if not path.is_relative_to(folder) or path.suffix not in html.MIME or not path.is_file():
+            raise NotFound(f"{relative!r} is not a file this server shows for run {name!r}")
+        return path
+
+    # -- pages ----------------------------------------------------------------------------------------------
+    def index_page(self) -> str:
+        runs = self.rescan()
+        rows = []
+        for run in runs:
+            fd = run.evaluation.get("quality", {}).get("fd_lenet")
+            rows.append([html.anchor(link("/run", name=run.name), run.name), run.model, run.dataset, run.step,
+                         "-" if run.epochs is None else f"{run.epochs:g}", "-" if fd is None else f"{fd:.2f}",
+                         html.anchor(link("/explore", name=run.name), "explore") if DECODE in run.capabilities
+                         else "", run.problem or ""])
+        header = ["run", "model", "data set", "step", "epochs", "FD-lenet", "", ""]
+        listing = html.table(header, rows) if rows else \
+            "<p class=\"muted\">no runs here yet: <code>genzoo train vae --out runs/my-vae</code></p>"
+        board = html.leaderboard_html(runs)
+        body = (f"<h1>genzoo runs under {html.escape(str(self.root))}</h1>{listing}"
+                + (f"<h2>leaderboards</h2>{board}" if board else ""))
+        return html.page("genzoo runs", body)
+
+    def run_page(self, name: str | None) -> str:
+        run = self.run(name)
+        src = lambda path: link("/file", run=run.name, path=path.relative_to(run.path).as_posix())  # noqa: E731
+        links = [html.anchor("/", "all runs")]
+        if DECODE in run.capabilities:
+            links.append(html.anchor(link("/explore", name=run.name), "explore the latent space"))
+        curves = link("/curves.png", run=run.name) if run.metrics else None
+        return html.page(run.name, html.run_html(run, src, curves, "<p>" + " &middot; ".join(links) + "</p>"))
+
+    def explore_page(self, name: str | None) -> str:
+        run = self.run(name)
+        if DECODE not in run.capabilities:
+            raise BadRequest(f"model {run.model!r} cannot decode: there is no latent space to explore")
+        template = resources.files("genzoo.report").joinpath("explore.html").read_text(encoding="utf-8")
+        as_script = json.dumps(run.name).replace("<", "\\u003c")  # a name cannot close the <script>
+        return template.replace("{{RUN_JSON}}", as_script).replace("{{RUN}}", html.escape(run.name))
+
+
+class Handler(BaseHTTPRequestHandler):
+    browser: RunBrowser  # set on the subclass `serve` builds
+    server_version = "genzoo"
+
+    def do_HEAD(self) -> None:
+        self.do_GET(body=False)
+
+    def do_GET(self, body: bool = True) -> None:
+        url = urlsplit(self.path)
+        query = {k: v[-1] for k, v in parse_qs(url.query).items()}
+        try:
+            status, kind, payload = HTTPStatus.OK, *self.route(url.path, query)
+        except BadRequest as exc:
+            status, kind, payload = HTTPStatus.BAD_REQUEST, "text/plain; charset=utf-8", str(exc).encode()
+        except NotFound as exc:
+            status, kind, payload = HTTPStatus.NOT_FOUND, "text/plain; charset=utf-8", str(exc).encode()
+        except GenzooError as exc:  # e.g. a damaged checkpoint: the user's run, not the server, needs a look
+            status, kind, payload = HTTPStatus.CONFLICT, "text/plain; charset=utf-8", str(exc).encode()
+        except Exception as exc:  # a bug: answer (the page shows it) and keep serving; the traceback goes to stderr
+            traceback.print_exc()
+            status, kind = HTTPStatus.INTERNAL_SERVER_ERROR, "text/plain; charset=utf-8"
+            payload = f"internal error: {type(exc).__name__}: {exc}".encode()
+        self.send_response(status)
+        self.send_header("Content-Type", kind)
+        self.send_header("Content-Length", str(len(payload)))
+        self.send_header("X-Content-Type-Options", "nosniff")
+        self.send_header("Cache-Control", "no-store")
+        self.end_headers()
+        if body:
+            self.wfile.write(payload)
+
+    def route(self, path: str, q: dict[str, str]) -> tuple[str, bytes]:
+        b, page = self.browser, "text/html; charset=utf-8"
+        if path == "/":
+            return page, b.index_page().encode()
+        if path == "/run":
+            return page, b.run_page(q.get("name")).encode()
+        if path == "/explore":
+            return page, b.explore_page(q.get("name")).encode()
+        if path == "/file":
+            file = b.file(q.get("run"), q.get("path"))
+            return html.MIME[file.suffix], file.read_bytes()
+        if path == "/curves.png":
+            curves = curves_png(b.run(q.get("run")))
+            if curves is None:
+                raise NotFound("this run has logged no metrics yet")
+            return "image/png", curves
+        if path == "/api/latent":
+            return "application/json", json.dumps(b.space(q.get("run")).spec).encode()
+        if path == "/api/decode":
+            space = b.space(q.get("run"))
+            return "image/png", space.decode(parse_code(q.get("z", "")), space.label(q.get("label")))
+        if path == "/api/code":
+            space = b.space(q.get("run"))
+            index = parse_int(q["index"], "index") if "index" in q else None
+            seed = parse_int(q["seed"], "seed") if "seed" in q else None
+            return "application/json", json.dumps(space.code(index, seed)).encode()
+        if path == "/api/manifold":
+            space = b.space(q.get("run"))
+            dims = None
+            if q.get("dims"):
+                parts = q["dims"].split(",")
+                if len(parts) != 2:
+                    raise BadRequest(f"dims={q['dims']!r}: expected two latent dimensions, e.g. dims=0,1")
+                dims = (parse_int(parts[0], "dims"), parse_int(parts[1], "dims"))
+            n = parse_int(q.get("n", "15"), "n")
+            return "image/png", space.manifold(dims, n, space.label(q.get("label")))
+        raise NotFound(f"no page {path!r}; start at /")
+
+    def log_message(self, format: str, *args: Any) -> None:  # one short line per request, on stderr
+        if getattr(self.server, "quiet", False):
+            return
+        super().log_message(format, *args)
+
+
+def make_server(root: Path | str, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT,
+                quiet: bool = False) -> ThreadingHTTPServer:
+    """A server for the runs under `root`, bound but not yet serving (port 0: any free port)."""
+    browser = RunBrowser(root)
+    handler = type("RunHandler", (Handler,), {"browser": browser})
+    try:
+        server = ThreadingHTTPServer((host, port), handler)
+    except OSError as exc:
+        raise GenzooError(f"cannot listen on {host}:{port} ({exc.strerror or exc}); try another --port") from exc
+    server.daemon_threads = True
+    server.quiet = quiet
+    return server

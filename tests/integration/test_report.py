@@ -1,0 +1,219 @@
+"""`genzoo report` (one self-contained HTML page) and `genzoo serve` (the run browser and latent explorer)."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import re
+import shutil
+import threading
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+import torch
+from PIL import Image
+
+import genzoo
+from genzoo.cli import main
+from genzoo.data.batches import to_float
+from genzoo.data.datasets import load_dataset
+from genzoo.report.runs import find_runs, read_run
+from genzoo.report.server import SCALE, make_server
+from tests.conftest import build_tiny_config, one_line_error
+
+PROTOCOL = {"dataset": "mnist", "feature_net_sha256": "abc"}
+
+
+def fake_eval(run: Path, fd: float) -> None:
+    """An eval.json as `genzoo evaluate` writes it (the report only reads it; evaluate has its own tests)."""
+    quality = {"fd_lenet": fd, "precision": 0.5, "floor": {"fd_lenet": 0.41}, "protocol": PROTOCOL}
+    (run / "eval.json").write_text(json.dumps({"quality": quality}))
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory, tiny_vae_run) -> Path:
+    """A folder of runs as users keep them: a (fake-)evaluated VAE, a conditional GAN, a folder with an odd
+    name, and one that is not a run."""
+    root = tmp_path_factory.mktemp("runs")
+    vae = Path(shutil.copytree(tiny_vae_run, root / "vae"))
+    fake_eval(vae, 12.5)
+    genzoo.train(build_tiny_config("cgan"), root / "gans" / "cgan", verbose=False)
+    shutil.copytree(tiny_vae_run, root / "<b>odd")
+    (root / "notes").mkdir()
+    (root / "notes" / "todo.txt").write_text("not a run")
+    return root
+
+
+# -- the static report ------------------------------------------------------------------------------------------
+def test_report_is_one_self_contained_page(root, tmp_path, capsys):
+    out = tmp_path / "report" / "runs.html"
+    assert main(["report", str(root / "vae"), str(root / "gans" / "cgan"), "-o", str(out)]) == 0
+    assert capsys.readouterr().out.strip() == str(out)
+    page = out.read_text()
+    # The leaderboard: the floor first, then the evaluated run; the unevaluated one says how to evaluate it.
+    assert re.search(r"<tr class=\"floor\"><td>real data \(floor\)</td><td class=\"num\">0.41</td>", page)
+    assert "<td>vae</td><td class=\"num\">12.50</td>" in page
+    assert "genzoo evaluate" in page
+    # Every picture is embedded (the page needs no other file) and decodes as the PNG it claims to be.
+    images = re.findall(r"src=\"data:image/(png|gif);base64,([^\"]+)\"", page)
+    assert len(images) >= 6  # per run: samples, reconstructions (vae), progress GIF, curves
+    for kind, payload in images:
+        assert Image.open(io.BytesIO(base64.b64decode(payload))).format.lower() == kind
+    assert not re.search(r"src=\"(?!data:)", page)
+    assert "latent_dim: 4" in page  # the config, shown as written
+
+
+def test_report_escapes_what_comes_from_run_folders(root, tmp_path):
+    out = tmp_path / "odd.html"
+    assert main(["report", str(root / "<b>odd"), "-o", str(out)]) == 0
+    page = out.read_text()
+    assert "&lt;b&gt;odd" in page and "<b>odd" not in page
+
+
+def test_report_of_a_folder_that_is_not_a_run_is_one_clear_error(root, tmp_path, capsys):
+    assert main(["report", str(root / "notes"), "-o", str(tmp_path / "r.html")]) == 2
+    line = one_line_error(capsys.readouterr().err)
+    assert "notes" in line and "not a run folder" in line
+    assert not (tmp_path / "r.html").exists()
+
+
+def test_find_runs_lists_run_folders_only_and_skips_a_torn_metrics_line(root, tmp_path):
+    assert [run.name for run in find_runs(root)] == ["<b>odd", "gans/cgan", "vae"]
+    run = Path(shutil.copytree(root / "vae", tmp_path / "torn"))
+    with open(run / "metrics.jsonl", "a") as f:
+        f.write('{"step": 99, "split": "tra')  # a crash in the middle of a line
+    info = read_run(run)
+    assert info.problem is None and info.step == 16 and info.epochs == 2
+    assert info.metrics == read_run(root / "vae").metrics
+
+
+# -- the server -------------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def server(root):
+    server = make_server(root, port=0, quiet=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+def get(server, path: str, method: str = "GET") -> tuple[int, str, bytes]:
+    host, port = server.server_address[:2]
+    request = urllib.request.Request(f"http://{host}:{port}{path}", method=method)
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    try:
+        with opener.open(request, timeout=60) as response:
+            return response.status, response.headers["Content-Type"], response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.headers["Content-Type"], error.read()
+
+
+def png_of(body: bytes) -> Image.Image:
+    image = Image.open(io.BytesIO(body))
+    assert image.format == "PNG"
+    return image
+
+
+def test_the_server_listens_on_this_machine_only_by_default(server):
+    assert server.server_address[0] == "127.0.0.1"
+
+
+def test_index_lists_every_run_with_links_and_the_leaderboard(server):
+    status, kind, body = get(server, "/")
+    page = body.decode()
+    assert status == 200 and kind.startswith("text/html")
+    for name in ("vae", "gans/cgan"):
+        assert f"href=\"/run?name={name.replace('/', '%2F')}\"" in page
+        assert f"href=\"/explore?name={name.replace('/', '%2F')}\"" in page
+    assert "&lt;b&gt;odd" in page and "<b>odd" not in page
+    assert "notes" not in page
+    assert "real data (floor)" in page and "12.50" in page
+
+
+def test_a_run_page_links_only_to_files_the_server_serves(server):
+    status, _, body = get(server, "/run?name=gans%2Fcgan")
+    assert status == 200
+    links = re.findall(r"src=\"(/[^\"]+)\"", body.decode())
+    assert any(link.startswith("/curves.png") for link in links) and any("samples" in link for link in links)
+    for link in links:
+        status, kind, picture = get(server, link.replace("&amp;", "&"))
+        assert status == 200 and kind.startswith("image/"), link
+        assert Image.open(io.BytesIO(picture)).format in ("PNG", "GIF")
+
+
+def test_decode_returns_the_models_own_decoding(server, root):
+    spec = json.loads(get(server, "/api/latent?run=vae")[2])
+    d = spec["latent_dim"]
+    assert d == 4 and sorted(spec["order"]) == list(range(d)) and spec["classes"] is None
+    assert all(lo < c < hi for lo, c, hi in zip(spec["low"], spec["centre"], spec["high"]))
+    z = [0.5, -1.0, 2.0, 0.25]
+    status, kind, body = get(server, "/api/decode?run=vae&z=" + ",".join(map(str, z)))
+    assert status == 200 and kind == "image/png"
+    served = torch.tensor(list(png_of(body).getdata()), dtype=torch.float32).reshape(28 * SCALE, 28 * SCALE)
+    with torch.no_grad():
+        expected = genzoo.load(root / "vae").decode(torch.tensor([z]))[0, 0]
+    assert torch.allclose(served[::SCALE, ::SCALE] / 255, expected, atol=1 / 255 + 1e-6)
+
+
+def test_code_of_a_test_image_is_its_encoding(server, root):
+    answer = json.loads(get(server, "/api/code?run=vae&index=3")[2])
+    x = to_float(load_dataset("mnist", train_size=1, test_size=4).test.images[3:4])
+    with torch.no_grad():
+        expected = genzoo.load(root / "vae").encode(x)[0]
+    assert torch.allclose(torch.tensor(answer["z"]), expected, atol=1e-5)
+    assert answer["label"] == 0 and answer["image"].startswith("data:image/png;base64,")  # test image 3 is a 0
+    random = json.loads(get(server, "/api/code?run=vae&seed=1")[2])["z"]
+    assert len(random) == 4 and random == json.loads(get(server, "/api/code?run=vae&seed=1")[2])["z"]
+
+
+def test_a_conditional_model_takes_a_label_and_draws_a_manifold(server):
+    spec = json.loads(get(server, "/api/latent?run=gans/cgan")[2])
+    assert spec["classes"] == [str(d) for d in range(10)] and spec["can_encode"] is False
+    z = ",".join(["0.1"] * spec["latent_dim"])
+    three, seven = (get(server, f"/api/decode?run=gans/cgan&z={z}&label={k}")[2] for k in (3, 7))
+    assert png_of(three).size == (28 * SCALE, 28 * SCALE) and three != seven  # the label reaches the generator
+    status, _, body = get(server, "/api/manifold?run=gans/cgan&dims=0,1&n=5&label=2")
+    assert status == 200 and png_of(body).size == (2 * (5 * 30 + 2),) * 2  # 5 tiles of 28 + 2 px padding, x2
+
+
+@pytest.mark.parametrize("path, status, words", [
+    ("/file?run=vae&path=../../../../etc/passwd", 404, "not a file this server shows"),
+    ("/file?run=vae&path=/etc/passwd", 404, "not a file this server shows"),
+    ("/file?run=vae&path=%2e%2e/gans/cgan/config.yaml", 404, "not a file this server shows"),
+    ("/file?run=vae&path=checkpoints", 404, "not a file this server shows"),
+    ("/file?run=vae&path=link.png", 404, "not a file this server shows"),  # a link out of the run
+    ("/run?name=..", 404, "no run named '..'"),
+    ("/run?name=notes", 404, "no run named 'notes'"),
+    ("/nowhere", 404, "no page '/nowhere'"),
+    ("/api/decode?run=vae&z=1,2", 400, "z has 2 numbers; this model's code has 4"),
+    ("/api/decode?run=vae&z=1,2,x,4", 400, "expected comma-separated numbers"),
+    ("/api/decode?run=vae&z=1,nan,0,0", 400, "must be finite"),
+    ("/api/decode?run=gans/cgan&z=0&label=10", 400, "label 10 is out of range: this model knows 0..9"),
+    ("/api/code?run=vae&index=5000", 400, "index 5000 is out of range"),
+    ("/api/code?run=gans/cgan&index=0", 400, "has no encoder"),
+    ("/api/manifold?run=vae&dims=0,0", 400, "two distinct latent dimensions"),
+    ("/api/manifold?run=vae&n=500", 400, "n 500 is out of range"),
+])
+def test_bad_requests_are_refused_with_a_reason(server, root, path, status, words):
+    link = root / "vae" / "link.png"
+    if not link.exists():
+        outside = root.parent / "outside.png"
+        Image.new("L", (2, 2)).save(outside)
+        link.symlink_to(outside)
+    got, kind, body = get(server, path)
+    assert got == status and kind.startswith("text/plain") and words in body.decode(), body
+
+
+def test_only_get_and_head_are_answered(server):
+    assert get(server, "/", method="HEAD")[:2] == (200, "text/html; charset=utf-8")
+    assert get(server, "/", method="POST")[0] == 501
+    assert get(server, "/", method="PUT")[0] == 501
+
+
+def test_serve_refuses_a_missing_folder(tmp_path, capsys):
+    assert main(["serve", str(tmp_path / "nope"), "--port", "0"]) == 2
+    assert "nope" in one_line_error(capsys.readouterr().err)
