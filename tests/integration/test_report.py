@@ -7,6 +7,8 @@ import io
 import json
 import re
 import shutil
+import signal
+import subprocess
 import threading
 import urllib.error
 import urllib.request
@@ -22,7 +24,7 @@ from genzoo.data.batches import to_float
 from genzoo.data.datasets import load_dataset
 from genzoo.report.runs import find_runs, read_run
 from genzoo.report.server import SCALE, make_server
-from tests.conftest import build_tiny_config, one_line_error
+from tests.conftest import build_tiny_config, genzoo_command, one_line_error
 
 PROTOCOL = {"dataset": "mnist", "feature_net_sha256": "abc"}
 
@@ -217,3 +219,19 @@ def test_only_get_and_head_are_answered(server):
 def test_serve_refuses_a_missing_folder(tmp_path, capsys):
     assert main(["serve", str(tmp_path / "nope"), "--port", "0"]) == 2
     assert "nope" in one_line_error(capsys.readouterr().err)
+
+
+def test_genzoo_serve_prints_its_address_serves_and_stops_on_ctrl_c(root):
+    command, env = genzoo_command("serve", root, "--port", "0")
+    with subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as process:
+        try:
+            line = process.stdout.readline()
+            address = re.search(r"http://127\.0\.0\.1:(\d+)/", line)
+            assert address, line
+            opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+            with opener.open(f"http://127.0.0.1:{address[1]}/", timeout=60) as response:
+                assert response.status == 200 and b"gans/cgan" in response.read()
+        finally:
+            process.send_signal(signal.SIGINT)
+            _, err = process.communicate(timeout=60)
+    assert process.returncode == 130, err
