@@ -189,7 +189,7 @@ def _load_weights(model: GenerativeModel, checkpoint: ckpt.Checkpoint, run_dir: 
     own = model.state_dict()
     problems = [f"{k}: {tuple(v.shape)} in the checkpoint, {tuple(own[k].shape)} in the model"
                 for k, v in weights.items() if k in own and v.shape != own[k].shape]
-    problems += [f"{k}: missing from the checkpoint" for k in own.keys() - weights.keys()]
+    problems += [f"{k}: missing from the checkpoint" for k in own.keys() - weights.keys() - model.optional_state]
     problems += [f"{k}: not in the model" for k in weights.keys() - own.keys()]
     if problems:  # the config describes another shape of model than the one trained
         more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""

@@ -4,11 +4,13 @@ the moving average, the health warnings, conditional sampling and the adversaria
 
 from __future__ import annotations
 
+import json
 import math
 import warnings
 
 import pytest
 import torch
+from safetensors.torch import load_file, save_file
 from torch import nn
 from torch.nn import functional as F
 
@@ -21,6 +23,7 @@ from genzoo.models.gan import (DISCRIMINATOR, GENERATOR, AdversarialHealth, Trai
                                ema_update)
 from genzoo.models.registry import get_model_class
 from genzoo.nets.gan_nets import DCDiscriminator, DCGenerator, conv_layout
+from genzoo.train.checkpoint import META, WEIGHTS, list_checkpoints, sha256_file
 from tests.conftest import build_tiny_config, read_metrics
 
 
@@ -345,7 +348,8 @@ def test_collapsed_samples_warn_and_healthy_ones_do_not():
     with torch.no_grad():  # collapse: the generator ignores its noise
         layers(model.generator)[-1].weight.zero_()
     model.eval()
-    with pytest.warns(TrainingHealthWarning, match="samples are collapsing"):
+    model.health.peak_diversity.fill_(0.9)  # it had been diverse: this is a collapse, not an untrained start
+    with pytest.warns(TrainingHealthWarning, match=r"samples are collapsing.*down from 0\.90"):
         figures = model.diagnostics(split, 64)
     assert figures["sample_diversity"] < 0.01
     health = AdversarialHealth("gan", 0.0)
@@ -353,6 +357,31 @@ def test_collapsed_samples_warn_and_healthy_ones_do_not():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert health.report(torch.rand(32, 1, 8, 8), real, watch_discriminator=False)["sample_diversity"] > 0.9
+
+
+def test_an_untrained_generator_is_not_called_collapsed_until_it_fails_to_spread():
+    health = AdversarialHealth("gan", 0.0, settle_reports=3)
+    real, alike = torch.rand(32, 1, 8, 8), torch.full((32, 1, 8, 8), 0.5) + 0.01 * torch.rand(32, 1, 8, 8)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the first two reports of look-alike samples: the generator is young
+        for _ in range(2):
+            assert health.report(alike, real, watch_discriminator=False)["sample_diversity"] < 0.1
+    with pytest.warns(TrainingHealthWarning, match="after 3 reports"):
+        health.report(alike, real, watch_discriminator=False)
+
+
+def test_a_checkpoint_from_before_the_collapse_counters_still_loads(tmp_path):
+    run = tmp_path / "gan"
+    genzoo.train(build_tiny_config("gan", train={"steps": 2}), run, verbose=False)
+    weights_file = list_checkpoints(run / "checkpoints")[0] / WEIGHTS
+    added = {f"health.{name}" for name in AdversarialHealth.ADDED_STATE}
+    old = {k: v for k, v in load_file(str(weights_file)).items() if k not in added}
+    save_file(old, str(weights_file))
+    meta = json.loads((weights_file.parent / META).read_text())  # re-sign it, as the older version wrote it
+    meta["files"][WEIGHTS] = sha256_file(weights_file)
+    (weights_file.parent / META).write_text(json.dumps(meta))
+    model = genzoo.load(run)
+    assert int(model.health.reports) == 0 and float(model.health.peak_diversity) == 0
 
 
 def test_health_counters_are_saved_so_a_resumed_run_warns_alike():

@@ -99,6 +99,7 @@ class AdversarialAutoencoder(Autoencoder):
     Config = AAEConfig
     capabilities = Autoencoder.capabilities | {SAMPLE}  # prior=mixture adds conditional (per instance)
     latent_prior = "gaussian"  # per instance: None for the mixture
+    optional_state = frozenset(f"health.{name}" for name in AdversarialHealth.ADDED_STATE)
 
     def __init__(self, config: AAEConfig):
         super().__init__(config)

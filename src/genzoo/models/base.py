@@ -57,6 +57,9 @@ class GenerativeModel(nn.Module, abc.ABC):
     latent_prior: ClassVar[str | None] = None
     # Why a verb the model does not declare is missing, for the one-line error.
     missing_reason: ClassVar[str] = ""
+    # State added after checkpoints of this model were first written: an older checkpoint may lack these keys
+    # and the module gives them their starting values on load (see AdversarialHealth).
+    optional_state: ClassVar[frozenset[str]] = frozenset()
 
     def __init__(self, config: ModelConfig):
         super().__init__()

@@ -87,19 +87,32 @@ class AdversarialHealth(nn.Module):
       H(1 - smoothing) with one-sided smoothing) for `patience` consecutive steps. The generator's gradient
       then vanishes. Counted on the device (two int64 scalars), read once per epoch by `report`.
     - Samples collapse: the mean pairwise distance of a fixed batch of samples falls below `collapse_ratio`
-      times that of real test images (mode collapse: many noise vectors, one image).
+      times that of real test images (mode collapse: many noise vectors, one image). An untrained generator's
+      samples are alike too, so this warns only once the samples had been diverse (a collapse), or when they
+      still are not after `settle_reports` reports (a generator that never spread out).
 
     The counters are persistent buffers, so a resumed run warns exactly as the uninterrupted one.
     """
 
     def __init__(self, model_name: str, loss_floor: float, margin: float = 0.1, patience: int = 100,
-                 collapse_ratio: float = 0.5, diversity_samples: int = 256):
+                 collapse_ratio: float = 0.5, diversity_samples: int = 256, settle_reports: int = 3):
         super().__init__()
         self.model_name, self.threshold, self.patience = model_name, loss_floor + margin, patience
-        self.collapse_ratio, self.diversity_samples = collapse_ratio, diversity_samples
+        self.collapse_ratio, self.diversity_samples, self.settle_reports = collapse_ratio, diversity_samples, \
+            settle_reports
         self.register_buffer("streak", torch.zeros((), dtype=torch.int64))  # current run of near-floor steps
         self.register_buffer("longest", torch.zeros((), dtype=torch.int64))  # longest run since the last report
+        self.register_buffer("reports", torch.zeros((), dtype=torch.int64))  # diversity reports so far
+        self.register_buffer("peak_diversity", torch.zeros(()))  # the highest diversity reported so far
         self.last_step = 0  # for the messages only
+
+    ADDED_STATE = ("reports", "peak_diversity")  # newer than the first checkpoints; a model lists them as optional
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        # Checkpoints written before `reports` and `peak_diversity` existed load with their starting values.
+        for name in self.ADDED_STATE:
+            state_dict.setdefault(prefix + name, getattr(self, name).clone())
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     @torch.no_grad()
     def observe(self, discriminator_loss: torch.Tensor, step: int) -> None:
@@ -125,10 +138,15 @@ class AdversarialHealth(nn.Module):
                     "or a smaller discriminator", TrainingHealthWarning)
         ratio = float(mean_pairwise_distance(samples) / mean_pairwise_distance(real).clamp_min(1e-8))
         figures["sample_diversity"] = ratio
-        if ratio < self.collapse_ratio:
+        self.reports += 1
+        was_diverse = float(self.peak_diversity) >= self.collapse_ratio
+        self.peak_diversity.clamp_(min=ratio)
+        if ratio < self.collapse_ratio and (was_diverse or int(self.reports) >= self.settle_reports):
+            how = f"down from {float(self.peak_diversity):.2f}" if was_diverse else \
+                f"after {int(self.reports)} reports"
             warnings.warn(
                 f"{self.model_name}: samples are collapsing: {len(samples)} fixed samples are {ratio:.2f} times as "
-                f"diverse as real test images (mean pairwise distance; healthy runs are near 1) by step "
+                f"diverse as real test images ({how}; mean pairwise distance, healthy runs are near 1) by step "
                 f"{self.last_step}; the generator covers few modes", TrainingHealthWarning)
         return figures
 
@@ -267,6 +285,7 @@ class GAN(GenerativeModel):
     capabilities = frozenset({SAMPLE, DECODE})
     latent_prior = "gaussian"  # per instance: "uniform" for U[-1, 1] noise
     missing_reason = "a GAN has no encoder; encode and reconstruct need an autoencoder (e.g. aae)"
+    optional_state = frozenset(f"health.{name}" for name in AdversarialHealth.ADDED_STATE)
     conditional: ClassVar[bool] = False  # labels go into both players (cgan)
 
     def __init__(self, config: GANConfig):
