@@ -55,9 +55,11 @@ def build_model(config: RunConfig, dataset: Dataset | None = None) -> tuple[RunC
     return config, get_model_class(config.model_name)(config.model)
 
 
-def load_data(config: RunConfig) -> Dataset:
+def load_data(config: RunConfig, **sizes: int | None) -> Dataset:
+    """The run's data set in memory; `train_size=` / `test_size=` replace the config's subset sizes."""
     d = config.data
-    return load_dataset(d.dataset, d.data_dir, train_size=d.train_size, test_size=d.test_size)
+    sizes = {"train_size": d.train_size, "test_size": d.test_size, **sizes}
+    return load_dataset(d.dataset, d.data_dir, options=d.folder_options(), **sizes)
 
 
 def default_run_dir(config: RunConfig) -> Path:
@@ -154,6 +156,8 @@ def resume(
     checkpoint = _latest(run_dir)
     _check_model(checkpoint, config.model_name, run_dir)  # another model entirely: say so before any diff
     trained_with = checkpoint.meta.get("config")  # absent in checkpoints of genzoo <= 0.1
+    with contextlib.suppress(GenzooError):  # with the defaults of keys added since (a key removed since: as written)
+        trained_with = trained_with and RunConfig.from_dict(trained_with).to_dict()
     changes = config_changes(trained_with, config.to_dict()) if trained_with else []
     if changes and not allow_config_change:
         raise GenzooError(
@@ -243,7 +247,7 @@ def reconstruct(run_dir: Path | str, n: int = 32) -> tuple[torch.Tensor, torch.T
     """The first n test images of the run's data set and the model's reconstructions of them."""
     config = run_config(run_dir)
     model = load(run_dir)
-    dataset = load_dataset(config.data.dataset, config.data.data_dir, test_size=n)
+    dataset = load_data(config, train_size=1, test_size=n)
     x = to_float(dataset.test.images)
     return x, model.reconstruct(x, **model.conditioning(dataset.test.labels))
 
@@ -264,7 +268,7 @@ def save_reconstructions(run_dir: Path | str, path: Path | str, n: int = 32) -> 
 def _model_and_data(run_dir: Path | str, test_size: int | None = None) -> tuple[GenerativeModel, Dataset]:
     config = run_config(run_dir)
     model = load(run_dir)
-    dataset = load_dataset(config.data.dataset, config.data.data_dir, train_size=1, test_size=test_size)
+    dataset = load_data(config, train_size=1, test_size=test_size)
     return model, dataset
 
 
@@ -368,7 +372,7 @@ def evaluate(run_dir: Path | str, *, nll: bool = False, k: int = 5000, seed: int
     model = load(run_dir, resolve_device(device))
     if nll:
         latent.require(model, LOG_LIKELIHOOD)
-    dataset = load_dataset(config.data.dataset, config.data.data_dir, train_size=1, test_size=test_size)
+    dataset = load_data(config, train_size=1, test_size=test_size)
     common = {"model": model.name, "dataset": dataset.name, "step": checkpoint.step, "n_images": len(dataset.test)}
     sections: dict[str, dict[str, Any]] = {}
 
@@ -399,11 +403,14 @@ def evaluate(run_dir: Path | str, *, nll: bool = False, k: int = 5000, seed: int
             and likelihood == "bernoulli" and CONDITIONAL not in model.capabilities,
         }
     if quality:
-        full = load_dataset(config.data.dataset, config.data.data_dir)
+        full = load_data(config, train_size=None, test_size=None)
         sections.update(evaluate_quality(model, full, seed=seed, samples=samples, device=str(model.device)))
     if not sections:
-        raise GenzooError(f"model {model.name!r} reports no posterior diagnostics; --nll needs a model that can "
-                          f"log_likelihood (it can: {', '.join(sorted(model.capabilities))})")
+        why = "sample quality needs a shipped feature network for the data set (mnist, fashion-mnist, " \
+              "binarized-mnist), code figures an encoder" if quality else "--no-quality leaves only posterior " \
+              "diagnostics, which this model does not report"
+        raise GenzooError(f"nothing to evaluate for model {model.name!r} on {dataset.name}: {why}; --nll needs a "
+                          f"model that can log_likelihood (it can: {', '.join(sorted(model.capabilities))})")
     update_eval(run_dir, sections)
     return sections
 

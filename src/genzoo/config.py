@@ -37,10 +37,27 @@ class DataConfig:
     data_dir: str | None = None  # where the IDX files are (default: $GENZOO_DATA_DIR, then the shipped data/)
     train_size: int | None = None  # keep only the first n training images (quick trials, tests)
     test_size: int | None = None  # keep only the first n test images
+    # image-folder only: pictures are centre-cropped and resized to image_size, in 3 (RGB) or 1 (grey) channels,
+    # and test_fraction of them (a fixed draw) make the test split.
+    image_size: int = 32
+    channels: int = 3
+    test_fraction: float = 0.1
 
     def __post_init__(self):
         positive("data.train_size", self.train_size)
         positive("data.test_size", self.test_size)
+        if not 4 <= self.image_size <= 1024:
+            raise GenzooError(f"data.image_size={self.image_size} is out of range; expected 4..1024 (e.g. 32 or 64)")
+        if self.channels not in (1, 3):
+            raise GenzooError(f"data.channels={self.channels}; expected 1 (grey) or 3 (RGB)")
+        if not 0 < self.test_fraction < 1:
+            raise GenzooError(f"data.test_fraction={self.test_fraction} is out of range; expected (0, 1), e.g. 0.1")
+
+    def folder_options(self):
+        """The image-folder options as the data layer takes them (other data sets ignore them)."""
+        from genzoo.data.datasets import FolderOptions  # the data layer does not know configs
+
+        return FolderOptions(self.image_size, self.channels, self.test_fraction)
 
 
 @dataclass(frozen=True)

@@ -72,7 +72,8 @@ def test_cli_evaluate_refuses_models_with_nothing_to_evaluate(tiny_ae_run, capsy
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "cannot log_likelihood" in err
     assert main(["evaluate", str(tiny_ae_run), "--no-quality"]) == 2
-    assert "reports no posterior diagnostics" in capsys.readouterr().err
+    assert "nothing to evaluate for model 'ae' on mnist: --no-quality leaves only posterior diagnostics" \
+        in capsys.readouterr().err
 
 
 def test_cvae_samples_the_label_it_is_given(tmp_path):

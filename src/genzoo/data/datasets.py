@@ -9,8 +9,10 @@ then moved into place. A file whose checksum does not match is refused, never us
 
 from __future__ import annotations
 
+import abc
 import hashlib
 import os
+import tarfile
 import tempfile
 import urllib.error
 import urllib.request
@@ -39,22 +41,124 @@ class DataFile:
     size: int
 
 
-@dataclass(frozen=True)
-class DatasetSpec:
+@dataclass(frozen=True, kw_only=True)
+class DatasetSpec(abc.ABC):
+    """A registered data set: where its files live and how they become two in-memory splits."""
+
     name: str
     summary: str
     folder: str  # sub-folder of a data directory holding the files
-    train_images: DataFile
-    train_labels: DataFile
-    test_images: DataFile
-    test_labels: DataFile
     mirrors: tuple[str, ...]
     classes: tuple[str, ...]
     binarize: bool = False  # dynamic binarization of training batches; the test split is binarized once
 
     @property
+    @abc.abstractmethod
+    def files(self) -> tuple[DataFile, ...]:
+        """The files to locate (and download if missing), each checked against its size and SHA-256."""
+
+    @abc.abstractmethod
+    def read(self, paths: Sequence[Path]) -> tuple[ImageSplit, ImageSplit]:
+        """(train, test) from the verified files, in the order of `files`."""
+
+    def load(self, data_dir: Path | str | None, mirrors: Sequence[str] | None, options: FolderOptions) -> Dataset:
+        train, test = self.read([locate(self, file, data_dir, mirrors) for file in self.files])
+        if self.binarize:  # the whole test split before any subset, so a subset is a prefix of the same draw
+            test = ImageSplit(binarize_once(test.images), test.labels)
+        return Dataset(self, train, test)
+
+
+@dataclass(frozen=True, kw_only=True)
+class IdxDatasetSpec(DatasetSpec):
+    """Four IDX files (LeCun's format, gzipped): train images and labels, test images and labels."""
+
+    train_images: DataFile
+    train_labels: DataFile
+    test_images: DataFile
+    test_labels: DataFile
+
+    @property
     def files(self) -> tuple[DataFile, ...]:
         return (self.train_images, self.train_labels, self.test_images, self.test_labels)
+
+    def read(self, paths: Sequence[Path]) -> tuple[ImageSplit, ImageSplit]:
+        return _read_idx_split(self, paths[0], paths[1]), _read_idx_split(self, paths[2], paths[3])
+
+
+@dataclass(frozen=True, kw_only=True)
+class CifarSpec(DatasetSpec):
+    """The binary version of CIFAR-10 (Krizhevsky 2009): one .tar.gz of six files of 3073-byte records, a label
+    byte then 32x32 red, green and blue planes. The archive is read in memory, member by expected name: nothing is
+    extracted to disk and nothing is unpickled (the Python version of the archive would need pickle)."""
+
+    archive: DataFile
+    train_members: tuple[str, ...]
+    test_members: tuple[str, ...]
+    records_per_member: int = 10_000
+
+    @property
+    def files(self) -> tuple[DataFile, ...]:
+        return (self.archive,)
+
+    def read(self, paths: Sequence[Path]) -> tuple[ImageSplit, ImageSplit]:
+        record = 1 + 3 * 32 * 32
+        try:
+            with tarfile.open(paths[0], "r:gz") as archive:
+                def split(members: tuple[str, ...]) -> ImageSplit:
+                    parts = []
+                    for name in members:
+                        try:
+                            member = archive.getmember(name)
+                        except KeyError:
+                            raise GenzooError(f"{paths[0]}: no member {name}; not the CIFAR-10 binary archive") from None
+                        if not member.isfile() or member.size != record * self.records_per_member:
+                            raise GenzooError(f"{paths[0]}: {name} holds {member.size} bytes, expected "
+                                              f"{record * self.records_per_member} ({self.records_per_member} records)")
+                        parts.append(np.frombuffer(archive.extractfile(member).read(), np.uint8).reshape(-1, record))
+                    rows = np.concatenate(parts)  # (N, 3073)
+                    labels = rows[:, 0].astype(np.int64)
+                    if labels.max() >= len(self.classes):
+                        raise GenzooError(f"{paths[0]}: labels must lie in 0..{len(self.classes) - 1}, "
+                                          f"found {labels.max()}")
+                    images = np.ascontiguousarray(rows[:, 1:]).reshape(-1, 3, 32, 32)  # planes R, G, B
+                    return ImageSplit(torch.from_numpy(images), torch.from_numpy(labels))
+
+                return split(self.train_members), split(self.test_members)
+        except (tarfile.TarError, OSError, EOFError) as exc:
+            raise GenzooError(f"{paths[0]}: not a readable .tar.gz ({exc})") from exc
+
+
+@dataclass(frozen=True)
+class FolderOptions:
+    """How `image-folder` turns a folder of pictures into tensors (other data sets ignore these)."""
+
+    image_size: int = 32  # every picture is centre-cropped to a square and resized to this side
+    channels: int = 3  # 3: RGB, 1: grey
+    test_fraction: float = 0.1  # share of the pictures held out as the test split (a fixed draw, seed 0)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ImageFolderSpec(DatasetSpec):
+    """Your own pictures: `data.data_dir` names a folder with one sub-folder per class (their names, sorted, are
+    the labels) or with the pictures directly (one class). Decoded once with Pillow and cached as arrays."""
+
+    extensions: tuple[str, ...] = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
+
+    @property
+    def files(self) -> tuple[DataFile, ...]:
+        return ()
+
+    def read(self, paths: Sequence[Path]) -> tuple[ImageSplit, ImageSplit]:
+        raise NotImplementedError("image-folder reads a folder, not registered files: see load()")
+
+    def load(self, data_dir: Path | str | None, mirrors: Sequence[str] | None, options: FolderOptions) -> Dataset:
+        from genzoo.data.folders import read_image_folder
+
+        if data_dir is None:
+            raise GenzooError("data.dataset=image-folder needs data.data_dir: the folder of pictures (one "
+                              "sub-folder per class, or the pictures directly), e.g. --data-dir ~/pictures")
+        train, test, classes = read_image_folder(Path(data_dir), self.extensions, options)
+        return Dataset(replace(self, classes=classes), train, test)
 
 
 @dataclass
@@ -111,7 +215,7 @@ _MNIST_FILES = dict(
 )
 _DIGITS = tuple(str(d) for d in range(10))
 
-MNIST = DatasetSpec(
+MNIST = IdxDatasetSpec(
     name="mnist",
     summary="MNIST handwritten digits, 28x28 grey, 60k train / 10k test",
     folder="mnist",
@@ -125,7 +229,7 @@ BINARIZED_MNIST = replace(
     summary="MNIST with each pixel drawn as Bernoulli(intensity): anew per batch in training, once (seed 0) for test",
     binarize=True,
 )
-FASHION_MNIST = DatasetSpec(
+FASHION_MNIST = IdxDatasetSpec(
     name="fashion-mnist",
     summary="Fashion-MNIST clothing images (Zalando), 28x28 grey, 60k train / 10k test",
     folder="fashion-mnist",
@@ -145,7 +249,29 @@ FASHION_MNIST = DatasetSpec(
     ),
 )
 
-DATASETS: dict[str, DatasetSpec] = {spec.name: spec for spec in (MNIST, BINARIZED_MNIST, FASHION_MNIST)}
+CIFAR10 = CifarSpec(
+    name="cifar10",
+    summary="CIFAR-10 (Krizhevsky 2009), 32x32 colour, 10 classes, 50k train / 10k test; downloaded (162 MB)",
+    folder="cifar10",
+    mirrors=("https://www.cs.toronto.edu/~kriz/",),
+    classes=("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"),
+    # Size and MD5 (c32a1d4ab5d03f1284b67883e8d87530) as published on the data set's page; SHA-256 of those bytes.
+    archive=DataFile(
+        "cifar-10-binary.tar.gz", "c4a38c50a1bc5f3a1c5537f2155ab9d68f9f25eb1ed8d9ddda3db29a59bca1dd", 170052171
+    ),
+    train_members=tuple(f"cifar-10-batches-bin/data_batch_{i}.bin" for i in range(1, 6)),
+    test_members=("cifar-10-batches-bin/test_batch.bin",),
+)
+IMAGE_FOLDER = ImageFolderSpec(
+    name="image-folder",
+    summary="your own pictures: --data-dir FOLDER (a sub-folder per class), data.image_size (32), data.channels (3)",
+    folder="",
+    mirrors=(),
+    classes=(),
+)
+
+DATASETS: dict[str, DatasetSpec] = {spec.name: spec for spec in (MNIST, BINARIZED_MNIST, FASHION_MNIST, CIFAR10,
+                                                                 IMAGE_FOLDER)}
 TEST_BINARIZATION_SEED = 0  # the fixed draw that turns the test split into binary images (Burda et al. protocol)
 
 
@@ -224,9 +350,7 @@ def locate(
     return download(file, spec.mirrors if mirrors is None else mirrors, target)
 
 
-def _read_split(spec: DatasetSpec, images: DataFile, labels: DataFile, data_dir, mirrors) -> ImageSplit:
-    image_path = locate(spec, images, data_dir, mirrors)
-    label_path = locate(spec, labels, data_dir, mirrors)
+def _read_idx_split(spec: DatasetSpec, image_path: Path, label_path: Path) -> ImageSplit:
     x, y = read_idx(image_path), read_idx(label_path)
     if x.ndim != 3 or x.dtype != np.uint8:
         raise GenzooError(f"{image_path}: expected uint8 images of shape (N, H, W), got {x.dtype} {x.shape}")
@@ -253,11 +377,8 @@ def load_dataset(
     mirrors: Sequence[str] | None = None,
     train_size: int | None = None,
     test_size: int | None = None,
+    options: FolderOptions = FolderOptions(),
 ) -> Dataset:
     """Load a registered data set into memory. `train_size`/`test_size` keep the first n of each split."""
-    spec = get_spec(name)
-    train = _read_split(spec, spec.train_images, spec.train_labels, data_dir, mirrors)
-    test = _read_split(spec, spec.test_images, spec.test_labels, data_dir, mirrors)
-    if spec.binarize:  # binarize the whole test split before any subset, so a subset is a prefix of the same draw
-        test = ImageSplit(binarize_once(test.images), test.labels)
-    return Dataset(spec, train.subset(train_size), test.subset(test_size))
+    dataset = get_spec(name).load(data_dir, mirrors, options)
+    return Dataset(dataset.spec, dataset.train.subset(train_size), dataset.test.subset(test_size))

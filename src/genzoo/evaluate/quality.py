@@ -14,6 +14,7 @@ Protocol (the same for every model, so two runs' eval.json compare without rerun
 from __future__ import annotations
 
 import time
+import warnings
 from typing import Any
 
 import torch
@@ -21,7 +22,8 @@ import torch
 from genzoo.data.batches import to_float
 from genzoo.data.datasets import Dataset, binarize_once
 from genzoo.evaluate import metrics
-from genzoo.evaluate.features import extract, extract_split, load_feature_net
+from genzoo.errors import GenzooError
+from genzoo.evaluate.features import extract, extract_split, info_for, load_feature_net
 from genzoo.evaluate.probes import knn_accuracy, logistic_accuracy
 from genzoo.evaluate.reconstruction import reconstruction_mse
 from genzoo.models.base import CONDITIONAL, ENCODE, RECONSTRUCT, SAMPLE, GenerativeModel
@@ -101,7 +103,14 @@ def evaluate_quality(model: GenerativeModel, dataset: Dataset, *, seed: int = 0,
     n = samples or PROTOCOL["samples"]
     model.eval()
     sections: dict[str, dict[str, Any]] = {}
-    if SAMPLE in model.capabilities:
+    try:
+        info_for(dataset.name)
+        measurable = SAMPLE in model.capabilities
+    except GenzooError as exc:  # e.g. cifar10 or an image folder: no shipped feature network to measure with
+        measurable = False
+        if SAMPLE in model.capabilities:
+            warnings.warn(f"sample-quality metrics skipped: {exc}", stacklevel=2)
+    if measurable:
         net, info, real_test, floor = reference(dataset, n, device)
         fake, labels = generate(model, n, seed, dataset.num_classes)
         fake_features = extract(net, fake)

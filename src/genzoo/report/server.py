@@ -71,14 +71,12 @@ class LatentSpace:
 
     def __init__(self, run: RunInfo):
         from genzoo import api
-        from genzoo.data.datasets import load_dataset
 
         self.run = run
         self.model = api.load(run.path)
         latent.require(self.model, DECODE)
         config = api.run_config(run.path)
-        self.dataset = load_dataset(config.data.dataset, config.data.data_dir, train_size=1,
-                                    test_size=EXPLORE_TEST_IMAGES)
+        self.dataset = api.load_data(config, train_size=1, test_size=EXPLORE_TEST_IMAGES)
         self.lock = threading.Lock()
         with self.lock, torch.no_grad():
             self.codes = latent.encode_split(self.model, self.dataset.test).cpu() \
