@@ -356,6 +356,7 @@ def evaluate(run_dir: Path | str, *, nll: bool = False, k: int = 5000, seed: int
              progress: bool = True, quality: bool = True, samples: int | None = None) -> dict[str, dict[str, Any]]:
     """Evaluate a run's newest valid checkpoint on its test set; merge the sections into eval.json; return them.
 
+    - "diagnostics", for the adversarial models: their training-health figures (sample diversity, ...).
     - "posterior", for models that report posterior diagnostics (the VAE family): KL per latent dimension and
       active units (Burda et al. 2015), plus kl_per_dim.png and active_units.png (over training, read from
       metrics.jsonl) in the run folder.
@@ -379,9 +380,11 @@ def evaluate(run_dir: Path | str, *, nll: bool = False, k: int = 5000, seed: int
     with torch.no_grad(), torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)  # a model may draw from its posterior for these figures
         diagnostics = model.diagnostics(dataset.test, 1000)
-    if diagnostics:
+    if diagnostics and "kl_per_dim" not in diagnostics:  # a GAN's health figures (sample diversity, ...)
+        sections["diagnostics"] = {**common, **diagnostics}
+    elif diagnostics:
         sections["posterior"] = {**common, **diagnostics}
-        if plots and "kl_per_dim" in diagnostics:
+        if plots:
             layers = getattr(model, "latent_layers", None)
             title = f"{model.name} on {dataset.name}, step {checkpoint.step}: {diagnostics['active_units']} of " \
                     f"{len(diagnostics['kl_per_dim'])} units active"

@@ -103,6 +103,11 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
                             samples=args.samples)
     if {"quality", "codes", "nll"} & sections.keys():  # the leaderboard's row for this run, under the floor's
         print(api.compare([args.run]))
+    health = sections.get("diagnostics")
+    if health:
+        figures = ", ".join(f"{k} {v:.4g}" for k, v in health.items() if k not in ("step", "n_images")
+                            and isinstance(v, float))
+        print(f"diagnostics: {figures}")
     posterior = sections.get("posterior")
     if posterior:
         layers = posterior.get("active_units_per_layer")

@@ -3,6 +3,8 @@ GIF), sample (with --label for the conditional ones), and the one-line refusals 
 
 from __future__ import annotations
 
+import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -93,3 +95,13 @@ def test_bad_gan_setting_exits_2_before_training(tmp_path, capsys):
     assert main(["train", "wgan-gp", "--set", "model.norm_d=batch", "--out", str(out)]) == 2
     assert "norm_d=layer or none" in one_line_error(capsys.readouterr().err)
     assert not out.exists()
+
+
+def test_evaluate_of_a_gan_files_its_health_figures_as_diagnostics_not_posterior(runs, tmp_path, capsys):
+    run = Path(shutil.copytree(runs["dcgan"], tmp_path / "dcgan"))
+    assert main(["evaluate", str(run), "--samples", "200"]) == 0
+    out = capsys.readouterr().out
+    assert "real data (floor)" in out and "diagnostics: " in out and "sample_diversity" in out
+    sections = json.loads((run / "eval.json").read_text())
+    assert {"quality", "diagnostics"} <= sections.keys() and "posterior" not in sections
+    assert sections["diagnostics"]["sample_diversity"] > 0

@@ -112,7 +112,7 @@ def leaderboard_html(runs: Sequence[RunInfo]) -> str:
 
 def posterior_html(run: RunInfo, src: Source) -> str:
     posterior = run.evaluation.get("posterior")
-    if not posterior:
+    if not posterior or "kl_per_dim" not in posterior:  # (eval.json of genzoo 0.1 filed GAN health here too)
         return ""
     kl = sum(posterior.get("kl_per_dim", []))
     text = (f"<p>{escape(posterior.get('active_units', '?'))} of {len(posterior.get('kl_per_dim', []))} latent units "
