@@ -11,8 +11,8 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import shutil
+import sys
 import time
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -419,24 +419,28 @@ def evaluate(run_dir: Path | str, *, nll: bool = False, k: int = 5000, seed: int
 
 
 # -- reports and the run browser (read run folders only) --------------------------------------------------------
-def report(run_dirs: list[Path | str], path: Path | str) -> Path:
+def report(run_dirs: list[Path | str], path: Path | str, gif: bool = True) -> Path:
     """One self-contained HTML page of the runs (pictures embedded): the leaderboard of the evaluated ones, then
-    each run's facts, evaluation, pictures, training curves and config."""
+    each run's facts, evaluation, pictures, training curves and config. `gif=False` leaves out the GIFs of
+    samples over training (the bulk of the file: up to a few MB per run)."""
     from genzoo.report import html
     from genzoo.report.runs import read_run
 
     if not run_dirs:
         raise GenzooError("report needs at least one run folder")
-    runs = [read_run(run) for run in run_dirs]
+    unique = list({Path(run).resolve(): None for run in run_dirs})  # a folder named twice appears once
+    runs = [read_run(run) for run in unique]
     names = [run.name for run in runs]
     for run in runs:  # two folders of one name (runs/a/vae, runs/b/vae): name them by their paths
         if names.count(run.name) > 1:
             run.name = str(run.path)
     path = Path(path)
+    if path.is_dir():
+        raise GenzooError(f"{path}: is a folder; -o takes the HTML file to write, e.g. {path / 'report.html'}")
     if path.parent.exists() and not path.parent.is_dir():
         raise GenzooError(f"{path.parent}: not a folder; cannot write {path.name} there")
     path.parent.mkdir(parents=True, exist_ok=True)
-    ckpt.atomic_write_text(path, html.report(runs))
+    ckpt.atomic_write_text(path, html.report(runs, gif=gif))
     return path
 
 
@@ -444,12 +448,14 @@ def serve(root: Path | str = "runs", host: str = "127.0.0.1", port: int = 8000, 
     """Browse the runs under `root` and explore their latent spaces at http://host:port/ until interrupted.
     Prints the address (and a warning when the address reaches beyond this machine); `quiet` also silences the
     per-request log."""
-    from genzoo.report.server import make_server
+    from genzoo.report.server import LOCAL_NAMES, make_server
 
     server = make_server(root, host, port, quiet=quiet)
-    if host not in ("127.0.0.1", "localhost", "::1"):
-        warnings.warn(f"listening on {host}: anyone who can reach this machine can read these runs", stacklevel=2)
-    print(f"serving the runs under {Path(root).resolve()} at http://{host}:{server.server_address[1]}/ "
+    address = f"[{host}]" if ":" in host else host
+    if host not in LOCAL_NAMES:
+        print(f"genzoo: warning: listening on {host}: anyone who can reach this machine can read these runs",
+              file=sys.stderr)
+    print(f"serving the runs under {Path(root).resolve()} at http://{address}:{server.server_address[1]}/ "
           "(Ctrl-C stops)", flush=True)
     try:
         server.serve_forever()

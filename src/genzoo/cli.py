@@ -129,11 +129,11 @@ def cmd_compare(args: argparse.Namespace) -> None:
 
 
 def cmd_report(args: argparse.Namespace) -> None:
-    print(api.report(args.runs, args.output))
+    print(api.report(args.runs, args.output, gif=args.gif))
 
 
 def cmd_serve(args: argparse.Namespace) -> None:
-    api.serve(args.root, args.host, args.port)
+    api.serve(args.root, args.host, args.port, quiet=args.quiet)
 
 
 def positive_int(text: str) -> int:
@@ -257,12 +257,15 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("report", help="one self-contained HTML page of runs: leaderboard, pictures, curves, config")
     p.add_argument("runs", type=Path, nargs="+")
     p.add_argument("-o", "--output", type=Path, required=True, help="HTML file to write")
+    p.add_argument("--gif", action=argparse.BooleanOptionalAction, default=True,
+                   help="embed each run's GIF of samples over training (default; --no-gif: a much smaller file)")
     p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("serve", help="a local web page to browse runs and explore their latent spaces")
     p.add_argument("root", type=Path, nargs="?", default=Path("runs"), help="folder of runs (default runs/)")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
     p.add_argument("--port", type=int, default=8000, help="port (default 8000; 0 picks a free one)")
+    p.add_argument("--quiet", action="store_true", help="no line per request")
     p.set_defaults(func=cmd_serve)
     return parser
 

@@ -199,6 +199,10 @@ def test_a_conditional_model_takes_a_label_and_draws_a_manifold(server):
     ("/api/code?run=gans/cgan&index=0", 400, "has no encoder"),
     ("/api/manifold?run=vae&dims=0,0", 400, "two distinct latent dimensions"),
     ("/api/manifold?run=vae&n=500", 400, "n 500 is out of range"),
+    ("/api/code?run=vae&index=", 400, "index='': expected a whole number"),
+    ("/api/code?run=vae&seed=99999999999999999999999", 400, "from 0 to 2**63 - 1"),
+    ("/file?run=vae&path=%00eval.json", 404, "not a file this server shows"),
+    ("/run?name=", 404, "no run named ''"),
 ])
 def test_bad_requests_are_refused_with_a_reason(server, root, path, status, words):
     link = root / "vae" / "link.png"
@@ -210,15 +214,68 @@ def test_bad_requests_are_refused_with_a_reason(server, root, path, status, word
     assert got == status and kind.startswith("text/plain") and words in body.decode(), body
 
 
+def test_a_page_reads_its_run_now_and_a_link_out_of_the_run_is_never_read(server, root, tmp_path):
+    run = root / "growing"
+    shutil.copytree(root / "vae", run)
+    assert b"<td>steps trained</td><td class=\"num\">16</td>" in get(server, "/run?name=growing")[2]
+    later = run / "checkpoints" / "step-000020"
+    shutil.copytree(run / "checkpoints" / "step-000016", later)  # the run saved a newer checkpoint
+    assert b"<td>steps trained</td><td class=\"num\">20</td>" in get(server, "/run?name=growing")[2]
+    secret = tmp_path / "secret.yaml"
+    secret.write_text("model: {name: vae}\npassword: hunter2\n")
+    (run / "config.yaml").unlink()
+    (run / "config.yaml").symlink_to(secret)
+    status, _, body = get(server, "/run?name=growing")
+    assert status == 200 and b"hunter2" not in body and b"links outside the run folder" in body
+    assert get(server, "/explore?name=growing")[0] == 409  # the problem is the run's, said in one line
+    shutil.rmtree(run)
+    assert get(server, "/run?name=growing")[0] == 404  # deleted while the server runs
+
+
+def test_requests_for_another_host_name_are_refused(server):
+    host, port = server.server_address[:2]
+    request = urllib.request.Request(f"http://{host}:{port}/", headers={"Host": f"attacker.example:{port}"})
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        opener.open(request, timeout=60)
+    assert refused.value.code == 421
+
+
+def test_a_run_without_a_checkpoint_offers_no_explorer(server, root, tmp_path):
+    run = root / "fresh"
+    run.mkdir()
+    shutil.copy(root / "vae" / "config.yaml", run / "config.yaml")
+    try:
+        page = get(server, "/")[2].decode()
+        assert "no checkpoint yet" in page and "/explore?name=fresh" not in page
+        status, _, body = get(server, "/api/latent?run=fresh")
+        assert status == 409 and b"no checkpoint yet" in body
+    finally:
+        shutil.rmtree(run)
+
+
 def test_only_get_and_head_are_answered(server):
     assert get(server, "/", method="HEAD")[:2] == (200, "text/html; charset=utf-8")
     assert get(server, "/", method="POST")[0] == 501
     assert get(server, "/", method="PUT")[0] == 501
 
 
-def test_serve_refuses_a_missing_folder(tmp_path, capsys):
+def test_serve_refuses_a_missing_folder_and_a_bad_port_or_host(root, tmp_path, capsys):
     assert main(["serve", str(tmp_path / "nope"), "--port", "0"]) == 2
     assert "nope" in one_line_error(capsys.readouterr().err)
+    assert main(["serve", str(root), "--port", "70000"]) == 2
+    assert "--port 70000 is out of range" in one_line_error(capsys.readouterr().err)
+    assert main(["serve", str(root), "--host", "no.such.host.invalid", "--port", "0"]) == 2
+    assert "not an address of this machine" in one_line_error(capsys.readouterr().err)
+
+
+def test_report_refuses_a_folder_as_output_and_names_a_run_given_twice_once(root, tmp_path, capsys):
+    assert main(["report", str(root / "vae"), "-o", str(tmp_path)]) == 2
+    assert "is a folder" in one_line_error(capsys.readouterr().err)
+    out = tmp_path / "twice.html"
+    assert main(["report", str(root / "vae"), str(root / "vae" / "."), "-o", str(out), "--no-gif"]) == 0
+    page = out.read_text()
+    assert page.count("<h2 id=") == 1 and "samples over training" not in page
 
 
 def test_genzoo_serve_prints_its_address_serves_and_stops_on_ctrl_c(root):

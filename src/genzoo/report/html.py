@@ -86,7 +86,7 @@ def figure(src: str, caption: str, css: str = "grid") -> str:
 # -- the pieces of a run's page -------------------------------------------------------------------------------
 def facts(run: RunInfo) -> str:
     train = run.config.get("train", {})
-    epochs = "-" if run.epochs is None else f"{run.epochs:g}"
+    epochs = "-" if run.epochs is None else f"{run.epochs:.4g}"
     rows = [("model", run.model), ("data set", run.dataset), ("steps trained", run.step), ("epochs", epochs),
             ("batch size", train.get("batch_size", "-")), ("precision", train.get("precision", "-")),
             ("seed", run.config.get("seed", "-")), ("can", ", ".join(sorted(run.capabilities)) or "-")]
@@ -120,18 +120,18 @@ def posterior_html(run: RunInfo, src: Source) -> str:
     return text + "".join(figure(src(p), p.stem.replace("_", " "), css="plot") for p in run.evaluation_plots)
 
 
-def pictures_html(run: RunInfo, src: Source) -> str:
+def pictures_html(run: RunInfo, src: Source, gif: bool = True) -> str:
     shown = []
     for folder in ("samples", "reconstructions"):
         frames = run.pictures(folder)
         if frames:
             shown.append(figure(src(frames[-1]), f"{folder}, {frames[-1].stem.replace('-', ' ')}"))
-    if run.progress_gif:
+    if gif and run.progress_gif:
         shown.append(figure(src(run.progress_gif), "samples over training"))
     return "".join(shown) or "<p class=\"muted\">no pictures yet</p>"
 
 
-def run_html(run: RunInfo, src: Source, curves: str | None, links: str = "") -> str:
+def run_html(run: RunInfo, src: Source, curves: str | None, links: str = "", gif: bool = True) -> str:
     """A run's section: facts, evaluation, pictures, training curves and its config. `curves`: the address of
     its curves image (None: it logged nothing yet)."""
     parts = [f"<h2 id=\"{escape(run.name)}\">{escape(run.name)}</h2>", links]
@@ -142,16 +142,14 @@ def run_html(run: RunInfo, src: Source, curves: str | None, links: str = "") -> 
         parts += ["<h3>evaluation</h3>", leaderboard_html([run]), posterior_html(run, src)]
     else:
         parts.append(f"<p class=\"muted\">not evaluated: <code>genzoo evaluate {escape(run.path)}</code></p>")
-    parts += ["<h3>pictures</h3>", pictures_html(run, src)]
+    parts += ["<h3>pictures</h3>", pictures_html(run, src, gif)]
     if curves:
         parts += ["<h3>training curves</h3>", figure(curves, "train (line) and test (dots) per epoch", css="plot")]
-    config = run.path / CONFIG_FILE
-    text = config.read_text(encoding="utf-8", errors="replace")
-    parts.append(f"<details><summary>config.yaml</summary><pre>{escape(text)}</pre></details>")
+    parts.append(f"<details><summary>{CONFIG_FILE}</summary><pre>{escape(run.config_text)}</pre></details>")
     return "\n".join(parts)
 
 
-def report(runs: Sequence[RunInfo]) -> str:
+def report(runs: Sequence[RunInfo], gif: bool = True) -> str:
     """One self-contained page: the leaderboard of the evaluated runs, then every run's section, pictures and
     curves embedded."""
     title = runs[0].name if len(runs) == 1 else f"{len(runs)} genzoo runs"
@@ -162,5 +160,5 @@ def report(runs: Sequence[RunInfo]) -> str:
                   "<p>" + " &middot; ".join(anchor(f"#{r.name}", r.name) for r in runs) + "</p>"]
     for run in runs:
         curves = curves_png(run)
-        parts.append(run_html(run, embedded, data_uri(curves, "image/png") if curves else None))
+        parts.append(run_html(run, embedded, data_uri(curves, "image/png") if curves else None, gif=gif))
     return page(title, "\n".join(parts))

@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import math
 import os
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,11 +36,13 @@ class RunInfo:
 
     @property
     def model(self) -> str:
-        return str(self.config.get("model", {}).get("name", "?"))
+        model = self.config.get("model")
+        return str(model.get("name", "?")) if isinstance(model, dict) else "?"
 
     @property
     def dataset(self) -> str:
-        return str(self.config.get("data", {}).get("dataset", "?"))
+        data = self.config.get("data")
+        return str(data.get("dataset", "mnist")) if isinstance(data, dict) else "mnist"  # mnist: the default
 
     @property
     def epochs(self) -> float | None:
@@ -55,19 +58,31 @@ class RunInfo:
         except GenzooError:  # a model this version does not know: nothing to offer but the files
             return frozenset() if self.model not in MODELS else MODELS[self.model].capabilities
 
+    def inside(self, path: Path) -> bool:
+        """Whether `path` is a file of this run once links and '..' are resolved: pages show nothing else."""
+        try:
+            return path.resolve().is_relative_to(self.path.resolve()) and path.is_file()
+        except (OSError, ValueError):  # a link loop, a name with a NUL byte
+            return False
+
     def pictures(self, folder: str) -> list[Path]:
         """The per-epoch grids of `folder` ("samples" or "reconstructions"), oldest first."""
-        return sorted((self.path / folder).glob("epoch-*.png"))
+        return sorted(p for p in (self.path / folder).glob("epoch-*.png") if self.inside(p))
 
     @property
     def progress_gif(self) -> Path | None:
         gif = self.path / "samples" / "progress.gif"
-        return gif if gif.is_file() else None
+        return gif if self.inside(gif) else None
 
     @property
     def evaluation_plots(self) -> list[Path]:
         names = self.evaluation.get("posterior", {}).get("plots", [])
-        return [self.path / name for name in names if (self.path / name).is_file()]
+        return [self.path / name for name in names if isinstance(name, str) and self.inside(self.path / name)]
+
+    @property
+    def config_text(self) -> str:
+        config = self.path / CONFIG_FILE
+        return config.read_text(encoding="utf-8", errors="replace") if self.inside(config) else ""
 
 
 def read_run(path: Path | str, name: str | None = None) -> RunInfo:
@@ -75,9 +90,14 @@ def read_run(path: Path | str, name: str | None = None) -> RunInfo:
     path = Path(path)
     if not (path / CONFIG_FILE).is_file():
         raise GenzooError(f"{path}: not a run folder (no {CONFIG_FILE}); train one with `genzoo train`")
-    info = RunInfo(path=path, name=name or path.name)
+    info = RunInfo(path=path, name=name or path.resolve().name)
     try:
+        for file in (CONFIG_FILE, "metrics.jsonl", "eval.json"):
+            if (path / file).exists() and not info.inside(path / file):
+                raise GenzooError(f"{path / file} links outside the run folder; it is not read")
         info.config = read_yaml(path / CONFIG_FILE)
+        if not isinstance(info.config.get("model"), dict) or "name" not in info.config["model"]:
+            raise GenzooError(f"{path / CONFIG_FILE} names no model (model.name); not a config genzoo wrote")
         info.metrics = read_metrics(path)
         info.evaluation = read_eval(path)
     except GenzooError as exc:
@@ -104,6 +124,7 @@ def find_runs(root: Path | str) -> list[RunInfo]:
 SKIPPED_TERMS = {"step", "epoch", "split"}
 MAX_PANELS = 12
 MAX_POINTS = 400  # train points drawn per term: a long run logs thousands
+PYPLOT_LOCK = threading.Lock()
 
 
 def loss_terms(metrics: list[dict[str, Any]]) -> list[str]:
@@ -118,12 +139,17 @@ def loss_terms(metrics: list[dict[str, Any]]) -> list[str]:
 
 def curves_png(run: RunInfo) -> bytes | None:
     """One panel per logged term against epochs: train (line, thinned to MAX_POINTS) and test (dots). PNG bytes,
-    or None when the run logged nothing yet."""
-    from genzoo.explore.plots import pyplot
-
+    or None when the run logged nothing yet. pyplot keeps global state, so the server's threads draw in turn."""
     terms = loss_terms(run.metrics)[:MAX_PANELS]
     if not terms:
         return None
+    with PYPLOT_LOCK:
+        return _draw_curves(run, terms)
+
+
+def _draw_curves(run: RunInfo, terms: list[str]) -> bytes:
+    from genzoo.explore.plots import pyplot
+
     plt = pyplot()
     columns = min(3, len(terms))
     rows = math.ceil(len(terms) / columns)

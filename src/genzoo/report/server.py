@@ -19,8 +19,10 @@ run is served only when its resolved path stays inside that run and its kind is 
 from __future__ import annotations
 
 import io
+import ipaddress
 import json
 import math
+import socket
 import threading
 import traceback
 from collections import OrderedDict
@@ -38,7 +40,7 @@ from genzoo.explore import latent
 from genzoo.explore.grids import image_grid, to_pil
 from genzoo.models.base import CONDITIONAL, DECODE, ENCODE
 from genzoo.report import html
-from genzoo.report.runs import RunInfo, curves_png, find_runs
+from genzoo.report.runs import RunInfo, curves_png, find_runs, read_run
 
 DEFAULT_HOST, DEFAULT_PORT = "127.0.0.1", 8000
 EXPLORE_TEST_IMAGES = 2000  # test images encoded to set slider ranges and to pick codes from
@@ -53,6 +55,13 @@ class BadRequest(GenzooError):
 
 class NotFound(GenzooError):
     """Answered 404 with this message."""
+
+
+class Misdirected(GenzooError):
+    """A request addressed to another host name: answered 421."""
+
+
+LOCAL_NAMES = {"127.0.0.1", "localhost", "::1"}
 
 
 def png(images: torch.Tensor, nrow: int, scale: int = 1) -> bytes:
@@ -158,9 +167,12 @@ def link(page: str, /, **params: str) -> str:
 
 def parse_int(text: str, key: str) -> int:
     try:
-        return int(text)
+        value = int(text)
     except ValueError:
-        raise BadRequest(f"{key}={text!r}: expected a whole number") from None
+        raise BadRequest(f"{key}={text[:30]!r}: expected a whole number") from None
+    if not 0 <= value < 2**63:
+        raise BadRequest(f"{key}={text[:30]}: expected a whole number from 0 to 2**63 - 1")
+    return value
 
 
 def parse_code(text: str) -> list[float]:
@@ -174,51 +186,63 @@ def parse_code(text: str) -> list[float]:
 
 
 class RunBrowser:
-    """The state behind the server: its root, the runs found there (rescanned for the index page, so new runs
-    appear), and a few loaded latent spaces (least recently used ones are dropped)."""
+    """The state behind the server: its root, the run folders found there (listed anew for the index page, so
+    new runs appear; each page reads its run afresh, so a run still training shows its newest state), and a few
+    loaded latent spaces, least recently used dropped first, reloaded when a newer checkpoint appears."""
 
     def __init__(self, root: Path | str, keep_models: int = 4):
         self.root = Path(root).resolve()
         if not self.root.is_dir():
             raise GenzooError(f"{root}: not a folder; serve a folder of runs (e.g. runs/)")
         self.keep_models = keep_models
-        self.spaces: OrderedDict[str, LatentSpace] = OrderedDict()
-        self.lock = threading.Lock()
-        self.runs: dict[str, RunInfo] = {}
+        self.spaces: OrderedDict[tuple[str, int], LatentSpace] = OrderedDict()  # (run name, step) -> space
+        self.loading: dict[str, threading.Lock] = {}  # one per run: a model loads once, others keep working
+        self.lock = threading.Lock()  # guards the two dicts above, held only briefly
+        self.paths: dict[str, Path] = {}
         self.rescan()
 
     def rescan(self) -> list[RunInfo]:
         runs = find_runs(self.root)
-        self.runs = {run.name: run for run in runs}
+        self.paths = {run.name: run.path for run in runs}
         return runs
 
     def run(self, name: str | None) -> RunInfo:
-        if name not in self.runs:
-            self.rescan()  # it may have appeared since the last listing
-        if name not in self.runs:
+        """The run listed as `name`, read now. Only listed names are accepted: a name is never taken as a path."""
+        if name not in self.paths or not self.paths[name].is_dir():
+            self.rescan()  # it may have appeared (or gone) since the last listing
+        if name not in self.paths:
             raise NotFound(f"no run named {name!r} under {self.root}")
-        return self.runs[name]
+        return read_run(self.paths[name], name)
 
     def space(self, name: str | None) -> LatentSpace:
         run = self.run(name)
+        if run.problem:
+            raise GenzooError(f"{name}: {run.problem}")
+        if run.step == 0:
+            raise GenzooError(f"{name}: no checkpoint yet; the explorer opens once the run has saved one")
+        key = (run.name, run.step)
         with self.lock:
-            if name not in self.spaces:
-                try:
-                    self.spaces[name] = LatentSpace(run)
-                except GenzooError as exc:
-                    raise BadRequest(f"{name}: {exc}") from exc
+            lock = self.loading.setdefault(run.name, threading.Lock())
+        with lock:  # a second request for the same model waits for the first load instead of repeating it
+            with self.lock:
+                space = self.spaces.get(key)
+            if space is None:
+                space = LatentSpace(run)  # seconds: outside the shared lock, so other runs keep answering
+            with self.lock:
+                for old in [k for k in self.spaces if k[0] == run.name and k != key]:
+                    del self.spaces[old]  # an older checkpoint of this run
+                self.spaces[key] = space
+                self.spaces.move_to_end(key)
                 while len(self.spaces) > self.keep_models:
                     self.spaces.popitem(last=False)
-            self.spaces.move_to_end(name)
-            return self.spaces[name]
+        return space
 
     def file(self, name: str | None, relative: str | None) -> Path:
         """A file of a run for the pages to show, or NotFound: it must stay inside the run folder once links
         and '..' are resolved, and be of a kind the pages show."""
         run = self.run(name)
-        folder = run.path.resolve()
-        path = (folder / (relative or "")).resolve()
-        if not path.is_relative_to(folder) or path.suffix not in html.MIME or not path.is_file():
+        path = run.path / (relative or "")
+        if not relative or path.suffix not in html.MIME or not run.inside(path):
             raise NotFound(f"{relative!r} is not a file this server shows for run {name!r}")
         return path
 
@@ -228,14 +252,15 @@ class RunBrowser:
         rows = []
         for run in runs:
             fd = run.evaluation.get("quality", {}).get("fd_lenet")
+            explore = "" if DECODE not in run.capabilities or run.problem else \
+                "no checkpoint yet" if run.step == 0 else html.anchor(link("/explore", name=run.name), "explore")
             rows.append([html.anchor(link("/run", name=run.name), run.name), run.model, run.dataset, run.step,
-                         "-" if run.epochs is None else f"{run.epochs:g}", "-" if fd is None else f"{fd:.2f}",
-                         html.anchor(link("/explore", name=run.name), "explore") if DECODE in run.capabilities
-                         else "", run.problem or ""])
+                         "-" if run.epochs is None else f"{run.epochs:.4g}", "-" if fd is None else f"{fd:.2f}",
+                         explore, run.problem or ""])
         header = ["run", "model", "data set", "step", "epochs", "FD-lenet", "", ""]
         listing = html.table(header, rows) if rows else \
             "<p class=\"muted\">no runs here yet: <code>genzoo train vae --out runs/my-vae</code></p>"
-        board = html.leaderboard_html(runs)
+        board = html.leaderboard_html([run for run in runs if not run.problem])
         body = (f"<h1>genzoo runs under {html.escape(str(self.root))}</h1>{listing}"
                 + (f"<h2>leaderboards</h2>{board}" if board else ""))
         return html.page("genzoo runs", body)
@@ -244,13 +269,15 @@ class RunBrowser:
         run = self.run(name)
         src = lambda path: link("/file", run=run.name, path=path.relative_to(run.path).as_posix())  # noqa: E731
         links = [html.anchor("/", "all runs")]
-        if DECODE in run.capabilities:
+        if DECODE in run.capabilities and run.step and not run.problem:
             links.append(html.anchor(link("/explore", name=run.name), "explore the latent space"))
         curves = link("/curves.png", run=run.name) if run.metrics else None
         return html.page(run.name, html.run_html(run, src, curves, "<p>" + " &middot; ".join(links) + "</p>"))
 
     def explore_page(self, name: str | None) -> str:
         run = self.run(name)
+        if run.problem:
+            raise GenzooError(f"{name}: {run.problem}")
         if DECODE not in run.capabilities:
             raise BadRequest(f"model {run.model!r} cannot decode: there is no latent space to explore")
         template = resources.files("genzoo.report").joinpath("explore.html").read_text(encoding="utf-8")
@@ -261,19 +288,23 @@ class RunBrowser:
 class Handler(BaseHTTPRequestHandler):
     browser: RunBrowser  # set on the subclass `serve` builds
     server_version = "genzoo"
+    timeout = 60  # seconds a connection may sit idle: a stalled client does not hold a thread forever
 
     def do_HEAD(self) -> None:
         self.do_GET(body=False)
 
     def do_GET(self, body: bool = True) -> None:
         url = urlsplit(self.path)
-        query = {k: v[-1] for k, v in parse_qs(url.query).items()}
+        query = {k: v[-1] for k, v in parse_qs(url.query, keep_blank_values=True).items()}
         try:
+            self.check_host()
             status, kind, payload = HTTPStatus.OK, *self.route(url.path, query)
         except BadRequest as exc:
             status, kind, payload = HTTPStatus.BAD_REQUEST, "text/plain; charset=utf-8", str(exc).encode()
         except NotFound as exc:
             status, kind, payload = HTTPStatus.NOT_FOUND, "text/plain; charset=utf-8", str(exc).encode()
+        except Misdirected as exc:
+            status, kind, payload = HTTPStatus.MISDIRECTED_REQUEST, "text/plain; charset=utf-8", str(exc).encode()
         except GenzooError as exc:  # e.g. a damaged checkpoint: the user's run, not the server, needs a look
             status, kind, payload = HTTPStatus.CONFLICT, "text/plain; charset=utf-8", str(exc).encode()
         except Exception as exc:  # a bug: answer (the page shows it) and keep serving; the traceback goes to stderr
@@ -288,6 +319,15 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         if body:
             self.wfile.write(payload)
+
+    def check_host(self) -> None:
+        """On a loopback address, answer only requests addressed to this machine by name or number: a web page
+        elsewhere cannot then reach the server through a DNS name it points at 127.0.0.1 (DNS rebinding)."""
+        if not ipaddress.ip_address(self.server.server_address[0]).is_loopback:
+            return
+        host = urlsplit("//" + (self.headers.get("Host") or "")).hostname or ""
+        if host not in LOCAL_NAMES:
+            raise Misdirected(f"Host {host!r} is not this machine; open http://127.0.0.1:{self.server.server_address[1]}/")
 
     def route(self, path: str, q: dict[str, str]) -> tuple[str, bytes]:
         b, page = self.browser, "text/html; charset=utf-8"
@@ -336,12 +376,19 @@ class Handler(BaseHTTPRequestHandler):
 def make_server(root: Path | str, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT,
                 quiet: bool = False) -> ThreadingHTTPServer:
     """A server for the runs under `root`, bound but not yet serving (port 0: any free port)."""
+    if not 0 <= port <= 65535:
+        raise GenzooError(f"--port {port} is out of range; expected 0..65535 (0 picks a free port)")
     browser = RunBrowser(root)
     handler = type("RunHandler", (Handler,), {"browser": browser})
+    server_class = type("RunServer", (ThreadingHTTPServer,), {"address_family": socket.AF_INET6}) \
+        if ":" in host else ThreadingHTTPServer  # an IPv6 address such as ::1
     try:
-        server = ThreadingHTTPServer((host, port), handler)
+        server = server_class((host, port), handler)
+    except socket.gaierror as exc:
+        raise GenzooError(f"--host {host!r}: not an address of this machine ({exc.strerror or exc})") from exc
     except OSError as exc:
-        raise GenzooError(f"cannot listen on {host}:{port} ({exc.strerror or exc}); try another --port") from exc
+        raise GenzooError(f"cannot listen on {host}:{port} ({exc.strerror or exc}); try another --port or "
+                          "--host") from exc
     server.daemon_threads = True
     server.quiet = quiet
     return server
