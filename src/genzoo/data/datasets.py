@@ -43,14 +43,24 @@ class DataFile:
 
 @dataclass(frozen=True, kw_only=True)
 class DatasetSpec(abc.ABC):
-    """A registered data set: where its files live and how they become two in-memory splits."""
+    """A registered data set: its classes, and how it becomes two in-memory splits."""
 
     name: str
     summary: str
-    folder: str  # sub-folder of a data directory holding the files
-    mirrors: tuple[str, ...]
     classes: tuple[str, ...]
     binarize: bool = False  # dynamic binarization of training batches; the test split is binarized once
+
+    @abc.abstractmethod
+    def load(self, data_dir: Path | str | None, mirrors: Sequence[str] | None, options: FolderOptions) -> Dataset:
+        """Both splits in memory. `data_dir`: where to look first; `mirrors`: replace the registered ones."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class FileDatasetSpec(DatasetSpec):
+    """A data set of published files: located (or downloaded from `mirrors`), checked, then read."""
+
+    folder: str  # sub-folder of a data directory holding the files
+    mirrors: tuple[str, ...]
 
     @property
     @abc.abstractmethod
@@ -69,7 +79,7 @@ class DatasetSpec(abc.ABC):
 
 
 @dataclass(frozen=True, kw_only=True)
-class IdxDatasetSpec(DatasetSpec):
+class IdxDatasetSpec(FileDatasetSpec):
     """Four IDX files (LeCun's format, gzipped): train images and labels, test images and labels."""
 
     train_images: DataFile
@@ -86,7 +96,7 @@ class IdxDatasetSpec(DatasetSpec):
 
 
 @dataclass(frozen=True, kw_only=True)
-class CifarSpec(DatasetSpec):
+class CifarSpec(FileDatasetSpec):
     """The binary version of CIFAR-10 (Krizhevsky 2009): one .tar.gz of six files of 3073-byte records, a label
     byte then 32x32 red, green and blue planes. The archive is read in memory, member by expected name: nothing is
     extracted to disk and nothing is unpickled (the Python version of the archive would need pickle)."""
@@ -143,13 +153,6 @@ class ImageFolderSpec(DatasetSpec):
     the labels) or with the pictures directly (one class). Decoded once with Pillow and cached as arrays."""
 
     extensions: tuple[str, ...] = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
-
-    @property
-    def files(self) -> tuple[DataFile, ...]:
-        return ()
-
-    def read(self, paths: Sequence[Path]) -> tuple[ImageSplit, ImageSplit]:
-        raise NotImplementedError("image-folder reads a folder, not registered files: see load()")
 
     def load(self, data_dir: Path | str | None, mirrors: Sequence[str] | None, options: FolderOptions) -> Dataset:
         from genzoo.data.folders import read_image_folder
@@ -265,9 +268,7 @@ CIFAR10 = CifarSpec(
 IMAGE_FOLDER = ImageFolderSpec(
     name="image-folder",
     summary="your own pictures: --data-dir FOLDER (a sub-folder per class), data.image_size (32), data.channels (3)",
-    folder="",
-    mirrors=(),
-    classes=(),
+    classes=(),  # the folder's class sub-folders, found when it is loaded
 )
 
 DATASETS: dict[str, DatasetSpec] = {spec.name: spec for spec in (MNIST, BINARIZED_MNIST, FASHION_MNIST, CIFAR10,
@@ -338,7 +339,7 @@ def search_dirs(data_dir: Path | str | None) -> list[Path]:
 
 
 def locate(
-    spec: DatasetSpec, file: DataFile, data_dir: Path | str | None, mirrors: Sequence[str] | None = None
+    spec: FileDatasetSpec, file: DataFile, data_dir: Path | str | None, mirrors: Sequence[str] | None = None
 ) -> Path:
     """The verified path of one of a data set's files, downloading it if it is found nowhere."""
     for root in search_dirs(data_dir):
@@ -350,7 +351,7 @@ def locate(
     return download(file, spec.mirrors if mirrors is None else mirrors, target)
 
 
-def _read_idx_split(spec: DatasetSpec, image_path: Path, label_path: Path) -> ImageSplit:
+def _read_idx_split(spec: FileDatasetSpec, image_path: Path, label_path: Path) -> ImageSplit:
     x, y = read_idx(image_path), read_idx(label_path)
     if x.ndim != 3 or x.dtype != np.uint8:
         raise GenzooError(f"{image_path}: expected uint8 images of shape (N, H, W), got {x.dtype} {x.shape}")
