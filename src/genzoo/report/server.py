@@ -35,6 +35,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 import torch
 
+from genzoo.data.batches import to_float
 from genzoo.errors import GenzooError
 from genzoo.explore import latent
 from genzoo.explore.grids import image_grid, to_pil
@@ -81,13 +82,12 @@ class LatentSpace:
     def __init__(self, run: RunInfo):
         from genzoo import api
 
-        self.run = run
         self.model = api.load(run.path)
         latent.require(self.model, DECODE)
         config = api.run_config(run.path)
         self.dataset = api.load_data(config, train_size=1, test_size=EXPLORE_TEST_IMAGES)
         self.lock = threading.Lock()
-        with self.lock, torch.no_grad():
+        with torch.no_grad():
             self.codes = latent.encode_split(self.model, self.dataset.test).cpu() \
                 if ENCODE in self.model.capabilities else None
         d = self.model.latent_dim
@@ -142,7 +142,7 @@ class LatentSpace:
             raise BadRequest(f"model {self.model.name!r} has no encoder: it cannot give the code of a test image")
         if not 0 <= index < len(self.codes):
             raise BadRequest(f"index {index} is out of range: 0..{len(self.codes) - 1} (the first test images)")
-        image = self.dataset.test.images[index : index + 1].float() / 255
+        image = to_float(self.dataset.test.images[index : index + 1])
         return {"z": self.codes[index].tolist(), "index": index, "label": int(self.dataset.test.labels[index]),
                 "image": html.data_uri(png(image, 1, SCALE), "image/png")}
 
