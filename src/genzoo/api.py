@@ -26,13 +26,14 @@ from genzoo.errors import GenzooError
 from genzoo.evaluate import posterior as collapse
 from genzoo.evaluate.likelihood import evaluate_nll
 from genzoo.evaluate.leaderboard import format_table, leaderboard
-from genzoo.evaluate.quality import evaluate_quality
+from genzoo.evaluate.quality import PROTOCOL, codes_of, evaluate_quality
 from genzoo.evaluate.results import update_eval
 from genzoo.explore import latent
 from genzoo.explore.grids import interleave_rows, save_grid
 from genzoo.explore.plots import scatter_by_class
 from genzoo.models.base import CONDITIONAL, DECODE, DENOISE, ENCODE, LOG_LIKELIHOOD, GenerativeModel
 from genzoo.models.registry import get_model_class
+from genzoo.samplers import SAMPLERS, MixtureSampler
 from genzoo.train import checkpoint as ckpt
 from genzoo.train import distributed
 from genzoo.train.trainer import Trainer, TrainResult, resolve_device
@@ -213,11 +214,24 @@ def load(run_dir: Path | str, device: str | torch.device = "cpu") -> GenerativeM
 
 @torch.no_grad()
 def sample(
-    run: Path | str | GenerativeModel, n: int = 64, *, seed: int = 0, label: int | None = None
+    run: Path | str | GenerativeModel, n: int = 64, *, seed: int = 0, label: int | None = None,
+    sampler: str = "prior", components: int = 10,
 ) -> torch.Tensor:
     """n images (n, C, H, W) in [0, 1] from a run's model; the same seed gives the same images. A conditional
-    model draws class `label`, or every class in turn when it is None."""
+    model draws class `label`, or every class in turn when it is None. `sampler="gmm"` decodes draws of a
+    `components`-Gaussian mixture fitted to the codes of 10,000 training images instead (samplers.py; needs a
+    run folder)."""
     model = run if isinstance(run, GenerativeModel) else load(run)
+    if sampler == "gmm":
+        if isinstance(run, GenerativeModel):
+            raise GenzooError("sample(sampler='gmm') needs the run folder, whose training images it encodes")
+        _class_label(model, label)
+        dataset = load_data(run_config(run), train_size=PROTOCOL["probe_train_images"], test_size=1)
+        codes = codes_of(model, to_float(dataset.train.images), dataset.train.labels)
+        mixture = MixtureSampler(model, codes, components, seed)
+        return mixture.sample(n, generator=torch.Generator(model.device).manual_seed(seed))
+    if sampler != "prior":
+        raise GenzooError(f"sampler {sampler!r}; expected one of {', '.join(SAMPLERS)}")
     labels = None
     if CONDITIONAL in model.capabilities:
         labels = torch.full((n,), _class_label(model, label)) if label is not None \
@@ -252,8 +266,9 @@ def reconstruct(run_dir: Path | str, n: int = 32) -> tuple[torch.Tensor, torch.T
     return x, model.reconstruct(x, **model.conditioning(dataset.test.labels))
 
 
-def save_samples(run_dir: Path | str, path: Path | str, n: int = 64, seed: int = 0, label: int | None = None) -> Path:
-    images = sample(run_dir, n, seed=seed, label=label)
+def save_samples(run_dir: Path | str, path: Path | str, n: int = 64, seed: int = 0, label: int | None = None,
+                 sampler: str = "prior", components: int = 10) -> Path:
+    images = sample(run_dir, n, seed=seed, label=label, sampler=sampler, components=components)
     return save_grid(images, path, nrow=max(1, int(n**0.5)))
 
 
@@ -353,7 +368,8 @@ def compare(run_dirs: list[Path | str], markdown: bool = False) -> str:
 
 def evaluate(run_dir: Path | str, *, nll: bool = False, k: int = 5000, seed: int = 0, test_size: int | None = None,
              batch_size: int = 100, device: str = "auto", plots: bool = True,
-             progress: bool = True, quality: bool = True, samples: int | None = None) -> dict[str, dict[str, Any]]:
+             progress: bool = True, quality: bool = True, samples: int | None = None, sampler: str = "prior",
+             components: int = 10) -> dict[str, dict[str, Any]]:
     """Evaluate a run's newest valid checkpoint on its test set; merge the sections into eval.json; return them.
 
     - "diagnostics", for the adversarial models: their training-health figures (sample diversity, ...).
@@ -364,7 +380,10 @@ def evaluate(run_dir: Path | str, *, nll: bool = False, k: int = 5000, seed: int
       (evaluate/likelihood.py). The published protocol is k=5000 over the 10,000 binarized-mnist test images.
     - "quality" and "codes" (unless `quality=False`): sample-quality metrics in the shipped feature network's space
       beside the real-data floor, and reconstruction / latent-probe figures for encoders (evaluate/quality.py).
+      With `sampler="gmm"` the samples come from a mixture fitted to training codes, into "quality-gmm".
     """
+    if sampler not in SAMPLERS:
+        raise GenzooError(f"--sampler {sampler!r}; expected one of {', '.join(SAMPLERS)}")
     if not (device in ("auto", "cpu", "cuda") or device.startswith("cuda:")):
         raise GenzooError(f"--device {device!r}; expected auto, cpu, cuda or cuda:N")
     run_dir = Path(run_dir)
@@ -407,7 +426,8 @@ def evaluate(run_dir: Path | str, *, nll: bool = False, k: int = 5000, seed: int
         }
     if quality:
         full = load_data(config, train_size=None, test_size=None)
-        sections.update(evaluate_quality(model, full, seed=seed, samples=samples, device=str(model.device)))
+        sections.update(evaluate_quality(model, full, seed=seed, samples=samples, device=str(model.device),
+                                         sampler=sampler, components=components))
     if not sections:
         why = "sample quality needs a shipped feature network for the data set (mnist, fashion-mnist, " \
               "binarized-mnist), code figures an encoder" if quality else "--no-quality leaves only posterior " \

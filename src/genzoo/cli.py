@@ -67,7 +67,8 @@ def cmd_resume(args: argparse.Namespace) -> None:
 
 
 def cmd_sample(args: argparse.Namespace) -> None:
-    print(api.save_samples(args.run, args.output, n=args.n, seed=args.seed, label=args.label))
+    print(api.save_samples(args.run, args.output, n=args.n, seed=args.seed, label=args.label, sampler=args.sampler,
+                           components=args.components))
 
 
 def cmd_reconstruct(args: argparse.Namespace) -> None:
@@ -100,8 +101,8 @@ def cmd_denoise(args: argparse.Namespace) -> None:
 def cmd_evaluate(args: argparse.Namespace) -> None:
     sections = api.evaluate(args.run, nll=args.nll, k=args.k, seed=args.seed, test_size=args.test_size,
                             batch_size=args.batch_size, device=args.device, quality=args.quality,
-                            samples=args.samples)
-    if {"quality", "codes", "nll"} & sections.keys():  # the leaderboard's row for this run, under the floor's
+                            samples=args.samples, sampler=args.sampler, components=args.components)
+    if {"quality", "quality-gmm", "codes", "nll"} & sections.keys():  # the leaderboard's row for this run, under the floor's
         print(api.compare([args.run]))
     health = sections.get("diagnostics")
     if health:
@@ -141,6 +142,13 @@ def positive_int(text: str) -> int:
     if value <= 0:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {text}")
     return value
+
+
+def add_sampler_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--sampler", choices=["prior", "gmm"], default="prior",
+                   help="prior: the model's own (default); gmm: decode draws of a Gaussian mixture fitted to the "
+                        "codes of training images (any encoder, plain autoencoders included; Ghosh et al. 2020)")
+    p.add_argument("--components", type=positive_int, default=10, help="mixture components for --sampler gmm")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -185,6 +193,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", type=Path, required=True, help="PNG file to write")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--label", type=int, help="class to draw (conditional models only)")
+    add_sampler_options(p)
     p.set_defaults(func=cmd_sample)
 
     p = sub.add_parser("reconstruct", help="test images above their reconstructions")
@@ -247,6 +256,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "score) beside the real-data floor, and reconstruction/probe figures for encoders "
                         "(default; --no-quality skips them)")
     p.add_argument("--samples", type=positive_int, help="generated images for the quality metrics (default 10000)")
+    add_sampler_options(p)
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("compare", help="a leaderboard of evaluated runs (reads their eval.json)")

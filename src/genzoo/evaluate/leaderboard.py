@@ -35,9 +35,13 @@ def _cell(sections: dict[str, Any], section: str, key: str, fmt: str) -> str:
     return "-" if value is None else fmt.format(value * SCALE.get(key, 1))
 
 
+SAMPLED_BY = {"quality": "", "quality-gmm": " (gmm)"}  # eval.json section -> suffix of the row's name
+
+
 def leaderboard(run_dirs: list[Path | str], names: list[str] | None = None) -> tuple[list[str], list[list[str]]]:
     """(header, rows): the floor first (from the first run with sample-quality figures), then each run sorted by
-    FD-lenet (runs without it last). Rows name runs by `names` (default: their folders' names)."""
+    FD-lenet (runs without it last). Rows name runs by `names` (default: their folders' names); a run evaluated
+    with `--sampler gmm` as well has a second row, "NAME (gmm)"."""
     if not run_dirs:
         raise GenzooError("compare needs at least one run folder")
     names = names or [Path(run).name for run in run_dirs]
@@ -46,15 +50,21 @@ def leaderboard(run_dirs: list[Path | str], names: list[str] | None = None) -> t
         sections = read_eval(run)
         if not sections:
             raise GenzooError(f"{run}: no eval.json; run `genzoo evaluate {run}` first")
-        quality = sections.get("quality")
-        if quality:
-            this = (quality["protocol"]["dataset"], quality["protocol"]["feature_net_sha256"])
-            if protocol is None:
-                protocol, floor = this, quality["floor"]
-            elif this != protocol:
-                raise GenzooError(f"{run}: evaluated on {this[0]} with another feature network than the first run "
-                                  f"({protocol[0]}); its figures are not comparable")
-        entries.append((name, sections))
+        for key in SAMPLED_BY:
+            quality = sections.get(key)
+            if quality:
+                this = (quality["protocol"]["dataset"], quality["protocol"]["feature_net_sha256"])
+                if protocol is None:
+                    protocol, floor = this, quality["floor"]
+                elif this != protocol:
+                    raise GenzooError(f"{run}: evaluated on {this[0]} with another feature network than the first "
+                                      f"run ({protocol[0]}); its figures are not comparable")
+        sampled = [key for key in SAMPLED_BY if key in sections]
+        for key in sampled or ["quality"]:  # one row per sampler measured (one row without sample figures)
+            row = {k: v for k, v in sections.items() if k not in SAMPLED_BY}
+            if key in sections:
+                row["quality"] = sections[key]
+            entries.append((name + SAMPLED_BY[key], row))
     entries.sort(key=lambda e: e[1].get("quality", {}).get("fd_lenet", float("inf")))
     header = ["run"] + [title for title, *_ in COLUMNS]
     rows = []

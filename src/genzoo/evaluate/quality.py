@@ -27,10 +27,16 @@ from genzoo.evaluate.features import extract, extract_split, info_for, load_feat
 from genzoo.evaluate.probes import knn_accuracy, logistic_accuracy
 from genzoo.evaluate.reconstruction import reconstruction_mse
 from genzoo.models.base import CONDITIONAL, ENCODE, RECONSTRUCT, SAMPLE, GenerativeModel
+from genzoo.samplers import MixtureSampler
 
 PROTOCOL = {"samples": 10_000, "real_floor": "10,000 train vs 10,000 test", "kid_subsets": 100,
             "kid_subset_size": 1000, "precision_recall_k": 3, "density_coverage_k": 5, "classifier_score_splits": 10,
             "probe_train_images": 10_000, "knn_k": 5}
+
+
+def quality_section(sampler: str) -> str:
+    """eval.json's section for the sample-quality figures of a sampler: "quality" for the model's own prior."""
+    return "quality" if sampler == "prior" else f"quality-{sampler}"
 
 
 def distribution_metrics(real: torch.Tensor, fake: torch.Tensor, fake_logits: torch.Tensor) -> dict[str, float]:
@@ -59,11 +65,14 @@ def classify(net, features: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def generate(model: GenerativeModel, n: int, seed: int, num_classes: int, batch_size: int = 500):
-    """n samples in batches from one seeded generator, and the labels asked for (None if unconditional)."""
+def generate(model: GenerativeModel, n: int, seed: int, num_classes: int, batch_size: int = 500,
+             sampler: MixtureSampler | None = None):
+    """n samples in batches from one seeded generator, and the labels asked for (None if unconditional); drawn
+    by `sampler` when given, else by the model's own prior."""
     generator = torch.Generator(model.device).manual_seed(seed)
-    labels = torch.arange(n, device=model.device) % num_classes if CONDITIONAL in model.capabilities else None
-    parts = [model.sample(min(batch_size, n - i), generator=generator,
+    draw = sampler or model
+    labels = torch.arange(n, device=model.device) % num_classes if CONDITIONAL in draw.capabilities else None
+    parts = [draw.sample(min(batch_size, n - i), generator=generator,
                           labels=None if labels is None else labels[i : i + batch_size])
              for i in range(0, n, batch_size)]
     return torch.cat(parts).float().clamp(0, 1), labels
@@ -97,37 +106,42 @@ def reference(dataset: Dataset, n: int, device: str):
 
 
 def evaluate_quality(model: GenerativeModel, dataset: Dataset, *, seed: int = 0, samples: int | None = None,
-                     device: str = "cpu") -> dict[str, dict[str, Any]]:
-    """eval.json sections: "quality" (samples vs test, with the floor and the protocol) and "codes" (encoders)."""
+                     device: str = "cpu", sampler: str = "prior", components: int = 10) -> dict[str, dict[str, Any]]:
+    """eval.json sections: "quality" (samples vs test, with the floor and the protocol) and "codes" (encoders).
+    `sampler="gmm"`: the samples are decoded from a `components`-Gaussian mixture fitted to the codes of the
+    probes' training images (samplers.py), into the section "quality-gmm" instead of "quality"."""
     started = time.perf_counter()
     n = samples or PROTOCOL["samples"]
     model.eval()
     sections: dict[str, dict[str, Any]] = {}
+    m = PROTOCOL["probe_train_images"]
+    train_x, train_y = to_float(dataset.train.images[:m]), dataset.train.labels[:m]
+    train_codes = codes_of(model, train_x, train_y) if ENCODE in model.capabilities else None
+    mixture = MixtureSampler(model, train_codes, components, seed) if sampler == "gmm" else None
     try:
         info_for(dataset.name)
-        measurable = SAMPLE in model.capabilities
+        measurable = SAMPLE in (mixture or model).capabilities
     except GenzooError as exc:  # e.g. cifar10 or an image folder: no shipped feature network to measure with
         measurable = False
-        if SAMPLE in model.capabilities:
+        if SAMPLE in (mixture or model).capabilities:
             warnings.warn(f"sample-quality metrics skipped: {exc}", stacklevel=2)
     if measurable:
         net, info, real_test, floor = reference(dataset, n, device)
-        fake, labels = generate(model, n, seed, dataset.num_classes)
+        fake, labels = generate(model, n, seed, dataset.num_classes, sampler=mixture)
         fake_features = extract(net, fake)
         fake_logits = classify(net, fake_features)
         quality = distribution_metrics(real_test, fake_features, fake_logits)
         if labels is not None:
             quality["conditional_accuracy"] = (fake_logits.argmax(1) == labels.cpu()).double().mean().item()
-        sections["quality"] = {**quality, "floor": dict(floor),
-                               "protocol": {**PROTOCOL, "samples": n, "seed": seed, "test_images": len(dataset.test),
-                                            "feature_net": info.file, "feature_net_sha256": info.sha256,
-                                            "feature_net_test_accuracy": info.test_accuracy,
-                                            "dataset": dataset.name}}
+        sections[quality_section(sampler)] = {
+            **quality, "floor": dict(floor),
+            "protocol": {**PROTOCOL, "samples": n, "seed": seed, "test_images": len(dataset.test),
+                         "feature_net": info.file, "feature_net_sha256": info.sha256,
+                         "feature_net_test_accuracy": info.test_accuracy, "dataset": dataset.name,
+                         **(mixture.protocol if mixture else {"sampler": "prior"})}}
     if ENCODE in model.capabilities:
-        m = PROTOCOL["probe_train_images"]
-        train_x, train_y = to_float(dataset.train.images[:m]), dataset.train.labels[:m]
         test_x, test_y = to_float(dataset.test.images), dataset.test.labels
-        train_codes, test_codes = codes_of(model, train_x, train_y), codes_of(model, test_x, test_y)
+        test_codes = codes_of(model, test_x, test_y)
         codes = {"knn_accuracy": knn_accuracy(train_codes, train_y, test_codes, test_y, PROTOCOL["knn_k"]),
                  "logistic_accuracy": logistic_accuracy(train_codes, train_y, test_codes, test_y),
                  "latent_dim": train_codes.shape[1]}
