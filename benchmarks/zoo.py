@@ -159,7 +159,9 @@ def table(rows: dict, minutes: float) -> str:
              "`genzoo evaluate RUN`, 10,000 samples vs the "
              "10,000 test images in the shipped LeNet-style feature network's space (these are *not* Inception "
              "FID/KID figures); KID-lenet is shown x1e3. The floor row is 10,000 real train images scored the same "
-             "way. Encoders add reconstruction MSE per pixel and probe accuracies on their test codes.", ""]
+             "way. Encoders add reconstruction MSE per pixel and probe accuracies on their test codes. Rows "
+             "`MODEL (gmm)` (`--gmm`): the same run sampled through a 10-component Gaussian mixture fitted to the codes "
+             "of 10,000 training images (`genzoo evaluate --sampler gmm`), which lets plain autoencoders sample.", ""]
     for dataset in sorted({d for d, _ in rows}, key=lambda d: (d != "mnist", d)):
         ours = [r for (d, _), r in rows.items() if d == dataset]
         runs = [r["run"] for r in ours if "eval" in r]
