@@ -21,7 +21,8 @@ def cmd_models(args: argparse.Namespace) -> None:
     width = max(map(len, names))
     for name in names:
         cls = MODELS[name]
-        print(f"{name:<{width}}  {cls.summary}  [{', '.join(sorted(cls.capabilities))}]")
+        can = sorted(cls.capabilities) + [f"{verb} with {setting}" for verb, setting in cls.config_capabilities.items()]
+        print(f"{name:<{width}}  {cls.summary}  [{', '.join(can)}]")
 
 
 def cmd_datasets(args: argparse.Namespace) -> None:

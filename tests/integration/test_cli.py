@@ -168,6 +168,7 @@ def test_models_and_datasets_are_listed(capsys):
     assert "ae" in names and "vae" in names
     vae_line = lines[names.index("vae")]
     assert "sample" in vae_line
+    assert "conditional with model.prior=mixture" in lines[names.index("aae")]
     assert main(["datasets"]) == 0
     listed = [line.split()[0] for line in capsys.readouterr().out.splitlines()]
     assert {"mnist", "binarized-mnist", "fashion-mnist"} <= set(listed)

@@ -153,6 +153,19 @@ def test_declares_known_capabilities_and_metadata(name, extra):
         assert {ENCODE, DECODE} <= set(cls.capabilities)
 
 
+CONFIG_CAPABILITIES = [(name, verb, setting) for name in model_names()
+                       for verb, setting in get_model_class(name).config_capabilities.items()]
+
+
+@pytest.mark.parametrize("name,verb,setting", CONFIG_CAPABILITIES)
+def test_a_config_capability_appears_with_its_setting_only(name, verb, setting):
+    """`genzoo models` lists "VERB with model.KEY=VALUE": building with that setting must add the verb."""
+    assert verb in ALL_CAPABILITIES and verb not in get_model_class(name).capabilities
+    key, value = setting.removeprefix("model.").split("=")
+    assert verb not in make_model(name, TINY_OVERRIDES.get(name, {})).capabilities
+    assert verb in make_model(name, {**TINY_OVERRIDES.get(name, {}), key: value}).capabilities
+
+
 @pytest.mark.parametrize("name,extra", CASES, ids=CASE_IDS)
 def test_declared_outputs_have_declared_shapes(name, extra):
     model = make_model(name, extra)

@@ -97,7 +97,8 @@ class AdversarialAutoencoder(Autoencoder):
     summary = "adversarial autoencoder: reconstruction phase, then a code discriminator against a Gaussian or " \
               "label-conditioned mixture prior"
     Config = AAEConfig
-    capabilities = Autoencoder.capabilities | {SAMPLE}  # prior=mixture adds conditional (per instance)
+    capabilities = Autoencoder.capabilities | {SAMPLE}
+    config_capabilities = {CONDITIONAL: "model.prior=mixture"}
     latent_prior = "gaussian"  # per instance: None for the mixture
     optional_state = frozenset(f"health.{name}" for name in AdversarialHealth.ADDED_STATE)
 

@@ -53,6 +53,8 @@ class GenerativeModel(nn.Module, abc.ABC):
     summary: ClassVar[str]
     Config: ClassVar[type[ModelConfig]]
     capabilities: ClassVar[frozenset[str]] = frozenset()
+    # Capabilities a config setting adds to an instance, with that setting: {"conditional": "model.prior=mixture"}.
+    config_capabilities: ClassVar[dict[str, str]] = {}
     # "gaussian" when p(z) = N(0, I), "uniform" for U[-1, 1]; None when codes have no prior
     latent_prior: ClassVar[str | None] = None
     # Why a verb the model does not declare is missing, for the one-line error.
