@@ -56,6 +56,7 @@ EXTRA_CASES: list[tuple[str, dict]] = [
     ("dcgan", {"image_size": 32, "channels_last": False}),
     ("cgan", {"preset": "wide", "width_g": None, "width_d": None, "hidden_g": (32,), "hidden_d": (32,)}),
     ("wgan-gp", {"preset": "wide", "width_g": None, "width_d": None, "hidden_g": (32,), "hidden_d": (32,)}),
+    ("beta-tcvae", {"hidden": (32,), "latent_dim": 4, "estimator": "mss"}),
     ("aae", {"prior": "mixture", "ema_decay": 0.9}),
     ("aae", {"network": "conv", "channels": (4, 8)}),
 ]

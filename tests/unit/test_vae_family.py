@@ -4,6 +4,7 @@ conditioning, config errors and the posterior-collapse summary."""
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import pytest
@@ -15,7 +16,7 @@ from genzoo.errors import GenzooError
 from genzoo.evaluate.posterior import collapse_summary
 from genzoo.models.ladder import precision_weighted
 from genzoo.models.registry import get_model_class
-from genzoo.models.vae_penalties import permute_dims, rbf_mmd2, total_correlation_mws
+from genzoo.models.vae_penalties import minibatch_log_weights, permute_dims, rbf_mmd2, total_correlation
 from genzoo.nets.distributions import DiagonalGaussian, GaussianLikelihood
 from genzoo.nets.priors import VampPrior
 
@@ -217,7 +218,59 @@ def test_minibatch_tc_is_exact_for_identical_posteriors():
     batch, dim, n = 16, 5, 1000
     q = DiagonalGaussian(torch.full((batch, dim), 0.3, dtype=torch.float64), torch.full((batch, dim), -0.4, dtype=torch.float64))
     z = q.sample(torch.Generator().manual_seed(0))
-    assert torch.allclose(total_correlation_mws(q, z, n), torch.tensor((dim - 1) * math.log(n), dtype=torch.float64))
+    assert torch.allclose(total_correlation(q, z, n, "mws"), torch.tensor((dim - 1) * math.log(n), dtype=torch.float64))
+    # The stratified weights sum to 1: no offset, the TC of one factorised Gaussian is 0.
+    assert abs(total_correlation(q, z, n, "mss")) < 1e-12
+
+
+def exact_tc_of_the_mixture(q: DiagonalGaussian, z: torch.Tensor) -> torch.Tensor:
+    """TC at the draws z for q(z) = the mean of the N posteriors in q, written out with torch.distributions."""
+    n, dim = z.shape
+    normal = torch.distributions.Normal(q.mean[None], (0.5 * q.logvar[None]).exp())  # (1, N, D)
+    per_dim = normal.log_prob(z[:, None, :])  # (N_i, N_j, D)
+    log_qz = torch.logsumexp(per_dim.sum(2), 1) - math.log(n)
+    log_marginals = (torch.logsumexp(per_dim, 1) - math.log(n)).sum(1)
+    return (log_qz - log_marginals).mean()
+
+
+def test_stratified_tc_is_exact_when_the_batch_is_the_data_set():
+    """With M = N the stratified weights are all 1/N: the estimate is the mixture's own TC at the draws, which is
+    clearly positive for posteriors spread along a line (their codes are correlated)."""
+    n, dim = 12, 3
+    gen = torch.Generator().manual_seed(0)
+    t = torch.linspace(-2, 2, n, dtype=torch.float64)[:, None]
+    q = DiagonalGaussian(t * torch.tensor([1.0, 0.8, -0.5], dtype=torch.float64),
+                         torch.full((n, dim), -3.0, dtype=torch.float64))
+    z = q.sample(gen)
+    exact = exact_tc_of_the_mixture(q, z)
+    assert exact > 0.5
+    assert torch.allclose(total_correlation(q, z, n, "mss"), exact)
+    # Minibatch-weighted sampling on the same batch is the exact figure shifted by (D - 1) log N.
+    assert torch.allclose(total_correlation(q, z, n, "mws"), exact + (dim - 1) * math.log(n))
+
+
+def test_stratified_density_estimate_is_unbiased_over_random_batches():
+    """q(z) at a draw of image 0, estimated with the stratified weights from image 0 plus M - 1 others drawn
+    without replacement, averages over every such batch (all enumerated) to the exact mixture density."""
+    n, m, dim = 7, 3, 2
+    gen = torch.Generator().manual_seed(1)
+    q = DiagonalGaussian(torch.randn(n, dim, generator=gen, dtype=torch.float64),
+                         torch.randn(n, dim, generator=gen, dtype=torch.float64) * 0.3)
+    z0 = q.sample(gen)[0]
+    density = torch.distributions.Normal(q.mean, (0.5 * q.logvar).exp()).log_prob(z0).sum(1).exp()  # (N,) q(z0|x_n)
+    batches = [torch.tensor((0, *others)) for others in itertools.combinations(range(1, n), m - 1)]
+    row = minibatch_log_weights(m, n, "mss")[0].exp()  # the weights of image 0's draw against its batch
+    mean_estimate = torch.stack([(row * density[idx]).sum() for idx in batches]).mean()
+    assert torch.allclose(mean_estimate, density.mean())
+
+
+def test_beta_tcvae_estimator_is_validated_and_reaches_the_penalty(mnist_small):
+    with pytest.raises(GenzooError, match="model.estimator=mvs is out of range; expected mws or mss"):
+        build("beta-tcvae", estimator="mvs")
+    model = build("beta-tcvae", hidden=(32,), latent_dim=4, estimator="mss")
+    assert model.penalty.estimator == "mss"
+    out = model.training_step(batch_of(mnist_small), 0)
+    assert torch.isfinite(out.terms["tc"])
 
 
 def test_beta_tcvae_adds_beta_minus_one_times_tc(mnist_small):

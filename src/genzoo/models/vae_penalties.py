@@ -6,7 +6,7 @@ and returns the weighted term added to the loss plus terms to log:
 
 - `MMDPenalty` (InfoVAE, Zhao et al. 2019): maximum mean discrepancy between q(z) and p(z).
 - `MinibatchTC` (beta-TCVAE, Chen et al. 2018): total correlation KL(q(z) || prod_d q(z_d)), estimated by
-  minibatch-weighted sampling.
+  minibatch-weighted or stratified sampling.
 - `DiscriminatorTC` (FactorVAE, Kim & Mnih 2018): the same total correlation, estimated by a discriminator
   between draws of q(z) and draws with each dimension shuffled across the batch (the density-ratio trick). The
   discriminator is a second optimizer group; the trainer alternates the two groups at every step.
@@ -103,28 +103,44 @@ class InfoVAE(VAE):
 # -- beta-TCVAE ---------------------------------------------------------------------------------------------------
 
 
-def total_correlation_mws(q: DiagonalGaussian, z: torch.Tensor, dataset_size: int) -> torch.Tensor:
-    """Minibatch-weighted-sampling estimate of TC = E_q(z)[log q(z) - sum_d log q(z_d)] (Chen et al. 2018,
-    "minibatch weighted sampling"): q(z_i) ~ 1/(N M) sum_j q(z_i | x_j) over the batch's M images, N = data set size. -> scalar.
+def minibatch_log_weights(batch: int, dataset_size: int, estimator: str) -> torch.Tensor:
+    """log w_ij (M, M) of the minibatch estimate q(z_i) ~ sum_j w_ij q(z_i|x_j) of q(z) = 1/N sum_n q(z|x_n), for a
+    batch of M images with one draw z_i ~ q(z|x_i) each (Chen et al. 2018):
+    - "mws", minibatch-weighted sampling: w_ij = 1/(N M) for every j. The weights sum to 1/N, so log q(z) comes
+      out about log N low (a constant, no gradient), and the image z_i came from weighs no more than the others.
+    - "mss", stratified: the image that z_i was drawn from is a stratum of its own, taken exactly (w_ii = 1/N); the
+      batch's M - 1 other images are a uniform sample of the other N - 1 and stand for them
+      (w_ij = (N - 1) / (N (M - 1))). The weights sum to 1, each estimate of q(z_i) is unbiased, and M = N is exact."""
+    if estimator == "mws":
+        return torch.full((batch, batch), -math.log(dataset_size * batch), dtype=torch.float64)
+    if estimator == "mss":
+        if batch < 2:
+            raise GenzooError("model.estimator=mss needs batches of at least 2 images")
+        log_w = torch.full((batch, batch), math.log((dataset_size - 1) / (dataset_size * (batch - 1))),
+                           dtype=torch.float64)
+        return log_w.fill_diagonal_(-math.log(dataset_size))
+    raise GenzooError(f"model.estimator={estimator!r} is not known; expected mws or mss")
 
-    The log(N M) constants shift the estimate by (D - 1) log(N M) and leave its gradient alone."""
-    batch, dim = z.shape
+
+def total_correlation(q: DiagonalGaussian, z: torch.Tensor, dataset_size: int, estimator: str = "mws") -> torch.Tensor:
+    """Minibatch estimate of TC = E_q(z)[log q(z) - sum_d log q(z_d)] at the batch's draws z (M, D), with q(z) and
+    each marginal q(z_d) estimated by `minibatch_log_weights`. -> scalar. With mws it is about (D - 1) log N high."""
+    log_w = minibatch_log_weights(z.shape[0], dataset_size, estimator).to(z)  # (M_i, M_j)
     log_qzx = gaussian_log_prob_per_dim(z[:, None, :], q.mean[None], q.logvar[None])  # (M_i, M_j, D): log q(z_id|x_j)
-    log_norm = math.log(dataset_size * batch)
-    log_qz = torch.logsumexp(log_qzx.sum(2), dim=1) - log_norm  # (M,)
-    log_prod_marginals = (torch.logsumexp(log_qzx, dim=1) - log_norm).sum(1)  # (M,)
+    log_qz = torch.logsumexp(log_w + log_qzx.sum(2), dim=1)  # (M,)
+    log_prod_marginals = torch.logsumexp(log_w[:, :, None] + log_qzx, dim=1).sum(1)  # (M,)
     return (log_qz - log_prod_marginals).mean()
 
 
 class MinibatchTC(nn.Module):
     group = None
 
-    def __init__(self, weight: float, dataset_size: int):
+    def __init__(self, weight: float, dataset_size: int, estimator: str):
         super().__init__()
-        self.weight, self.dataset_size = weight, dataset_size
+        self.weight, self.dataset_size, self.estimator = weight, dataset_size, estimator
 
     def forward(self, q: DiagonalGaussian, z: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        tc = total_correlation_mws(q, z.float(), self.dataset_size)
+        tc = total_correlation(q, z.float(), self.dataset_size, self.estimator)
         return self.weight * tc, {"tc": tc}
 
 
@@ -133,23 +149,26 @@ class BetaTCVAEConfig(VAEConfig):
     # Chen et al. 2018 split the KL into index-code MI + beta TC + dimension-wise KL (their alpha = gamma = 1); with
     # the closed-form KL that is the ELBO plus (beta - 1) TC, which is what is trained here.
     tc_weight: float = 6.0  # their beta, the weight of the total correlation
-    dataset_size: int = 60000  # N of the estimator (shifts the logged tc by a constant only)
+    dataset_size: int = 60000  # N of the estimator (for mws it shifts the logged tc by a constant only)
+    estimator: str = "mws"  # mws (minibatch-weighted) or mss (stratified: unbiased q(z), exact when M = N)
 
     def __post_init__(self):
         super().__post_init__()
         _elbo_only(self, "beta-tcvae")
         require(self.tc_weight >= 0, "tc_weight", self.tc_weight, ">= 0")
         require(self.dataset_size > 0, "dataset_size", self.dataset_size, "a value > 0")
+        require(self.estimator in ("mws", "mss"), "estimator", self.estimator, "mws or mss")
 
 
 @register
 class BetaTCVAE(VAE):
     name = "beta-tcvae"
-    summary = "beta-TCVAE: the ELBO plus (tc_weight - 1) x total correlation of q(z), minibatch-weighted estimate"
+    summary = "beta-TCVAE: the ELBO plus (tc_weight - 1) x total correlation of q(z), minibatch-weighted or stratified estimate"
     Config = BetaTCVAEConfig
 
     def make_penalty(self) -> nn.Module:
-        return MinibatchTC(self.config.tc_weight - 1, self.config.dataset_size)
+        c = self.config
+        return MinibatchTC(c.tc_weight - 1, c.dataset_size, c.estimator)
 
 
 # -- FactorVAE ----------------------------------------------------------------------------------------------------
