@@ -38,12 +38,13 @@ def fake_eval(run: Path, fd: float) -> None:
 
 @pytest.fixture(scope="module")
 def root(tmp_path_factory, tiny_vae_run) -> Path:
-    """A folder of runs as users keep them: a (fake-)evaluated VAE, a conditional GAN, a folder with an odd
-    name, and one that is not a run."""
+    """A folder of runs as users keep them: a (fake-)evaluated VAE, a conditional GAN, a plain autoencoder, a
+    folder with an odd name, and one that is not a run."""
     root = tmp_path_factory.mktemp("runs")
     vae = Path(shutil.copytree(tiny_vae_run, root / "vae"))
     fake_eval(vae, 12.5)
     genzoo.train(build_tiny_config("cgan"), root / "gans" / "cgan", verbose=False)
+    genzoo.train(build_tiny_config("ae"), root / "ae", verbose=False)
     shutil.copytree(tiny_vae_run, root / "<b>odd")
     (root / "notes").mkdir()
     (root / "notes" / "todo.txt").write_text("not a run")
@@ -84,7 +85,7 @@ def test_report_of_a_folder_that_is_not_a_run_is_one_clear_error(root, tmp_path,
 
 
 def test_find_runs_lists_run_folders_only_and_skips_a_torn_metrics_line(root, tmp_path):
-    assert [run.name for run in find_runs(root)] == ["<b>odd", "gans/cgan", "vae"]
+    assert [run.name for run in find_runs(root)] == ["<b>odd", "ae", "gans/cgan", "vae"]
     run = Path(shutil.copytree(root / "vae", tmp_path / "torn"))
     with open(run / "metrics.jsonl", "a") as f:
         f.write('{"step": 99, "split": "tra')  # a crash in the middle of a line
@@ -172,6 +173,21 @@ def test_code_of_a_test_image_is_its_encoding(server, root):
     assert answer["label"] == 0 and answer["image"].startswith("data:image/png;base64,")  # test image 3 is a 0
     random = json.loads(get(server, "/api/code?run=vae&seed=1")[2])["z"]
     assert len(random) == 4 and random == json.loads(get(server, "/api/code?run=vae&seed=1")[2])["z"]
+
+
+def test_random_code_of_an_autoencoder_is_a_new_code_from_the_fitted_mixture(server, root):
+    """A plain autoencoder has no prior: its random codes are mixture draws near its test codes, not copies."""
+    spec = json.loads(get(server, "/api/latent?run=ae")[2])
+    assert spec["prior"] is None and spec["can_encode"]
+    draws = torch.tensor([json.loads(get(server, f"/api/code?run=ae&seed={seed}")[2])["z"] for seed in range(8)])
+    assert draws.shape == (8, spec["latent_dim"]) and "index" not in json.loads(get(server, "/api/code?run=ae&seed=1")[2])
+    assert torch.equal(draws[1], torch.tensor(json.loads(get(server, "/api/code?run=ae&seed=1")[2])["z"]))
+    x = to_float(load_dataset("mnist", train_size=1, test_size=2000).test.images)
+    with torch.no_grad():
+        codes = genzoo.load(root / "ae").encode(x)  # the codes the mixture was fitted to
+    nearest = torch.cdist(draws, codes).min(1).values  # (8,)
+    spread = torch.cdist(codes[:100], codes).median()
+    assert (nearest > 1e-4).all() and (nearest < spread).all()
 
 
 def test_a_conditional_model_takes_a_label_and_draws_a_manifold(server):

@@ -42,9 +42,11 @@ from genzoo.explore.grids import image_grid, to_pil
 from genzoo.models.base import CONDITIONAL, DECODE, ENCODE
 from genzoo.report import html
 from genzoo.report.runs import RunInfo, curves_png, find_runs, read_run
+from genzoo.samplers import fit_gaussian_mixture
 
 DEFAULT_HOST, DEFAULT_PORT = "127.0.0.1", 8000
 EXPLORE_TEST_IMAGES = 2000  # test images encoded to set slider ranges and to pick codes from
+EXPLORE_COMPONENTS = 10  # Gaussians in the mixture a prior-less model's random codes are drawn from
 MAX_Z = 1e3  # |z| beyond this is refused: a guard against absurd input (codes without a prior can be large)
 MAX_MANIFOLD = 30
 SCALE = 8  # decoded images are enlarged (nearest neighbour) so a 28 px digit is visible
@@ -102,6 +104,11 @@ class LatentSpace:
             "can_encode": self.codes is not None, "test_images": len(self.dataset.test),
             "prior": getattr(self.model, "latent_prior", None),
         }
+        # Without a fixed prior, "random code" draws from a Gaussian mixture of the test codes (what `sample
+        # --sampler gmm` does with training codes), so a plain autoencoder shows new images, not test images.
+        self.mixture = None
+        if self.spec["prior"] is None and self.codes is not None and CONDITIONAL not in self.model.capabilities:
+            self.mixture = fit_gaussian_mixture(self.codes, min(EXPLORE_COMPONENTS, len(self.codes)), seed=0).to("cpu")
 
     def label(self, value: str | None) -> int | None:
         """A conditional model's class from the query (default 0); None for any other model."""
@@ -125,7 +132,8 @@ class LatentSpace:
 
     def code(self, index: int | None, seed: int | None) -> dict[str, Any]:
         """The code of test image `index` (with its image and label), or a random code for `seed`: a draw of the
-        prior where it is fixed, else the code of a random test image."""
+        prior where it is fixed, else of the mixture fitted to the test codes, else (a conditional model's codes
+        per class) the code of a random test image."""
         if index is None:
             generator = torch.Generator().manual_seed(seed or 0)
             prior = self.spec["prior"]
@@ -134,6 +142,8 @@ class LatentSpace:
                 if prior == "gaussian":
                     return {"z": torch.randn(d, generator=generator).tolist()}
                 return {"z": (torch.rand(d, generator=generator) * 2 - 1).tolist()}
+            if self.mixture is not None:
+                return {"z": self.mixture.sample(1, generator)[0].tolist()}
             if self.codes is None:
                 raise BadRequest(f"model {self.model.name!r} has neither a fixed prior nor an encoder to draw "
                                  "codes from")
