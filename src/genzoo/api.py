@@ -36,7 +36,7 @@ from genzoo.models.registry import get_model_class
 from genzoo.samplers import SAMPLERS, MixtureSampler
 from genzoo.train import checkpoint as ckpt
 from genzoo.train import distributed
-from genzoo.train.trainer import Trainer, TrainResult, resolve_device
+from genzoo.train.trainer import Trainer, TrainResult, deterministic_cuda, resolve_device
 
 CONFIG_FILE = "config.yaml"
 
@@ -116,6 +116,8 @@ def _process_group(config: RunConfig):
     noise (only when there are several: a single process keeps the plain seed's stream)."""
     local_rank = distributed.from_environment().local_rank
     device = resolve_device(config.train.device, local_rank if distributed.from_environment().active else None)
+    if device.type == "cuda":
+        deterministic_cuda()
     with distributed.process_group(device) as world:
         if world.active:
             torch.manual_seed(derive_seed(config.seed, "rank", world.rank))
@@ -203,10 +205,16 @@ def _load_weights(model: GenerativeModel, checkpoint: ckpt.Checkpoint, run_dir: 
     model.load_state_dict(weights)
 
 
+def _global_rng_kept():
+    """A block whose torch.manual_seed is undone at its end, on the CPU and on every GPU (torch.manual_seed seeds
+    them all, so forking the CPU alone would leave the caller's CUDA streams reseeded)."""
+    return torch.random.fork_rng(devices=range(torch.cuda.device_count()) if torch.cuda.is_available() else [])
+
+
 def load(run_dir: Path | str, device: str | torch.device = "cpu") -> GenerativeModel:
     """The trained model of a run (newest valid checkpoint), in eval mode. Leaves the global RNG as it was."""
     run_dir = Path(run_dir)
-    with torch.random.fork_rng(devices=[]):
+    with _global_rng_kept():
         config, model = build_model(run_config(run_dir))
     _load_weights(model, _latest(run_dir), run_dir)
     return model.to(device).eval()
@@ -396,7 +404,7 @@ def evaluate(run_dir: Path | str, *, nll: bool = False, k: int = 5000, seed: int
     common = {"model": model.name, "dataset": dataset.name, "step": checkpoint.step, "n_images": len(dataset.test)}
     sections: dict[str, dict[str, Any]] = {}
 
-    with torch.no_grad(), torch.random.fork_rng(devices=[]):
+    with torch.no_grad(), _global_rng_kept():
         torch.manual_seed(seed)  # a model may draw from its posterior for these figures
         diagnostics = model.diagnostics(dataset.test, 1000)
     if diagnostics and "kl_per_dim" not in diagnostics:  # a GAN's health figures (sample diversity, ...)

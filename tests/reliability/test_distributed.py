@@ -102,3 +102,17 @@ def test_a_non_finite_loss_on_one_rank_stops_every_rank_before_the_update(tmp_pa
     checkpoint = ckpt.latest_valid(tmp_path / "run" / "checkpoints")
     assert checkpoint.step == 5
     assert all(torch.isfinite(w).all() for w in ckpt.load_weights(checkpoint).values())
+
+
+def test_more_processes_than_gpus_is_one_clear_error(monkeypatch):
+    """`auto` picks CUDA where it exists: process LOCAL_RANK=1 on a one-GPU machine must say what to do, not die
+    in CUDA with 'invalid device ordinal'."""
+    from genzoo.errors import GenzooError
+    from genzoo.train.trainer import resolve_device
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    assert resolve_device("auto", 0) == torch.device("cuda", 0)
+    with pytest.raises(GenzooError, match="LOCAL_RANK=1 but this machine has 1 GPU.*--device cpu"):
+        resolve_device("auto", 1)
+    assert resolve_device("cpu", 1) == torch.device("cpu")

@@ -46,6 +46,8 @@ def test_closed_form_jacobian_matches_autograd():
     h = model.encode(x)
     closed = sigmoid_jacobian_norm(h, model.encoder[-1].weight)
     torch.testing.assert_close(closed, exact_jacobian_norm(model.encode, x), rtol=1e-5, atol=1e-7)
+    with torch.autocast("cpu", dtype=torch.bfloat16):  # training under --precision bf16: still an fp32 sum
+        assert torch.equal(sigmoid_jacobian_norm(h, model.encoder[-1].weight), closed)
 
 
 def test_projection_estimator_is_unbiased_for_a_deep_encoder():

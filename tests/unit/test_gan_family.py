@@ -161,6 +161,7 @@ def test_wgan_gp_critic_has_no_batch_norm():
     ("gan", {"lr_d": 0.0}, "lr_d=0.0"),
     ("dcgan", {"image_size": 30}, "does not fit the DCGAN layout"),
     ("aae", {"prior": "mixture", "latent_dim": 3}, "latent_dim=3 is odd"),
+    ("aae", {"tied": True, "ema_decay": 0.9}, "cannot average a tied decoder"),
 ])
 def test_bad_settings_fail_in_one_line(model, overrides, message):
     with pytest.raises(GenzooError, match=message) as info:

@@ -201,6 +201,9 @@ def test_mmd_is_near_zero_for_one_distribution_and_positive_for_two():
     same, shifted = rbf_mmd2(a, b), rbf_mmd2(a, b + 1.0)
     assert abs(same) < 0.01 and shifted > 0.1
     assert torch.allclose(rbf_mmd2(a, b), rbf_mmd2(b, a), atol=1e-6)
+    fp32 = rbf_mmd2(a, b + 0.1)
+    with torch.autocast("cpu", dtype=torch.bfloat16):  # the distance expansion stays fp32 under bf16 training
+        assert torch.equal(rbf_mmd2(a, b + 0.1), fp32)
 
 
 def test_info_vae_scales_the_kl_by_one_minus_alpha_and_adds_mmd(mnist_small):

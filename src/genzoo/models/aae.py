@@ -89,6 +89,9 @@ class AAEConfig(AEConfig):
             raise GenzooError(f"model.label_smoothing={self.label_smoothing} is out of range; expected [0, 0.5)")
         if not 0 <= self.ema_decay < 1:
             raise GenzooError(f"model.ema_decay={self.ema_decay} is out of range; expected [0, 1) (0 = off)")
+        if self.ema_decay and self.tied:  # the average would need its own copy of the encoder's weights too
+            raise GenzooError(f"model.ema_decay={self.ema_decay} cannot average a tied decoder (model.tied=true): "
+                              "its weights are the encoder's; use tied=false or ema_decay=0")
 
 
 @register

@@ -201,7 +201,7 @@ class CAEConfig(AEConfig):
 def sigmoid_jacobian_norm(h: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
     """||J||_F^2 per image for h = sigmoid(W x + b): J = diag(h (1 - h)) W, so
     ||J||_F^2 = sum_i (h_i (1 - h_i))^2 sum_j W_ij^2 (Rifai et al. 2011, eq. 6). h: (B, D), W: (D, P) -> (B,)."""
-    return (h * (1 - h)).pow(2) @ weight.pow(2).sum(1)
+    return ((h * (1 - h)).pow(2) * weight.pow(2).sum(1)).sum(1)  # elementwise, so bf16 autocast keeps it fp32
 
 
 def projected_jacobian_norm(x: torch.Tensor, h: torch.Tensor, projections: int, generator=None) -> torch.Tensor:

@@ -44,7 +44,9 @@ def rbf_mmd2(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     dim = a.shape[1]
 
     def kernel(u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-        sq = (u.pow(2).sum(1)[:, None] + v.pow(2).sum(1)[None, :] - 2 * u @ v.T).clamp(min=0)  # (n, m)
+        # fp32 even under bf16 autocast: the expansion |u|^2 + |v|^2 - 2 u.v cancels digits a bf16 product lacks
+        with torch.autocast(u.device.type, enabled=False):
+            sq = (u.pow(2).sum(1)[:, None] + v.pow(2).sum(1)[None, :] - 2 * u @ v.T).clamp(min=0)  # (n, m)
         return torch.exp(-sq / (2 * dim))
 
     n, m = a.shape[0], b.shape[0]
@@ -103,7 +105,8 @@ class InfoVAE(VAE):
 # -- beta-TCVAE ---------------------------------------------------------------------------------------------------
 
 
-def minibatch_log_weights(batch: int, dataset_size: int, estimator: str) -> torch.Tensor:
+def minibatch_log_weights(batch: int, dataset_size: int, estimator: str, device: torch.device | str = "cpu",
+                          dtype: torch.dtype = torch.float64) -> torch.Tensor:
     """log w_ij (M, M) of the minibatch estimate q(z_i) ~ sum_j w_ij q(z_i|x_j) of q(z) = 1/N sum_n q(z|x_n), for a
     batch of M images with one draw z_i ~ q(z|x_i) each (Chen et al. 2018):
     - "mws", minibatch-weighted sampling: w_ij = 1/(N M) for every j. The weights sum to 1/N, so log q(z) comes
@@ -112,12 +115,12 @@ def minibatch_log_weights(batch: int, dataset_size: int, estimator: str) -> torc
       batch's M - 1 other images are a uniform sample of the other N - 1 and stand for them
       (w_ij = (N - 1) / (N (M - 1))). The weights sum to 1, each estimate of q(z_i) is unbiased, and M = N is exact."""
     if estimator == "mws":
-        return torch.full((batch, batch), -math.log(dataset_size * batch), dtype=torch.float64)
+        return torch.full((batch, batch), -math.log(dataset_size * batch), dtype=dtype, device=device)
     if estimator == "mss":
         if batch < 2:
             raise GenzooError("model.estimator=mss needs batches of at least 2 images")
         log_w = torch.full((batch, batch), math.log((dataset_size - 1) / (dataset_size * (batch - 1))),
-                           dtype=torch.float64)
+                           dtype=dtype, device=device)
         return log_w.fill_diagonal_(-math.log(dataset_size))
     raise GenzooError(f"model.estimator={estimator!r} is not known; expected mws or mss")
 
@@ -125,7 +128,7 @@ def minibatch_log_weights(batch: int, dataset_size: int, estimator: str) -> torc
 def total_correlation(q: DiagonalGaussian, z: torch.Tensor, dataset_size: int, estimator: str = "mws") -> torch.Tensor:
     """Minibatch estimate of TC = E_q(z)[log q(z) - sum_d log q(z_d)] at the batch's draws z (M, D), with q(z) and
     each marginal q(z_d) estimated by `minibatch_log_weights`. -> scalar. With mws it is about (D - 1) log N high."""
-    log_w = minibatch_log_weights(z.shape[0], dataset_size, estimator).to(z)  # (M_i, M_j)
+    log_w = minibatch_log_weights(z.shape[0], dataset_size, estimator, z.device, z.dtype)  # (M_i, M_j), made in place
     log_qzx = gaussian_log_prob_per_dim(z[:, None, :], q.mean[None], q.logvar[None])  # (M_i, M_j, D): log q(z_id|x_j)
     log_qz = torch.logsumexp(log_w + log_qzx.sum(2), dim=1)  # (M,)
     log_prod_marginals = torch.logsumexp(log_w[:, :, None] + log_qzx, dim=1).sum(1)  # (M,)

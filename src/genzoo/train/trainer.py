@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
 import sys
 import time
 import warnings
@@ -42,8 +43,25 @@ def resolve_device(spec: str, local_rank: int | None = None) -> torch.device:
 
         raise GenzooError(f"train.device={spec!r} but CUDA is not available here; use cpu or auto")
     if device.type == "cuda" and local_rank is not None:
+        if local_rank >= torch.cuda.device_count():
+            from genzoo.errors import GenzooError
+
+            raise GenzooError(f"torchrun started process LOCAL_RANK={local_rank} but this machine has "
+                              f"{torch.cuda.device_count()} GPU(s); start at most that many processes per node, "
+                              "or pass --device cpu")
         device = torch.device("cuda", local_rank)
     return device
+
+
+def deterministic_cuda() -> None:
+    """Make GPU runs repeatable, as exact resume needs: cuDNN's deterministic algorithms without autotuning,
+    PyTorch's deterministic kernels where an op has one (a warning where it has none, e.g. some index_add
+    backwards), and cuBLAS with a fixed workspace (read when its first handle is made, so set before any GPU
+    matmul). Costs some speed on convolutions; the CPU path is deterministic already."""
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    torch.backends.cudnn.deterministic = True
+    torch.backends.cudnn.benchmark = False
+    torch.use_deterministic_algorithms(True, warn_only=True)
 
 
 def make_optimizer(params, lr: float, betas, weight_decay: float) -> torch.optim.Optimizer:
