@@ -18,7 +18,7 @@ import pytest
 import torch
 import yaml
 from conftest import (assert_same_run, build_tiny_config, genzoo_command, one_line_error, read_metrics,
-                      run_genzoo, write_config)
+                      newest_weights, run_genzoo, write_config)
 
 import genzoo
 from genzoo import cli
@@ -197,6 +197,19 @@ def test_resume_set_changes_a_value_only_when_allowed(run_copy, capsys):
     assert cli.main(["resume", str(run_copy), "--epochs", "3", "--set", "train.lr=1e-4",
                      "--allow-config-change"]) == 0
     assert RunConfig.load(run_copy / "config.yaml").train.lr == 1e-4
+
+
+def test_a_changed_learning_rate_is_the_one_the_resumed_steps_use(run_copy):
+    """The optimizer's saved moments carry on, its saved lr does not: with lr 1e-12 the 8 resumed Adam steps
+    (each moves a weight by about lr) leave the weights where the checkpoint had them."""
+    before = newest_weights(run_copy)
+    assert cli.main(["resume", str(run_copy), "--epochs", "3", "--set", "train.lr=1e-12",
+                     "--allow-config-change"]) == 0
+    after = newest_weights(run_copy)
+    assert ckpt.latest_valid(run_copy / "checkpoints").step == 24
+    assert all(torch.allclose(before[k], after[k], rtol=0, atol=1e-9) for k in before)
+    saved = ckpt.load_train_state(ckpt.latest_valid(run_copy / "checkpoints"))["optimizers"]["loss"]
+    assert saved["param_groups"][0]["lr"] == 1e-12
 
 
 def test_length_device_and_data_folder_are_not_config_changes(run_copy):

@@ -64,6 +64,9 @@ def deterministic_cuda() -> None:
     torch.use_deterministic_algorithms(True, warn_only=True)
 
 
+OPTIMIZER_SETTINGS = ("lr", "betas", "weight_decay")  # what the config sets in an optimizer's param groups
+
+
 def make_optimizer(params, lr: float, betas, weight_decay: float) -> torch.optim.Optimizer:
     """Adam, fused into one kernel per step where the device supports it (CPU and CUDA do)."""
     try:
@@ -143,7 +146,12 @@ class Trainer:
 
     def _restore(self, state: dict[str, Any]) -> None:
         for name, opt in self.optimizers.items():
+            # The saved moments and step counts carry on; the hyperparameters are the config's (load_state_dict
+            # would bring back the saved ones, silently undoing a resume --set train.lr=... --allow-config-change).
+            settings = [{key: group[key] for key in OPTIMIZER_SETTINGS} for group in opt.param_groups]
             opt.load_state_dict(state["optimizers"][name])
+            for group, setting in zip(opt.param_groups, settings):
+                group.update(setting)
         self.step = int(state["step"])
         ranks = state.get("ranks") or [{"rng": state["rng"]}]  # "rng" alone: a checkpoint from genzoo <= 0.1
         if len(ranks) == self.world.world_size:
