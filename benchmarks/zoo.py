@@ -1,7 +1,7 @@
 """The zoo under one CPU budget: every registered model, trained for the same CPU time, then evaluated.
 
 The table a user reads to pick a model. Every model keeps its default config (`genzoo models` lists them), bf16
-autocast, batch 128, seed 0, and gets `--minutes` of training CPU time per data set, read from the process's CPU
+autocast where the CPU has bf16 instructions (fp32 where it would be emulated, several times slower), batch 128, seed 0, and gets `--minutes` of training CPU time per data set, read from the process's CPU
 clock so that a job running beside it does not change what each model gets (the trainer's end-of-epoch test
 pass, pictures and checkpoints count against it). The step count follows from the model's own cost per step, so
 slow models (factor-vae, wgan-gp, lstm-ae, the conv GANs) get fewer steps, not more time.
@@ -36,14 +36,20 @@ from genzoo.api import compare, evaluate
 from genzoo.evaluate.leaderboard import SAMPLED_BY
 from genzoo.models.base import CONDITIONAL, DECODE, ENCODE
 from genzoo.models.registry import get_model_class, model_names
+from genzoo.train.trainer import cpu_has_bf16
 
 PROBE_STEPS = 40
 RESULTS = Path(__file__).parent / "results"
 
 
-def config_for(model: str, dataset: str, steps: int) -> dict:
+def default_precision() -> str:
+    """bf16 where this CPU computes it natively, else fp32 (emulated bf16 is several times slower)."""
+    return "bf16" if cpu_has_bf16() else "fp32"
+
+
+def config_for(model: str, dataset: str, steps: int, precision: str) -> dict:
     return {"model": {"name": model}, "data": {"dataset": dataset},
-            "train": {"steps": steps, "precision": "bf16", "tensorboard": False, "keep_checkpoints": 1}, "seed": 0}
+            "train": {"steps": steps, "precision": precision, "tensorboard": False, "keep_checkpoints": 1}, "seed": 0}
 
 
 def cpu_seconds() -> float:
@@ -52,14 +58,14 @@ def cpu_seconds() -> float:
     return time.process_time()
 
 
-def train_under_budget(model: str, dataset: str, budget_s: float, run: Path) -> dict:
+def train_under_budget(model: str, dataset: str, budget_s: float, run: Path, precision: str) -> dict:
     """Train for about `budget_s` CPU seconds: a probe of PROBE_STEPS steps, then resumes, each sized from the
     calls before it. A call costs set-up + steps x (CPU per step) + epoch ends x (test pass, pictures,
     checkpoint); the step loop's share comes from the trainer's own timing, the rest is fixed cost, shared out
     over the call's own end and the epoch ends it crossed."""
     started, wall = cpu_seconds(), time.perf_counter()
     before_cpu, before_wall, previous = started, wall, 0
-    result = genzoo.train(config_for(model, dataset, PROBE_STEPS), run, overwrite=True, verbose=False)
+    result = genzoo.train(config_for(model, dataset, PROBE_STEPS, precision), run, overwrite=True, verbose=False)
     per_epoch = result.step / result.epochs  # steps in one epoch
     for _ in range(6):
         chunk_cpu, chunk_wall = cpu_seconds() - before_cpu, time.perf_counter() - before_wall
@@ -86,6 +92,8 @@ def main() -> None:
     parser.add_argument("--models", nargs="+", default=model_names(), choices=model_names())
     parser.add_argument("--runs", type=Path, default=Path("runs/bench-zoo"))
     parser.add_argument("--out", type=Path, default=RESULTS / "zoo")
+    parser.add_argument("--precision", choices=["bf16", "fp32"], default=default_precision(),
+                        help="default: bf16 where the CPU has bf16 instructions, else fp32")
     parser.add_argument("--gmm", action="store_true", help="also evaluate encoders with --sampler gmm")
     parser.add_argument("--no-train", action="store_true", help="evaluate the existing run folders only")
     parser.add_argument("--merge", type=Path, nargs="+", default=[],
@@ -97,7 +105,8 @@ def main() -> None:
                 for r in json.loads(Path(f).read_text())["rows"]}
         merged["rows"] = [rows[k] for k in sorted(rows)]
         args.out.with_suffix(".json").write_text(json.dumps(merged, indent=1))
-        args.out.with_suffix(".md").write_text(table(rows, merged["budget"]["train_cpu_minutes_per_model_and_dataset"]))
+        args.out.with_suffix(".md").write_text(table(rows, merged["budget"]["train_cpu_minutes_per_model_and_dataset"],
+                                                    merged["budget"]["precision"]))
         return
 
     json_path = args.out.with_suffix(".json")
@@ -112,7 +121,7 @@ def main() -> None:
             row.update({"dataset": dataset, "model": model, "run": str(run)})
             try:
                 if not args.no_train:
-                    row.update(train_under_budget(model, dataset, args.minutes * 60, run))
+                    row.update(train_under_budget(model, dataset, args.minutes * 60, run, args.precision))
                 if not args.no_train or "eval" not in row:  # (the same seeded figures as the last evaluation)
                     started = time.perf_counter()
                     row["eval"] = evaluate(run, quality=True, plots=False, progress=False)
@@ -127,7 +136,7 @@ def main() -> None:
                   f"{'-' if fd is None else f'{fd:.2f}'}", flush=True)
             write(json_path, args, rows)  # after every model: an interrupted benchmark keeps what it measured
     write(json_path, args, rows)
-    markdown = table(rows, args.minutes)
+    markdown = table(rows, args.minutes, args.precision)
     args.out.with_suffix(".md").write_text(markdown)
     print(markdown)
 
@@ -141,8 +150,8 @@ def write(json_path: Path, args: argparse.Namespace, rows: dict) -> None:
     json_path.parent.mkdir(parents=True, exist_ok=True)
     json_path.write_text(json.dumps({
         "command": f"OMP_NUM_THREADS={torch.get_num_threads()} OMP_WAIT_POLICY=PASSIVE python benchmarks/zoo.py "
-                   f"--minutes {args.minutes:g}" + (" --gmm" if args.gmm else ""),
-        "budget": {"train_cpu_minutes_per_model_and_dataset": args.minutes, "precision": "bf16", "batch_size": 128,
+                   f"--minutes {args.minutes:g} --precision {args.precision}" + (" --gmm" if args.gmm else ""),
+        "budget": {"train_cpu_minutes_per_model_and_dataset": args.minutes, "precision": args.precision, "batch_size": 128,
                    "seed": 0, "threads": torch.get_num_threads()},
         "machine": {"machine": platform.machine(), "processor": platform.processor() or platform.machine(),
                     "torch": torch.__version__},
@@ -150,11 +159,12 @@ def write(json_path: Path, args: argparse.Namespace, rows: dict) -> None:
     }, indent=1))
 
 
-def table(rows: dict, minutes: float) -> str:
+def table(rows: dict, minutes: float, precision: str) -> str:
     """zoo.md: per data set, the leaderboard (floor first, generators by FD-lenet) and the budget each model got."""
     lines = [f"# The zoo under one budget: {minutes:g} CPU minutes of training per model and data set", "",
              "Made by `OMP_NUM_THREADS=1 OMP_WAIT_POLICY=PASSIVE python benchmarks/zoo.py "
-             f"--minutes {minutes:g}` (one CPU thread of a shared 2-core machine, bf16 autocast, batch 128, seed 0, "
+             f"--minutes {minutes:g} --precision {precision}` (one CPU thread of a shared 2-core machine, "
+             f"{'bf16 autocast' if precision == 'bf16' else 'fp32'}, batch 128, seed 0, "
              "every model's default config; the budget is CPU time, so load beside it does not change it). Evaluation: "
              "`genzoo evaluate RUN`, 10,000 samples vs the "
              "10,000 test images in the shipped LeNet-style feature network's space (these are *not* Inception "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 
 import pytest
 import torch
@@ -10,6 +11,7 @@ from conftest import build_tiny_config, newest_weights, read_metrics
 
 import genzoo
 from genzoo.config import RunConfig
+from genzoo.train import trainer
 from genzoo.train.trainer import Trainer
 
 
@@ -39,3 +41,13 @@ def test_bf16_autocast_computes_in_bfloat16(mnist_small, tmp_path):
     with trainer.autocast():
         hidden = model.encoder(x.flatten(1))
     assert hidden.dtype == torch.bfloat16
+
+
+@pytest.mark.parametrize("native", [False, True, None])
+def test_bf16_on_a_cpu_that_emulates_it_is_warned_about(tmp_path, monkeypatch, native):
+    monkeypatch.setattr(trainer, "cpu_has_bf16", lambda: native)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        genzoo.train(build_tiny_config("ae", train={"epochs": 1, "precision": "bf16"}), tmp_path / "run", verbose=False)
+    slow = [w for w in caught if "without bf16 instructions" in str(w.message)]
+    assert len(slow) == (1 if native is False else 0)

@@ -64,6 +64,17 @@ def deterministic_cuda() -> None:
     torch.use_deterministic_algorithms(True, warn_only=True)
 
 
+def cpu_has_bf16() -> bool | None:
+    """Whether this CPU computes bf16 natively (x86: AVX512-BF16 or AMX; Arm: the BF16 extension), from Linux's
+    /proc/cpuinfo; None where that cannot be read. Without it PyTorch emulates bf16 through fp32 conversions."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return None
+    flags = set(text.split())
+    return bool(flags & {"avx512_bf16", "amx_bf16", "bf16"})
+
+
 OPTIMIZER_SETTINGS = ("lr", "betas", "weight_decay")  # what the config sets in an optimizer's param groups
 
 
@@ -134,6 +145,10 @@ class Trainer:
         # read costs nothing there); on CUDA only at log lines, the loop's one host sync (see _checked).
         self.flags = torch.zeros(2, device=device)
         self.check_every_phase = device.type != "cuda"
+        if tc.precision == "bf16" and device.type == "cpu" and cpu_has_bf16() is False and world.is_main:
+            warnings.warn("train.precision=bf16 on a CPU without bf16 instructions (avx512_bf16, amx_bf16): "
+                          "PyTorch emulates it, which is usually several times slower than fp32 here; "
+                          "consider --precision fp32", stacklevel=3)
         if resume_from is not None:
             self._restore(ckpt.load_train_state(resume_from))
         self.start_step = self.step
