@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from PIL import Image
 
 from genzoo.config import RunConfig, apply_override, config_changes, merge
 from genzoo.data.batches import derive_seed, to_float
@@ -274,14 +275,37 @@ def reconstruct(run_dir: Path | str, n: int = 32) -> tuple[torch.Tensor, torch.T
     return x, model.reconstruct(x, **model.conditioning(dataset.test.labels))
 
 
+FIGURE_SUFFIXES = (".png", ".pdf", ".svg", ".jpg", ".jpeg")  # what matplotlib writes without extra packages
+
+
+def _output(path: Path | str, suffixes: tuple[str, ...] | None = None) -> Path:
+    """The file a verb will write, checked before any work: its suffix must be one of `suffixes` (default: an
+    image format Pillow can write)."""
+    path = Path(path)
+    if suffixes is None:
+        Image.init()
+        suffixes = tuple(sorted(ext for ext, fmt in Image.registered_extensions().items() if fmt in Image.SAVE))
+        shown = ".png, .jpg, .gif, .webp, ..."
+    else:
+        shown = ", ".join(suffixes)
+    if path.suffix.lower() not in suffixes:
+        raise GenzooError(f"{path}: cannot write a {path.suffix or 'suffix-less'} file here; expected a name "
+                          f"ending in {shown}")
+    if path.is_dir():
+        raise GenzooError(f"{path} is a folder; expected a file name")
+    return path
+
+
 def save_samples(run_dir: Path | str, path: Path | str, n: int = 64, seed: int = 0, label: int | None = None,
                  sampler: str = "prior", components: int = 10) -> Path:
+    path = _output(path)
     images = sample(run_dir, n, seed=seed, label=label, sampler=sampler, components=components)
     return save_grid(images, path, nrow=max(1, int(n**0.5)))
 
 
 def save_reconstructions(run_dir: Path | str, path: Path | str, n: int = 32) -> Path:
     """Rows of originals above rows of their reconstructions."""
+    path = _output(path)
     originals, recons = reconstruct(run_dir, n)
     columns = min(8, n)
     return save_grid(interleave_rows(originals, recons, columns), path, nrow=columns)
@@ -302,6 +326,7 @@ def _test_images(dataset: Dataset, index: torch.Tensor) -> torch.Tensor:
 def save_interpolations(run_dir: Path | str, path: Path | str, pairs: int = 8, steps: int = 10,
                         seed: int = 0) -> Path:
     """One row per pair of random test images: decodings along the path between their codes."""
+    path = _output(path)
     model, dataset = _model_and_data(run_dir)
     latent.require(model, ENCODE, DECODE)
     generator = torch.Generator().manual_seed(seed)
@@ -315,6 +340,7 @@ def save_manifold(run_dir: Path | str, path: Path | str, n: int = 20, dims: tupl
                   label: int | None = None) -> Path:
     """Decodings over a grid of two latent dimensions (the two that vary most over the test codes by default);
     a conditional model draws class `label` (0 by default)."""
+    path = _output(path)
     model, dataset = _model_and_data(run_dir)
     latent.require(model, DECODE)
     label = _class_label(model, label)
@@ -329,6 +355,7 @@ def save_manifold(run_dir: Path | str, path: Path | str, n: int = 20, dims: tupl
 def save_traversal(run_dir: Path | str, path: Path | str, steps: int = 11, index: int = 0,
                    dims: list[int] | None = None, max_dims: int = 16) -> Path:
     """One row per latent dimension (the `max_dims` that vary most, by default) of test image `index`."""
+    path = _output(path)
     model, dataset = _model_and_data(run_dir)
     latent.require(model, ENCODE, DECODE)
     codes = latent.encode_split(model, dataset.test)
@@ -344,10 +371,11 @@ def save_traversal(run_dir: Path | str, path: Path | str, steps: int = 11, index
 def save_embedding(run_dir: Path | str, path: Path | str, plot: Path | str | None = None,
                    method: str = "pca") -> Path:
     """Test-set codes and labels to an .npz (codes, labels, points: the 2-D projection); optionally a scatter."""
+    path = _output(path, (".npz",))  # numpy would add .npz to any other name, and the file would not be `path`
+    plot = None if plot is None else _output(plot, FIGURE_SUFFIXES)
     model, dataset = _model_and_data(run_dir)
     codes = latent.encode_split(model, dataset.test)
     points = latent.tsne_2d(codes) if method == "tsne" else latent.pca_2d(codes)
-    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(path, codes=codes.cpu().numpy(), labels=dataset.test.labels.numpy(),
                         points=points.cpu().numpy(), method=method)
@@ -360,6 +388,7 @@ def save_embedding(run_dir: Path | str, path: Path | str, plot: Path | str | Non
 @torch.no_grad()
 def save_denoising(run_dir: Path | str, path: Path | str, n: int = 10, seed: int = 0) -> Path:
     """Three rows of n test images: corrupted with the model's training noise, denoised, clean."""
+    path = _output(path)
     model, dataset = _model_and_data(run_dir, test_size=n)
     latent.require(model, DENOISE)
     clean = to_float(dataset.test.images)
