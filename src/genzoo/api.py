@@ -421,6 +421,9 @@ def evaluate(run_dir: Path | str, *, nll: bool = False, k: int = 5000, seed: int
     """
     if sampler not in SAMPLERS:
         raise GenzooError(f"--sampler {sampler!r}; expected one of {', '.join(SAMPLERS)}")
+    if sampler != "prior" and not quality:
+        raise GenzooError(f"--sampler {sampler} changes only the sample-quality figures, which --no-quality turns "
+                          "off; drop one of the two")
     if not (device in ("auto", "cpu", "cuda") or device.startswith("cuda:")):
         raise GenzooError(f"--device {device!r}; expected auto, cpu, cuda or cuda:N")
     run_dir = Path(run_dir)
@@ -463,8 +466,11 @@ def evaluate(run_dir: Path | str, *, nll: bool = False, k: int = 5000, seed: int
         }
     if quality:
         full = load_data(config, train_size=None, test_size=None)
-        sections.update(evaluate_quality(model, full, seed=seed, samples=samples, device=str(model.device),
-                                         sampler=sampler, components=components))
+        measured = evaluate_quality(model, full, seed=seed, samples=samples, device=str(model.device),
+                                    sampler=sampler, components=components)
+        for section in measured.values():  # which checkpoint these figures describe (the run may train on)
+            section["step"] = checkpoint.step
+        sections.update(measured)
     if not sections:
         why = "sample quality needs a shipped feature network for the data set (mnist, fashion-mnist, " \
               "binarized-mnist), code figures an encoder" if quality else "--no-quality leaves only posterior " \

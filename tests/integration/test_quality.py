@@ -38,6 +38,17 @@ def test_compare_prints_the_floor_first_and_sorts_by_fd(tmp_path, capsys):
     assert lines[3].startswith("| better | 12.50") and lines[4].startswith("| worse | 40.00")
 
 
+def test_compare_refuses_runs_measured_with_other_sample_counts(tmp_path, capsys):
+    for name, samples in (("a", 10_000), ("b", 1_000)):
+        run = tmp_path / name
+        run.mkdir()
+        protocol = {"dataset": "mnist", "feature_net_sha256": "abc", "samples": samples}
+        quality = {"fd_lenet": 3.0, "floor": {"fd_lenet": 0.4}, "protocol": protocol}
+        (run / "eval.json").write_text(json.dumps({"quality": quality}))
+    assert main(["compare", str(tmp_path / "a"), str(tmp_path / "b")]) == 2
+    assert "evaluated with 1000 samples, the first run with 10000" in capsys.readouterr().err
+
+
 def test_compare_refuses_runs_without_eval_json(tmp_path, capsys):
     (tmp_path / "run").mkdir()
     assert main(["compare", str(tmp_path / "run")]) == 2
@@ -53,3 +64,14 @@ def test_cli_evaluate_measures_quality_by_default_and_prints_the_floor_row(tiny_
     sections = json.loads((run / "eval.json").read_text())
     assert {"quality", "codes", "posterior"} <= sections.keys()
     assert sections["quality"]["protocol"]["samples"] == 500
+    assert sections["quality"]["protocol"]["real_floor"] == "500 train vs 10,000 test"
+    assert sections["quality"]["step"] == 16  # the checkpoint the figures describe
+    # Trained on after the evaluation: compare names the step the figures are from.
+    genzoo.resume(run, epochs=3, verbose=False)
+    assert main(["compare", str(run)]) == 0
+    assert "run (step 16 of 24)" in capsys.readouterr().out
+
+
+def test_evaluate_refuses_a_sampler_with_no_quality(tiny_vae_run, capsys):
+    assert main(["evaluate", str(tiny_vae_run), "--sampler", "gmm", "--no-quality"]) == 2
+    assert "drop one of the two" in capsys.readouterr().err

@@ -77,6 +77,19 @@ def test_report_escapes_what_comes_from_run_folders(root, tmp_path):
     assert "&lt;b&gt;odd" in page and "<b>odd" not in page
 
 
+def test_report_keeps_runs_scored_with_other_sample_counts_in_their_own_tables(tiny_vae_run, tmp_path):
+    for name, samples in (("full", 10_000), ("quick", 1_000)):
+        run = Path(shutil.copytree(tiny_vae_run, tmp_path / name))
+        quality = {"fd_lenet": 5.0, "floor": {"fd_lenet": 0.41 if samples == 10_000 else 1.59},
+                   "protocol": {**PROTOCOL, "samples": samples}}
+        (run / "eval.json").write_text(json.dumps({"quality": quality}))
+    out = tmp_path / "r.html"
+    assert main(["report", str(tmp_path / "full"), str(tmp_path / "quick"), "-o", str(out)]) == 0
+    page = out.read_text()
+    assert "<h3>mnist, 1,000 samples</h3>" in page and "<h3>mnist, 10,000 samples</h3>" in page
+    assert "depend on the sample count" not in page  # grouped, so no table had to refuse
+
+
 def test_report_of_a_folder_that_is_not_a_run_is_one_clear_error(root, tmp_path, capsys):
     assert main(["report", str(root / "notes"), "-o", str(tmp_path / "r.html")]) == 2
     line = one_line_error(capsys.readouterr().err)

@@ -248,8 +248,17 @@ def test_log_weights_when_declared(name, extra):
 
 def test_ae_sample_error_says_why():
     model = make_model("ae", {})
-    with pytest.raises(CapabilityError, match="no prior"):
+    with pytest.raises(CapabilityError, match="no prior over codes: sample through a mixture .* --sampler gmm"):
         model.sample(4)
+
+
+def test_a_missing_verb_gives_the_reason_for_that_verb():
+    gan = make_model("gan", TINY_OVERRIDES["gan"])
+    with pytest.raises(CapabilityError, match="a GAN has no encoder"):
+        gan.encode(torch.zeros(1, 1, 28, 28))
+    with pytest.raises(CapabilityError, match=r"cannot log_likelihood \(a test log-likelihood needs a model that "
+                                              r"defines p\(x\): vae, iwae"):
+        gan.log_weights(torch.zeros(1, 1, 28, 28), 2)
 
 
 # -- persistence ----------------------------------------------------------------------------------------------

@@ -1,7 +1,9 @@
 """A leaderboard of runs from their eval.json files, with the real-data floor as its first row.
 
 Nothing is recomputed: `genzoo evaluate` wrote every figure with its protocol, and runs are comparable when
-they share a data set and a feature network (checked: a mismatch is reported, not silently mixed).
+they share a data set, a feature network and a sample count (FD and KID, the floor's too, move with the number
+of samples): checked, a mismatch is reported, not silently mixed. A run trained on after its evaluation is
+named with the step its figures describe.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from typing import Any
 
 from genzoo.errors import GenzooError
 from genzoo.evaluate.results import read_eval
+from genzoo.train.checkpoint import list_checkpoints, step_of
 
 # (column title, section, key, format); a missing figure prints as "-".
 COLUMNS = [
@@ -53,12 +56,18 @@ def leaderboard(run_dirs: list[Path | str], names: list[str] | None = None) -> t
         for key in SAMPLED_BY:
             quality = sections.get(key)
             if quality:
-                this = (quality["protocol"]["dataset"], quality["protocol"]["feature_net_sha256"])
+                p = quality["protocol"]
+                this = (p["dataset"], p["feature_net_sha256"], p.get("samples"))
                 if protocol is None:
                     protocol, floor = this, quality["floor"]
-                elif this != protocol:
+                elif this[:2] != protocol[:2]:
                     raise GenzooError(f"{run}: evaluated on {this[0]} with another feature network than the first "
                                       f"run ({protocol[0]}); its figures are not comparable")
+                elif this[2] != protocol[2]:
+                    raise GenzooError(f"{run}: evaluated with {this[2]} samples, the first run with {protocol[2]}; "
+                                      "FD and KID (and the floor) depend on the sample count, so re-evaluate one "
+                                      "of them with the same --samples")
+        name += _stale(run, sections)
         sampled = [key for key in SAMPLED_BY if key in sections]
         for key in sampled or ["quality"]:  # one row per sampler measured (one row without sample figures)
             row = {k: v for k, v in sections.items() if k not in SAMPLED_BY}
@@ -73,6 +82,16 @@ def leaderboard(run_dirs: list[Path | str], names: list[str] | None = None) -> t
                                              for _, s, k, f in COLUMNS])
     rows += [[name] + [_cell(sections, s, k, f) for _, s, k, f in COLUMNS] for name, sections in entries]
     return header, rows
+
+
+def _stale(run: Path, sections: dict[str, Any]) -> str:
+    """" (step N of M)" when the figures describe step N but the run has since trained to step M, else ""."""
+    steps = {section.get("step") for section in sections.values() if isinstance(section, dict)} - {None}
+    newest = list_checkpoints(run / "checkpoints")
+    trained = step_of(newest[0]) if newest else None
+    if not steps or trained is None or steps == {trained}:
+        return ""
+    return f" (step {min(steps)} of {trained})"
 
 
 def format_table(header: list[str], rows: list[list[str]], markdown: bool = False) -> str:

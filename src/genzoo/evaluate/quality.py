@@ -29,7 +29,7 @@ from genzoo.evaluate.reconstruction import reconstruction_mse
 from genzoo.models.base import CONDITIONAL, ENCODE, RECONSTRUCT, SAMPLE, GenerativeModel
 from genzoo.samplers import MixtureSampler
 
-PROTOCOL = {"samples": 10_000, "real_floor": "10,000 train vs 10,000 test", "kid_subsets": 100,
+PROTOCOL = {"samples": 10_000, "kid_subsets": 100,
             "kid_subset_size": 1000, "precision_recall_k": 3, "density_coverage_k": 5, "classifier_score_splits": 10,
             "probe_train_images": 10_000, "knn_k": 5}
 
@@ -136,6 +136,7 @@ def evaluate_quality(model: GenerativeModel, dataset: Dataset, *, seed: int = 0,
         sections[quality_section(sampler)] = {
             **quality, "floor": dict(floor),
             "protocol": {**PROTOCOL, "samples": n, "seed": seed, "test_images": len(dataset.test),
+                         "real_floor": f"{n:,} train vs {len(dataset.test):,} test",
                          "feature_net": info.file, "feature_net_sha256": info.sha256,
                          "feature_net_test_accuracy": info.test_accuracy, "dataset": dataset.name,
                          **(mixture.protocol if mixture else {"sampler": "prior"})}}

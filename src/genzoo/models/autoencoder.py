@@ -20,7 +20,7 @@ from torch.nn import functional as F
 from genzoo.config import ModelConfig
 from genzoo.data.batches import Batch
 from genzoo.errors import GenzooError
-from genzoo.models.base import DECODE, DENOISE, ENCODE, RECONSTRUCT, GenerativeModel, StepOutput
+from genzoo.models.base import DECODE, DENOISE, ENCODE, RECONSTRUCT, SAMPLE, GenerativeModel, StepOutput
 from genzoo.models.registry import register
 from genzoo.nets.conv import CLASSIC_CODE_SIZE, ClassicConvDecoder, ClassicConvEncoder, ConvDecoder, ConvEncoder
 from genzoo.nets.mlp import Activation, TiedDecoder, mlp
@@ -81,7 +81,8 @@ class Autoencoder(GenerativeModel):
     summary = "autoencoder over an MLP (tied=true shares encoder weights), conv, classic conv or LSTM network"
     Config = AEConfig
     capabilities = frozenset({ENCODE, DECODE, RECONSTRUCT})
-    missing_reason = "a plain autoencoder has no prior over codes; train a vae to sample"
+    missing_reasons = {SAMPLE: "a plain autoencoder has no prior over codes: sample through a mixture fitted to "
+                                "its codes with --sampler gmm, or train a vae"}
 
     def __init__(self, config: AEConfig):
         super().__init__(config)

@@ -48,6 +48,11 @@ class OptimizerGroup:
     betas: tuple[float, float] | None = None  # None: train.betas
 
 
+MISSING_REASONS = {
+    LOG_LIKELIHOOD: "a test log-likelihood needs a model that defines p(x): vae, iwae, cvae or another VAE",
+}
+
+
 class GenerativeModel(nn.Module, abc.ABC):
     name: ClassVar[str]
     summary: ClassVar[str]
@@ -57,8 +62,9 @@ class GenerativeModel(nn.Module, abc.ABC):
     config_capabilities: ClassVar[dict[str, str]] = {}
     # "gaussian" when p(z) = N(0, I), "uniform" for U[-1, 1]; None when codes have no prior
     latent_prior: ClassVar[str | None] = None
-    # Why a verb the model does not declare is missing, for the one-line error.
-    missing_reason: ClassVar[str] = ""
+    # Why a verb the model does not declare is missing, per verb, for the one-line error (a model's entries are
+    # added to these defaults).
+    missing_reasons: ClassVar[dict[str, str]] = {}
     # State added after checkpoints of this model were first written: an older checkpoint may lack these keys
     # and the module gives them their starting values on load (see AdversarialHealth).
     optional_state: ClassVar[frozenset[str]] = frozenset()
@@ -142,6 +148,7 @@ class GenerativeModel(nn.Module, abc.ABC):
 
     @classmethod
     def _cannot(cls, verb: str) -> CapabilityError:
-        reason = f" ({cls.missing_reason})" if cls.missing_reason else ""
+        why = {**MISSING_REASONS, **cls.missing_reasons}.get(verb)
+        reason = f" ({why})" if why else ""
         can = ", ".join(sorted(cls.capabilities)) or "nothing but train"
         return CapabilityError(f"model {cls.name!r} cannot {verb}{reason}; it can: {can}")

@@ -284,7 +284,8 @@ class GAN(GenerativeModel):
     Config = GANConfig
     capabilities = frozenset({SAMPLE, DECODE})
     latent_prior = "gaussian"  # per instance: "uniform" for U[-1, 1] noise
-    missing_reason = "a GAN has no encoder; encode and reconstruct need an autoencoder (e.g. aae)"
+    missing_reasons = {verb: "a GAN has no encoder; encode and reconstruct need an autoencoder (e.g. aae)"
+                       for verb in (ENCODE, RECONSTRUCT)}
     optional_state = frozenset(f"health.{name}" for name in AdversarialHealth.ADDED_STATE)
     conditional: ClassVar[bool] = False  # labels go into both players (cgan)
 

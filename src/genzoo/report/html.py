@@ -14,7 +14,7 @@ from itertools import groupby
 from pathlib import Path
 
 from genzoo.errors import GenzooError
-from genzoo.evaluate.leaderboard import leaderboard
+from genzoo.evaluate.leaderboard import SAMPLED_BY, leaderboard
 from genzoo.report.runs import CONFIG_FILE, RunInfo, curves_png
 
 Source = Callable[[Path], str]  # a file inside a run folder -> the URL an <img> loads it from
@@ -93,20 +93,29 @@ def facts(run: RunInfo) -> str:
     return table(["", ""], rows)
 
 
+def _samples(run: RunInfo) -> int:
+    """The sample count of a run's sample-quality figures (0 where it has none)."""
+    sections = [run.evaluation.get(key) or {} for key in SAMPLED_BY]
+    return max((section.get("protocol", {}).get("samples") or 0 for section in sections), default=0)
+
+
 def leaderboard_html(runs: Sequence[RunInfo]) -> str:
-    """The `genzoo compare` table of the evaluated runs, one table per data set (figures of different data sets
-    are not comparable), the real-data floor first."""
-    evaluated = sorted((r for r in runs if r.evaluation), key=lambda r: r.dataset)
+    """The `genzoo compare` table of the evaluated runs, one table per data set and sample count (figures of
+    different data sets, or from other sample counts, are not comparable), the real-data floor first."""
+    key = lambda r: (r.dataset, _samples(r))  # noqa: E731
+    evaluated = sorted((r for r in runs if r.evaluation), key=key)
+    groups = [(k, list(g)) for k, g in groupby(evaluated, key=key)]
     parts = []
-    for dataset, group in groupby(evaluated, key=lambda r: r.dataset):
-        group = list(group)
+    for (dataset, samples), group in groups:
+        several = sum(1 for (d, _), _ in groups if d == dataset) > 1
+        title = escape(dataset) + (f", {samples:,} samples" if several and samples else "")
         try:
             header, rows = leaderboard([r.path for r in group], [r.name for r in group])
         except GenzooError as exc:  # e.g. evaluated with another feature network: say so, show the rest
-            parts.append(f"<h3>{escape(dataset)}</h3><p class=\"problem\">{escape(exc)}</p>")
+            parts.append(f"<h3>{title}</h3><p class=\"problem\">{escape(exc)}</p>")
             continue
         classes = ["floor" if row[0] == "real data (floor)" else "" for row in rows]
-        parts.append(f"<h3>{escape(dataset)}</h3>" + table(header, rows, classes))
+        parts.append(f"<h3>{title}</h3>" + table(header, rows, classes))
     return "".join(parts)
 
 
