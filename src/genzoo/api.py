@@ -150,9 +150,11 @@ def resume(
     unless `allow_config_change` (the result then no longer equals an uninterrupted run)."""
     run_dir = Path(run_dir)
     source = str(run_dir / CONFIG_FILE)
-    raw = run_config(run_dir).to_dict()
+    raw = run_config(run_dir).to_dict()  # config.yaml, validated with its own name in any error
     for assignment in overrides:
         raw = apply_override(raw, assignment)
+    if overrides:  # so an error from here on is the options' (a typo in --set), not the file's
+        RunConfig.from_dict(raw, "command line (--set)")
     length = {k: v for k, v in {"epochs": epochs, "steps": steps}.items() if v is not None}
     if epochs is not None and steps is None:
         length["steps"] = None  # a new length in epochs replaces a length in steps

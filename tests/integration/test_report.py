@@ -232,6 +232,8 @@ def test_a_conditional_model_takes_a_label_and_draws_a_manifold(server):
     ("/api/manifold?run=vae&n=500", 400, "n 500 is out of range"),
     ("/api/code?run=vae&index=", 400, "index='': expected a whole number"),
     ("/api/code?run=vae&seed=99999999999999999999999", 400, "from 0 to 2**63 - 1"),
+    ("/api/code?run=vae&index=-1", 400, "index=-1: expected a whole number >= 0"),
+    ("/api/decode?run=vae&z=0,0,0,0&label=1", 400, "model 'vae' is not conditional; leave label out"),
     ("/file?run=vae&path=%00eval.json", 404, "not a file this server shows"),
     ("/run?name=", 404, "no run named ''"),
 ])

@@ -199,6 +199,13 @@ def test_resume_set_changes_a_value_only_when_allowed(run_copy, capsys):
     assert RunConfig.load(run_copy / "config.yaml").train.lr == 1e-4
 
 
+def test_a_typo_in_resume_set_is_blamed_on_the_option_not_the_file(run_copy, capsys):
+    assert cli.main(["resume", str(run_copy), "--set", "trian.lr=1", "--allow-config-change"]) == 2
+    line = one_line_error(capsys.readouterr().err)
+    assert line.startswith("genzoo: error: command line (--set)") and "unknown key 'trian'" in line
+    assert "config.yaml" not in line
+
+
 def test_a_changed_learning_rate_is_the_one_the_resumed_steps_use(run_copy):
     """The optimizer's saved moments carry on, its saved lr does not: with lr 1e-12 the 8 resumed Adam steps
     (each moves a weight by about lr) leave the weights where the checkpoint had them."""

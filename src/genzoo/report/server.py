@@ -111,8 +111,11 @@ class LatentSpace:
             self.mixture = fit_gaussian_mixture(self.codes, min(EXPLORE_COMPONENTS, len(self.codes)), seed=0).to("cpu")
 
     def label(self, value: str | None) -> int | None:
-        """A conditional model's class from the query (default 0); None for any other model."""
+        """A conditional model's class from the query (default 0); None for any other model, which must not be
+        given one (as `genzoo sample --label` refuses it)."""
         if CONDITIONAL not in self.model.capabilities:
+            if value not in (None, ""):
+                raise BadRequest(f"label={value[:30]}: model {self.model.name!r} is not conditional; leave label out")
             return None
         label = 0 if value in (None, "") else parse_int(value, "label")
         classes = len(self.spec["classes"])
@@ -180,7 +183,9 @@ def parse_int(text: str, key: str) -> int:
         value = int(text)
     except ValueError:
         raise BadRequest(f"{key}={text[:30]!r}: expected a whole number") from None
-    if not 0 <= value < 2**63:
+    if value < 0:
+        raise BadRequest(f"{key}={value}: expected a whole number >= 0")
+    if value >= 2**63:
         raise BadRequest(f"{key}={text[:30]}: expected a whole number from 0 to 2**63 - 1")
     return value
 
