@@ -255,8 +255,11 @@ class Trainer:
                     if self.verbose:
                         images = (step - epoch * per_epoch - start) * tc.batch_size
                         terms = ", ".join(f"{k} {v:.4g}" for k, v in test.items() if isinstance(v, (int, float)))
+                        whole = step % per_epoch == 0 and total % per_epoch == 0
+                        where = f"epoch {step // per_epoch}/{total // per_epoch}" if whole else \
+                            f"step {step}/{total} (epoch {step / per_epoch:.2f})"  # a length in steps
                         bar.write(
-                            f"epoch {math.ceil(step / per_epoch)}/{math.ceil(total / per_epoch)}  test: {terms}  "
+                            f"{where}  test: {terms}  "
                             f"({seconds:.1f} s, {images / max(seconds, 1e-9):,.0f} img/s)"
                         )
         finally:
