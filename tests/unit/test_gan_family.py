@@ -367,8 +367,17 @@ def test_an_untrained_generator_is_not_called_collapsed_until_it_fails_to_spread
         warnings.simplefilter("error")  # the first two reports of look-alike samples: the generator is young
         for _ in range(2):
             assert health.report(alike, real, watch_discriminator=False)["sample_diversity"] < 0.1
-    with pytest.warns(TrainingHealthWarning, match="after 3 reports"):
+    with pytest.warns(TrainingHealthWarning, match=r"after 3 reports; .*near 1\); the generator") as caught:
         health.report(alike, real, watch_discriminator=False)
+    assert "by step" not in str(caught[0].message)  # no training step seen (a model loaded to be evaluated)
+
+
+def test_a_wgan_critic_step_dates_the_health_messages():
+    """WGAN-GP's critic has no loss floor to watch, but its steps still date a collapse warning."""
+    model = build("wgan-gp", width_g=4, width_d=4, noise_dim=8)
+    model.train()
+    model.training_step(batch_of(model), 6, DISCRIMINATOR)
+    assert model.health.last_step == 7
 
 
 def test_a_checkpoint_from_before_the_collapse_counters_still_loads(tmp_path):

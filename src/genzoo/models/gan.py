@@ -120,7 +120,15 @@ class AdversarialHealth(nn.Module):
         low = discriminator_loss.detach() < self.threshold
         self.streak.copy_(torch.where(low, self.streak + 1, 0))
         torch.maximum(self.longest, self.streak, out=self.longest)
+        self.tick(step)
+
+    def tick(self, step: int) -> None:
+        """A training step happened (every loss calls this, a critic's too): for the messages only."""
         self.last_step = step + 1  # steps done, as metrics.jsonl counts them (`step` is 0-based)
+
+    def _when(self) -> str:
+        """" by step N" in training; nothing when the model was loaded to be evaluated (no step seen)."""
+        return f" by step {self.last_step}" if self.last_step else ""
 
     def report(self, samples: torch.Tensor, real: torch.Tensor, watch_discriminator: bool = True) -> dict[str, float]:
         """Figures for the epoch's test line, with a TrainingHealthWarning for each failure seen. `samples` and
@@ -133,7 +141,7 @@ class AdversarialHealth(nn.Module):
             if longest >= self.patience:
                 warnings.warn(
                     f"{self.model_name}: the discriminator is winning outright: its loss stayed below "
-                    f"{self.threshold:.3g} for {longest} consecutive steps (by step {self.last_step}), so the "
+                    f"{self.threshold:.3g} for {longest} consecutive steps{self._when()}, so the "
                     "generator learns little; try a lower model.lr_d, label smoothing (model.label_smoothing=0.1) "
                     "or a smaller discriminator", TrainingHealthWarning)
         ratio = float(mean_pairwise_distance(samples) / mean_pairwise_distance(real).clamp_min(1e-8))
@@ -146,8 +154,8 @@ class AdversarialHealth(nn.Module):
                 f"after {int(self.reports)} reports"
             warnings.warn(
                 f"{self.model_name}: samples are collapsing: {len(samples)} fixed samples are {ratio:.2f} times as "
-                f"diverse as real test images ({how}; mean pairwise distance, healthy runs are near 1) by step "
-                f"{self.last_step}; the generator covers few modes", TrainingHealthWarning)
+                f"diverse as real test images ({how}; mean pairwise distance, healthy runs are near 1)"
+                f"{self._when()}; the generator covers few modes", TrainingHealthWarning)
         return figures
 
 
@@ -385,6 +393,8 @@ class GAN(GenerativeModel):
         else:  # batch norm: real and fake batches normalised apart (DCGAN practice)
             real_logits, fake_logits = self.discriminator(x, labels), self.discriminator(fake, labels)
         if self.config.loss == "wgan-gp":
+            if training:
+                self.health.tick(step)
             return self.critic_loss(x, fake, labels, real_logits, fake_logits)
         loss = bce(real_logits, 1.0 - self.config.label_smoothing) + bce(fake_logits, 0.0)
         if training:
