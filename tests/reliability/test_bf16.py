@@ -14,6 +14,9 @@ from genzoo.config import RunConfig
 from genzoo.train import trainer
 from genzoo.train.trainer import Trainer
 
+# On a CPU without bf16 instructions the trainer says bf16 is emulated; these tests use it on purpose.
+pytestmark = pytest.mark.filterwarnings("ignore:train.precision=bf16 on a CPU without bf16")
+
 
 def bf16_config(precision: str) -> dict:
     return build_tiny_config("vae", model={"hidden": [64], "latent_dim": 8}, train={"epochs": 2, "precision": precision})
