@@ -1,8 +1,8 @@
 """The zoo under one CPU budget: every registered model, trained for the same CPU time, then evaluated.
 
 The table a user reads to pick a model. Every model keeps its default config (`genzoo models` lists them), bf16
-autocast where the CPU has bf16 instructions (fp32 where it would be emulated, several times slower), batch 128, seed 0, and gets `--minutes` of training CPU time per data set, read from the process's CPU
-clock so that a job running beside it does not change what each model gets (the trainer's end-of-epoch test
+autocast where the CPU has bf16 instructions (fp32 where it would be emulated, several times slower), batch 128,
+seed 0, and gets `--minutes` of training CPU time per data set, read from the process's CPU clock so that a job running beside it does not change what each model gets (the trainer's end-of-epoch test
 pass, pictures and checkpoints count against it). The step count follows from the model's own cost per step, so
 slow models (factor-vae, wgan-gp, lstm-ae, the conv GANs) get fewer steps, not more time.
 
@@ -49,7 +49,8 @@ def default_precision() -> str:
 
 def config_for(model: str, dataset: str, steps: int, precision: str) -> dict:
     return {"model": {"name": model}, "data": {"dataset": dataset},
-            "train": {"steps": steps, "precision": precision, "tensorboard": False, "keep_checkpoints": 1}, "seed": 0}
+            "train": {"steps": steps, "precision": precision, "tensorboard": False, "keep_checkpoints": 1},
+            "seed": 0}
 
 
 def cpu_seconds() -> float:
@@ -151,8 +152,8 @@ def write(json_path: Path, args: argparse.Namespace, rows: dict) -> None:
     json_path.write_text(json.dumps({
         "command": f"OMP_NUM_THREADS={torch.get_num_threads()} OMP_WAIT_POLICY=PASSIVE python benchmarks/zoo.py "
                    f"--minutes {args.minutes:g} --precision {args.precision}" + (" --gmm" if args.gmm else ""),
-        "budget": {"train_cpu_minutes_per_model_and_dataset": args.minutes, "precision": args.precision, "batch_size": 128,
-                   "seed": 0, "threads": torch.get_num_threads()},
+        "budget": {"train_cpu_minutes_per_model_and_dataset": args.minutes, "precision": args.precision,
+                   "batch_size": 128, "seed": 0, "threads": torch.get_num_threads()},
         "machine": {"machine": platform.machine(), "processor": platform.processor() or platform.machine(),
                     "torch": torch.__version__},
         "rows": [rows[k] for k in sorted(rows)],

@@ -105,6 +105,9 @@ class InfoVAE(VAE):
 # -- beta-TCVAE ---------------------------------------------------------------------------------------------------
 
 
+TC_ESTIMATORS = ("mws", "mss")
+
+
 def minibatch_log_weights(batch: int, dataset_size: int, estimator: str, device: torch.device | str = "cpu",
                           dtype: torch.dtype = torch.float64) -> torch.Tensor:
     """log w_ij (M, M) of the minibatch estimate q(z_i) ~ sum_j w_ij q(z_i|x_j) of q(z) = 1/N sum_n q(z|x_n), for a
@@ -122,13 +125,13 @@ def minibatch_log_weights(batch: int, dataset_size: int, estimator: str, device:
         log_w = torch.full((batch, batch), math.log((dataset_size - 1) / (dataset_size * (batch - 1))),
                            dtype=dtype, device=device)
         return log_w.fill_diagonal_(-math.log(dataset_size))
-    raise GenzooError(f"model.estimator={estimator!r} is not known; expected mws or mss")
+    raise GenzooError(f"model.estimator={estimator!r} is not known; expected one of {', '.join(TC_ESTIMATORS)}")
 
 
 def total_correlation(q: DiagonalGaussian, z: torch.Tensor, dataset_size: int, estimator: str = "mws") -> torch.Tensor:
     """Minibatch estimate of TC = E_q(z)[log q(z) - sum_d log q(z_d)] at the batch's draws z (M, D), with q(z) and
     each marginal q(z_d) estimated by `minibatch_log_weights`. -> scalar. With mws it is about (D - 1) log N high."""
-    log_w = minibatch_log_weights(z.shape[0], dataset_size, estimator, z.device, z.dtype)  # (M_i, M_j), made in place
+    log_w = minibatch_log_weights(z.shape[0], dataset_size, estimator, z.device, z.dtype)  # (M_i, M_j), on z's device
     log_qzx = gaussian_log_prob_per_dim(z[:, None, :], q.mean[None], q.logvar[None])  # (M_i, M_j, D): log q(z_id|x_j)
     log_qz = torch.logsumexp(log_w + log_qzx.sum(2), dim=1)  # (M,)
     log_prod_marginals = torch.logsumexp(log_w[:, :, None] + log_qzx, dim=1).sum(1)  # (M,)
@@ -160,13 +163,14 @@ class BetaTCVAEConfig(VAEConfig):
         _elbo_only(self, "beta-tcvae")
         require(self.tc_weight >= 0, "tc_weight", self.tc_weight, ">= 0")
         require(self.dataset_size > 0, "dataset_size", self.dataset_size, "a value > 0")
-        require(self.estimator in ("mws", "mss"), "estimator", self.estimator, "mws or mss")
+        require(self.estimator in TC_ESTIMATORS, "estimator", self.estimator, " or ".join(TC_ESTIMATORS))
 
 
 @register
 class BetaTCVAE(VAE):
     name = "beta-tcvae"
-    summary = "beta-TCVAE: the ELBO plus (tc_weight - 1) x total correlation of q(z), minibatch-weighted or stratified estimate"
+    summary = ("beta-TCVAE: the ELBO plus (tc_weight - 1) x total correlation of q(z), minibatch-weighted or "
+               "stratified estimate")
     Config = BetaTCVAEConfig
 
     def make_penalty(self) -> nn.Module:
