@@ -7,11 +7,12 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from genzoo import api
 from genzoo.config import RunConfig, apply_override, merge, read_yaml
 from genzoo.errors import GenzooError
-from genzoo.train import distributed
 from genzoo.train.stopping import TrainingInterrupted
+
+# Each command imports what it uses (genzoo.api brings torch and the trainer): `genzoo --help` and a mistyped
+# option answer without loading torch, and `genzoo models` loads the models alone.
 
 
 def cmd_models(args: argparse.Namespace) -> None:
@@ -54,52 +55,74 @@ def train_config(args: argparse.Namespace) -> RunConfig:
 
 
 def cmd_train(args: argparse.Namespace) -> None:
+    from genzoo import api
+    from genzoo.train.distributed import from_environment
+
     result = api.train(train_config(args), args.out, overwrite=args.overwrite)
-    if distributed.from_environment().is_main:  # under torchrun, one line for the whole job
+    if from_environment().is_main:  # under torchrun, one line for the whole job
         print(f"done: {result.step} steps in {result.train_seconds:.1f} s ({result.images_per_second:,.0f} img/s); "
               f"run folder {result.run_dir}")
 
 
 def cmd_resume(args: argparse.Namespace) -> None:
+    from genzoo import api
+    from genzoo.train.distributed import from_environment
+
     result = api.resume(args.run, epochs=args.epochs, steps=args.steps, overrides=args.set,
                         allow_config_change=args.allow_config_change)
-    if distributed.from_environment().is_main:
+    if from_environment().is_main:
         print(f"done: step {result.step}; run folder {result.run_dir}")
 
 
 def cmd_sample(args: argparse.Namespace) -> None:
+    from genzoo import api
+
     print(api.save_samples(args.run, args.output, n=args.n, seed=args.seed, label=args.label, sampler=args.sampler,
                            components=args.components))
 
 
 def cmd_reconstruct(args: argparse.Namespace) -> None:
+    from genzoo import api
+
     print(api.save_reconstructions(args.run, args.output, n=args.n))
 
 
 def cmd_interpolate(args: argparse.Namespace) -> None:
+    from genzoo import api
+
     print(api.save_interpolations(args.run, args.output, pairs=args.pairs, steps=args.steps, seed=args.seed))
 
 
 def cmd_manifold(args: argparse.Namespace) -> None:
+    from genzoo import api
+
     print(api.save_manifold(args.run, args.output, n=args.n, dims=tuple(args.dims) if args.dims else None,
                             label=args.label))
 
 
 def cmd_traverse(args: argparse.Namespace) -> None:
+    from genzoo import api
+
     print(api.save_traversal(args.run, args.output, steps=args.steps, index=args.index, dims=args.dims))
 
 
 def cmd_embed(args: argparse.Namespace) -> None:
+    from genzoo import api
+
     print(api.save_embedding(args.run, args.output, plot=args.plot, method="tsne" if args.tsne else "pca"))
     if args.plot:
         print(args.plot)
 
 
 def cmd_denoise(args: argparse.Namespace) -> None:
+    from genzoo import api
+
     print(api.save_denoising(args.run, args.output, n=args.n, seed=args.seed))
 
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
+    from genzoo import api
+
     sections = api.evaluate(args.run, nll=args.nll, k=args.k, seed=args.seed, test_size=args.test_size,
                             batch_size=args.batch_size, device=args.device, quality=args.quality,
                             samples=args.samples, sampler=args.sampler, components=args.components)
@@ -127,14 +150,20 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
 
 
 def cmd_compare(args: argparse.Namespace) -> None:
+    from genzoo import api
+
     print(api.compare(args.runs, markdown=args.markdown))
 
 
 def cmd_report(args: argparse.Namespace) -> None:
+    from genzoo import api
+
     print(api.report(args.runs, args.output, gif=args.gif))
 
 
 def cmd_serve(args: argparse.Namespace) -> None:
+    from genzoo import api
+
     api.serve(args.root, args.host, args.port, quiet=args.quiet)
 
 

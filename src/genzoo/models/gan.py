@@ -412,9 +412,14 @@ class GAN(GenerativeModel):
         loss = -distance + self.config.gp_weight * penalty
         return StepOutput(loss, {"wasserstein": distance.detach(), "gradient_penalty": penalty.detach()})
 
-    @torch.compiler.disable  # a double backward: left eager when train.compile=true (aot_autograd has none)
     def gradient_penalty(self, x: torch.Tensor, fake: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
         """E (||grad_x_hat D(x_hat)||_2 - 1)^2 at x_hat = eps x + (1 - eps) G(z), eps ~ U[0, 1] per image."""
+        if torch.compiler.is_compiling():  # a double backward: left eager under train.compile (aot_autograd has
+            # none). Disabled here, not by a decorator: that would import torch._dynamo (a second) at start-up.
+            return torch.compiler.disable(self._penalty)(x, fake, labels)
+        return self._penalty(x, fake, labels)
+
+    def _penalty(self, x: torch.Tensor, fake: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
         eps = torch.rand(len(x), 1, 1, 1, device=x.device)
         create_graph = torch.is_grad_enabled()  # evaluation (no_grad) still measures the penalty
         with torch.enable_grad():
