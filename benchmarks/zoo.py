@@ -36,7 +36,7 @@ from genzoo.api import compare, evaluate
 from genzoo.evaluate.leaderboard import SAMPLED_BY
 from genzoo.models.base import CONDITIONAL, DECODE, ENCODE
 from genzoo.models.registry import get_model_class, model_names
-from genzoo.train.trainer import cpu_has_bf16
+from genzoo.train.devices import cpu_has_bf16
 
 PROBE_STEPS = 40
 RESULTS = Path(__file__).parent / "results"

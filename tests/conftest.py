@@ -28,6 +28,7 @@ import genzoo
 from genzoo.config import merge
 from genzoo.data.datasets import load_dataset
 from genzoo.train import checkpoint as ckpt
+from genzoo.train import devices
 from genzoo.train.checkpoint import WEIGHTS, list_checkpoints
 
 REPO = Path(__file__).resolve().parents[1]
@@ -61,6 +62,14 @@ TINY_MODEL: dict[str, dict[str, Any]] = {
     "ladder-vae": {"hidden": [32, 16], "latent_dims": [4, 2]},
 }
 
+
+@pytest.fixture(autouse=True)
+def cpu_without_bf16(monkeypatch):
+    """Every test sees a CPU without native bf16 (so train.precision=auto means fp32), whatever the machine: no
+    result depends on the CPU the suite runs on. Tests of the other branch patch the probe themselves."""
+    monkeypatch.setattr(devices, "cpu_has_bf16", lambda: False)
+
+
 PROXY_VARS = ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY")
 
 
@@ -80,6 +89,7 @@ def build_tiny_config(model_name: str = "vae", /, **sections: dict[str, Any] | i
             "log_every": 4,
             "tensorboard": False,
             "device": "cpu",
+            "precision": "fp32",  # the same in a subprocess on any CPU (auto is tested apart, probe faked)
             "grid_size": 16,
             "eval_batch_size": 64,
         },

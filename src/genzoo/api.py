@@ -37,7 +37,8 @@ from genzoo.models.registry import get_model_class
 from genzoo.samplers import SAMPLERS, MixtureSampler
 from genzoo.train import checkpoint as ckpt
 from genzoo.train import distributed
-from genzoo.train.trainer import Trainer, TrainResult, deterministic_cuda, resolve_device
+from genzoo.train.devices import deterministic_cuda, resolve_device, with_precision
+from genzoo.train.trainer import Trainer, TrainResult
 
 CONFIG_FILE = "config.yaml"
 
@@ -98,6 +99,7 @@ def train(
     run_dir = Path(out) if out is not None else default_run_dir(config)
     config, model = build_model(config, dataset)
     with _process_group(config) as (world, device):
+        config = with_precision(config, device, model.bf16_safe)  # config.yaml records fp32 or bf16, never auto
         if world.active:  # a folder named after the clock: rank 0's name for every rank
             run_dir = Path(distributed.broadcast_object(str(run_dir)))
         distributed.on_rank_zero(world, device, lambda: (prepare_run_dir(run_dir, overwrite),

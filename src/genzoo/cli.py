@@ -197,7 +197,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=positive_int)
     p.add_argument("--steps", type=positive_int, help="train for this many steps instead of whole epochs")
     p.add_argument("--batch-size", type=positive_int)
-    p.add_argument("--precision", choices=["fp32", "bf16"])
+    p.add_argument("--precision", choices=["auto", "fp32", "bf16"],
+                   help="auto (default): bf16 autocast where the hardware computes bf16 natively, else fp32")
     p.add_argument("--device", help="auto (default), cpu, cuda or cuda:N")
     p.add_argument("--seed", type=int)
     p.add_argument("--config", type=Path, help="YAML file with model/data/train sections")

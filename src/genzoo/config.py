@@ -68,7 +68,9 @@ class TrainConfig:
     lr: float = 1e-3
     betas: tuple[float, float] = (0.9, 0.999)
     weight_decay: float = 0.0
-    precision: Literal["fp32", "bf16"] = "fp32"  # bf16 = autocast (CPU AMX / CUDA AMP)
+    # auto: bf16 autocast where the device computes bf16 natively and the model keeps its quality in it, fp32
+    # elsewhere (train/devices.py); a run's config.yaml records what it resolved to.
+    precision: Literal["auto", "fp32", "bf16"] = "auto"
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     compile: bool = False  # torch.compile the model (pays off for long runs only)
     log_every: int = 50  # steps between metrics.jsonl lines (and the only host syncs of the loop)

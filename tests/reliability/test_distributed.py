@@ -108,7 +108,7 @@ def test_more_processes_than_gpus_is_one_clear_error(monkeypatch):
     """`auto` picks CUDA where it exists: process LOCAL_RANK=1 on a one-GPU machine must say what to do, not die
     in CUDA with 'invalid device ordinal'."""
     from genzoo.errors import GenzooError
-    from genzoo.train.trainer import resolve_device
+    from genzoo.train.devices import resolve_device
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)

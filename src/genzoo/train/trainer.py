@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import os
 import sys
 import time
 import warnings
@@ -27,52 +26,10 @@ from genzoo.data.datasets import Dataset
 from genzoo.explore.grids import image_grid, interleave_rows, save_gif, to_pil
 from genzoo.models.base import CONDITIONAL, RECONSTRUCT, SAMPLE, GenerativeModel, StepOutput
 from genzoo.train import checkpoint as ckpt
-from genzoo.train import distributed
+from genzoo.train import devices, distributed
 from genzoo.train.distributed import Distributed
 from genzoo.train.logging import MetricsLog, NullLog
 from genzoo.train.stopping import NonFiniteLoss, StopSignals, TrainingInterrupted
-
-
-def resolve_device(spec: str, local_rank: int | None = None) -> torch.device:
-    """The device for `train.device`; under torchrun (local_rank given) each process takes GPU `local_rank`."""
-    if spec == "auto":
-        spec = "cuda" if torch.cuda.is_available() else "cpu"
-    device = torch.device(spec)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        from genzoo.errors import GenzooError
-
-        raise GenzooError(f"train.device={spec!r} but CUDA is not available here; use cpu or auto")
-    if device.type == "cuda" and local_rank is not None:
-        if local_rank >= torch.cuda.device_count():
-            from genzoo.errors import GenzooError
-
-            raise GenzooError(f"torchrun started process LOCAL_RANK={local_rank} but this machine has "
-                              f"{torch.cuda.device_count()} GPU(s); start at most that many processes per node, "
-                              "or pass --device cpu")
-        device = torch.device("cuda", local_rank)
-    return device
-
-
-def deterministic_cuda() -> None:
-    """Make GPU runs repeatable, as exact resume needs: cuDNN's deterministic algorithms without autotuning,
-    PyTorch's deterministic kernels where an op has one (a warning where it has none, e.g. some index_add
-    backwards), and cuBLAS with a fixed workspace (read when its first handle is made, so set before any GPU
-    matmul). Costs some speed on convolutions; the CPU path is deterministic already."""
-    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-    torch.backends.cudnn.deterministic = True
-    torch.backends.cudnn.benchmark = False
-    torch.use_deterministic_algorithms(True, warn_only=True)
-
-
-def cpu_has_bf16() -> bool | None:
-    """Whether this CPU computes bf16 natively (x86: AVX512-BF16 or AMX; Arm: the BF16 extension), from Linux's
-    /proc/cpuinfo; None where that cannot be read. Without it PyTorch emulates bf16 through fp32 conversions."""
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return None
-    flags = set(text.split())
-    return bool(flags & {"avx512_bf16", "amx_bf16", "bf16"})
 
 
 OPTIMIZER_SETTINGS = ("lr", "betas", "weight_decay")  # what the config sets in an optimizer's param groups
@@ -121,6 +78,7 @@ class Trainer:
         verbose: bool = True,
         world: Distributed = Distributed(),
     ):
+        config = devices.with_precision(config, device, model.bf16_safe)  # auto -> fp32 | bf16
         self.model, self.dataset, self.config, self.run_dir = model, dataset, config, Path(run_dir)
         self.device, self.world = device, world
         self.verbose = verbose and world.is_main
@@ -145,7 +103,7 @@ class Trainer:
         # read costs nothing there); on CUDA only at log lines, the loop's one host sync (see _checked).
         self.flags = torch.zeros(2, device=device)
         self.check_every_phase = device.type != "cuda"
-        if tc.precision == "bf16" and device.type == "cpu" and cpu_has_bf16() is False and world.is_main:
+        if tc.precision == "bf16" and device.type == "cpu" and devices.cpu_has_bf16() is False and world.is_main:
             warnings.warn("train.precision=bf16 on a CPU without bf16 instructions (avx512_bf16, amx_bf16): "
                           "PyTorch emulates it, which is usually several times slower than fp32 here; "
                           "consider --precision fp32", stacklevel=3)
@@ -366,8 +324,8 @@ class Trainer:
         was_training = model.training
         model.eval()
         sums: dict[str, torch.Tensor] = {}
-        devices = [self.device] if self.device.type == "cuda" else []
-        with torch.random.fork_rng(devices=devices):
+        gpus = [self.device] if self.device.type == "cuda" else []
+        with torch.random.fork_rng(devices=gpus):
             torch.manual_seed(derive_seed(self.config.seed, "evaluate"))
             for batch in eval_batches(self.dataset.test, self.config.train.eval_batch_size, self.device):
                 for phase in self.optimizers:  # every group once, also one that phases(step) skips at this step
