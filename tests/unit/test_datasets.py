@@ -178,3 +178,47 @@ def test_binarized_mnist_test_split_is_binary_and_fixed():
     assert values <= {0, 255} and values == {0, 255}
     assert torch.equal(a.test.images, b.test.images[:64])  # one fixed draw; a subset is its prefix
     assert len(set(a.train.images.unique().tolist())) > 2  # training images stay grey (binarized per batch)
+
+
+# -- the decoded cache: images inflated once per machine, checked at every read ---------------------------------
+
+
+LABELS = np.arange(6, dtype=np.uint8) % 10
+
+
+def decoded_copies() -> list[Path]:
+    return sorted((datasets.cache_dir() / "decoded").glob("*.npy"))
+
+
+def test_decoded_images_are_cached_and_read_back_identical(fake_dataset):
+    root, _ = fake_dataset(images(6), LABELS, images(3, 5, 5), LABELS[:3])
+    first = load_dataset("fake", root)
+    assert len(decoded_copies()) == 2  # train and test images (labels are small: read each time)
+    again = load_dataset("fake", root)
+    assert torch.equal(first.train.images, again.train.images) and torch.equal(first.test.images, again.test.images)
+    assert torch.equal(again.train.images[:, 0], torch.from_numpy(images(6)))
+    again.train.images[0, 0, 0, 0] = 99  # a loaded split is writable, and nothing reaches the cached copy
+    assert torch.equal(load_dataset("fake", root).train.images[:, 0], torch.from_numpy(images(6)))
+
+
+@pytest.mark.parametrize("damage", ["flip", "truncate"])
+def test_a_damaged_cached_copy_is_dropped_and_decoded_again(fake_dataset, damage):
+    root, _ = fake_dataset(images(6), LABELS, images(3, 5, 5), LABELS[:3])
+    load_dataset("fake", root)
+    for copy in decoded_copies():
+        if damage == "flip":
+            flip_byte(copy, copy.stat().st_size - 1)  # in the pixels: the CRC-32 in the name no longer matches
+        else:
+            copy.write_bytes(copy.read_bytes()[:-5])
+    loaded = load_dataset("fake", root)
+    assert torch.equal(loaded.train.images[:, 0], torch.from_numpy(images(6)))
+    fresh = decoded_copies()
+    assert len(fresh) == 2
+    assert sorted(np.load(path).tobytes() for path in fresh) == sorted([images(6).tobytes(), images(3, 5, 5).tobytes()])
+
+
+def test_an_unwritable_cache_only_costs_time(fake_dataset, monkeypatch, tmp_path):
+    root, _ = fake_dataset(images(6), LABELS, images(3, 5, 5), LABELS[:3])
+    (tmp_path / "not-a-folder").write_text("")
+    monkeypatch.setattr(datasets, "cache_dir", lambda: tmp_path / "not-a-folder")
+    assert torch.equal(load_dataset("fake", root).train.images[:, 0], torch.from_numpy(images(6)))

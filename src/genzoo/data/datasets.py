@@ -10,12 +10,15 @@ then moved into place. A file whose checksum does not match is refused, never us
 from __future__ import annotations
 
 import abc
+import contextlib
 import hashlib
+import io
 import os
 import tarfile
 import tempfile
 import urllib.error
 import urllib.request
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -25,7 +28,7 @@ import torch
 
 from genzoo.data.idx import read_idx
 from genzoo.errors import GenzooError, unknown
-from genzoo.train.checkpoint import umask
+from genzoo.train.checkpoint import atomic_write_bytes, umask
 
 SHIPPED_DATA_DIR = Path(__file__).resolve().parents[3] / "data"  # repo/data when run from a checkout
 
@@ -92,7 +95,8 @@ class IdxDatasetSpec(FileDatasetSpec):
         return (self.train_images, self.train_labels, self.test_images, self.test_labels)
 
     def read(self, paths: Sequence[Path]) -> tuple[ImageSplit, ImageSplit]:
-        return _read_idx_split(self, paths[0], paths[1]), _read_idx_split(self, paths[2], paths[3])
+        return (_read_idx_split(self, decoded_idx(paths[0], self.train_images.sha256), read_idx(paths[1]), paths),
+                _read_idx_split(self, decoded_idx(paths[2], self.test_images.sha256), read_idx(paths[3]), paths[2:]))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -351,8 +355,30 @@ def locate(
     return download(file, spec.mirrors if mirrors is None else mirrors, target)
 
 
-def _read_idx_split(spec: FileDatasetSpec, image_path: Path, label_path: Path) -> ImageSplit:
-    x, y = read_idx(image_path), read_idx(label_path)
+def decoded_idx(path: Path, sha256: str) -> np.ndarray:
+    """read_idx(path) of a verified file, decoded once per machine. The array is kept uncompressed in the cache
+    folder, named by the SHA-256 of its source (so it cannot stand for another file) and the CRC-32 of its bytes
+    (checked at every read: a damaged copy is dropped and decoded again), and mapped copy-on-write: a process then
+    reads MNIST's 47 MB of images from the page cache instead of inflating 10 MB of gzip (about 0.5 s)."""
+    folder = cache_dir() / "decoded"
+    for copy in sorted(folder.glob(f"{sha256}-*.npy")):
+        with contextlib.suppress(OSError, ValueError):
+            array = np.load(copy, mmap_mode="c")  # writable, and nothing written ever reaches the file
+            if f"{zlib.crc32(array):08x}" == copy.stem.rpartition("-")[2]:
+                return array
+        copy.unlink(missing_ok=True)
+    array = read_idx(path)
+    buffer = io.BytesIO()
+    np.save(buffer, array)
+    with contextlib.suppress(OSError):  # a cache that cannot be written slows the next start, nothing more
+        folder.mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(folder / f"{sha256}-{zlib.crc32(array):08x}.npy", buffer.getvalue())
+    return array
+
+
+def _read_idx_split(spec: FileDatasetSpec, x: np.ndarray, y: np.ndarray, paths: Sequence[Path]) -> ImageSplit:
+    """A split from its IDX arrays, images (N, H, W) uint8 and labels (N,), as read from `paths` (images, labels)."""
+    image_path, label_path = paths[:2]
     if x.ndim != 3 or x.dtype != np.uint8:
         raise GenzooError(f"{image_path}: expected uint8 images of shape (N, H, W), got {x.dtype} {x.shape}")
     if y.ndim != 1:
@@ -361,8 +387,9 @@ def _read_idx_split(spec: FileDatasetSpec, image_path: Path, label_path: Path) -
         raise GenzooError(f"{image_path} holds {len(x)} images but {label_path} holds {len(y)} labels")
     if len(y) and (y.min() < 0 or y.max() >= len(spec.classes)):
         raise GenzooError(f"{label_path}: labels must lie in 0..{len(spec.classes) - 1}, found {y.min()}..{y.max()}")
-    # (N, H, W) -> (N, 1, H, W); np.array copies out of the read-only buffer so torch owns writable memory.
-    return ImageSplit(torch.from_numpy(np.array(x[:, None])), torch.from_numpy(y.astype(np.int64)))
+    # (N, H, W) -> (N, 1, H, W). Arrays parsed from bytes are read-only: copied, so torch owns writable memory.
+    images = x[:, None] if x.flags.writeable else np.array(x[:, None])
+    return ImageSplit(torch.from_numpy(images), torch.from_numpy(y.astype(np.int64)))
 
 
 def binarize_once(images: torch.Tensor, seed: int = TEST_BINARIZATION_SEED) -> torch.Tensor:
