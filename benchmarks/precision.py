@@ -77,7 +77,9 @@ def train_and_measure(model: str, precision: str, seed: int, args) -> dict:
     row = {"model": model, "precision": precision, "seed": seed, "steps": args.steps, "train_seconds": trained,
            "test": test, "test_loss": test.get("loss")}
     quality, codes = sections.get("quality", {}), sections.get("codes", {})
-    row.update({k: quality[k] for k in ("fd_lenet", "precision", "recall", "conditional_accuracy") if k in quality})
+    row.update({k: quality[k] for k in ("fd_lenet", "recall", "conditional_accuracy") if k in quality})
+    if "precision" in quality:  # the metric, not the row's arithmetic precision
+        row["sample_precision"] = quality["precision"]
     row.update({k: codes[k] for k in ("reconstruction_mse", "knn_accuracy") if k in codes})
     return row
 

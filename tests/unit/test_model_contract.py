@@ -7,6 +7,9 @@ with its defaults); `EXTRA_CASES` adds option variants that deserve the same con
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -390,3 +393,18 @@ def test_tied_decoder_trains_the_encoder_weights(tied):
         assert len(list(model.decoder.parameters())) == 2  # one bias per mirrored layer, no weight matrices
     else:
         assert grad is None
+
+
+PRECISION_EVIDENCE = Path(__file__).resolve().parents[2] / "benchmarks" / "results" / "precision.json"
+
+
+@pytest.mark.parametrize("name", model_names())
+def test_a_model_declared_bf16_safe_has_the_measurement_behind_it(name):
+    """train.precision=auto gives bf16 only to models declared bf16_safe, and a declaration stands on the committed
+    measurement (benchmarks/precision.py): bf16 reached fp32's quality figure at the same steps within the seed
+    spread. A model without that evidence stays fp32 under auto."""
+    if not get_model_class(name).bf16_safe:
+        return
+    verdicts = json.loads(PRECISION_EVIDENCE.read_text())["verdicts"]
+    assert name in verdicts and verdicts[name]["done"], f"{name} is declared bf16_safe but was never measured"
+    assert verdicts[name]["keeps_quality"], f"{name} is declared bf16_safe but lost quality in bf16: {verdicts[name]}"

@@ -275,6 +275,7 @@ class VAE(VariationalModel):
     name = "vae"
     summary = ("VAE over an MLP or conv network: Bernoulli or Gaussian (fixed/learned sigma) decoder, KL weight beta, "
                "warm-up, free bits")
+    bf16_safe = True  # benchmarks/results/precision.md: the same test ELBO in bf16 (and for its variants below)
     Config = VAEConfig
     capabilities = frozenset({ENCODE, DECODE, RECONSTRUCT, SAMPLE, LOG_LIKELIHOOD})
     latent_prior = "gaussian"  # p(z) = N(0, I): explorers use Gaussian quantiles and spherical paths

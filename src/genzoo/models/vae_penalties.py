@@ -247,6 +247,7 @@ class FactorVAEConfig(VAEConfig):
 class FactorVAE(VAE):
     name = "factor-vae"
     summary = "FactorVAE: the ELBO plus tc_weight x total correlation estimated by a discriminator (second optimizer)"
+    bf16_safe = False  # not measured yet (benchmarks/precision.py)
     Config = FactorVAEConfig
 
     def make_penalty(self) -> nn.Module:
