@@ -75,3 +75,32 @@ def test_cli_evaluate_measures_quality_by_default_and_prints_the_floor_row(tiny_
 def test_evaluate_refuses_a_sampler_with_no_quality(tiny_vae_run, capsys):
     assert main(["evaluate", str(tiny_vae_run), "--sampler", "gmm", "--no-quality"]) == 2
     assert "drop one of the two" in capsys.readouterr().err
+
+
+def test_the_reference_is_cached_between_processes_and_never_changes_a_figure(tiny_vae_run, monkeypatch):
+    from genzoo.evaluate import quality
+
+    model = genzoo.load(tiny_vae_run)
+    data = load_dataset("mnist", train_size=600, test_size=600)
+    calls = []
+    extract = quality.extract
+    monkeypatch.setattr(quality, "extract", lambda net, images: calls.append(len(images)) or extract(net, images))
+
+    def fresh_process_figures(**kwargs):
+        quality._REFERENCES.clear()  # what a new process starts with
+        calls.clear()
+        section = evaluate_quality(model, data, **kwargs)["quality"]
+        return {k: v for k, v in section.items() if k != "seconds"}
+
+    computed = fresh_process_figures(samples=500)
+    assert calls == [600, 500, 500]  # test set, the floor's training images, the samples
+    (stored,) = (Path(quality.cache_dir()).parent / "quality-reference").glob("*.safetensors")
+    assert fresh_process_figures(samples=500) == computed and calls == [500]  # read back: only the samples
+    stored.write_bytes(stored.read_bytes()[:1000])  # torn: ignored, recomputed, rewritten
+    assert fresh_process_figures(samples=500) == computed and calls == [600, 500, 500]
+    assert fresh_process_figures(samples=500) == computed and calls == [500]
+    fresh_process_figures(samples=400)  # another protocol: another file
+    assert calls == [600, 400, 400] and len(list(stored.parent.glob("*.safetensors"))) == 2
+    monkeypatch.setattr(quality, "KEEP_REFERENCES", 1)
+    fresh_process_figures(samples=300)  # only the newest files are kept
+    assert len(list(stored.parent.glob("*.safetensors"))) == 1 and not stored.exists()

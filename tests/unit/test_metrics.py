@@ -67,3 +67,52 @@ def test_classifier_score_bounds():
     confident = torch.full((1000, 10), -50.0)
     confident[torch.arange(1000), torch.arange(1000) % 10] = 50.0
     assert metrics.classifier_score(confident)[0] == pytest.approx(10.0, rel=1e-6)
+
+
+# -- the chunked, one-pass implementations against the textbook formulas on whole distance matrices ------------
+def textbook_neighbour_metrics(real: torch.Tensor, fake: torch.Tensor, k_pr: int, k_dc: int) -> dict[str, float]:
+    """Precision/recall (Kynkaanniemi et al. 2019) and density/coverage (Naeem et al. 2020) from the full
+    (N, M) distance matrices at once, k-th neighbours by kthvalue: the formulas as first written here."""
+    d_rr, d_ff, d_fr = torch.cdist(real, real), torch.cdist(fake, fake), torch.cdist(fake, real)
+    real_pr, real_dc = d_rr.kthvalue(k_pr + 1, 1).values, d_rr.kthvalue(k_dc + 1, 1).values
+    fake_pr = d_ff.kthvalue(k_pr + 1, 1).values
+    return {"precision": float((d_fr <= real_pr[None, :]).any(1).double().mean()),
+            "recall": float((d_fr.T <= fake_pr[None, :]).any(1).double().mean()),
+            "density": float((d_fr <= real_dc[None, :]).sum(1).double().sum() / (k_dc * len(fake))),
+            "coverage": float((d_fr.T.min(1).values <= real_dc).double().mean())}
+
+
+@pytest.mark.parametrize("chunk", [1, 37, 256, 5000])  # one row at a time, a ragged last chunk, one chunk
+def test_neighbour_metrics_in_chunks_equal_the_textbook_formulas(chunk):
+    real, fake = gaussian(700, 6, 0), gaussian(450, 6, 1, shift=0.4, scale=1.3)
+    expected = textbook_neighbour_metrics(real, fake, 3, 5)
+    assert metrics.neighbour_metrics(real, fake, 3, 5, chunk=chunk) == pytest.approx(expected, abs=1e-12)
+    radii = metrics.kth_neighbour_distances(real, (3, 5), chunk=chunk)  # passed in: what a cached reference does
+    assert metrics.neighbour_metrics(real, fake, 3, 5, real_radii=radii, chunk=chunk) == pytest.approx(expected,
+                                                                                                       abs=1e-12)
+    assert metrics.precision_recall(real, fake, 3) == pytest.approx((expected["precision"], expected["recall"]))
+
+
+def test_kth_neighbour_distances_in_chunks_equal_kthvalue_of_the_whole_matrix():
+    x = gaussian(600, 5, 3)
+    whole = torch.cdist(x, x)
+    radii = metrics.kth_neighbour_distances(x, (1, 3, 5), chunk=64)
+    for k in (1, 3, 5):
+        torch.testing.assert_close(radii[k], whole.kthvalue(k + 1, 1).values, rtol=1e-12, atol=0)
+    torch.testing.assert_close(metrics.kth_neighbour_distance(x, 3, chunk=7), radii[3], rtol=1e-12, atol=0)
+
+
+def test_kernel_distance_equals_the_per_subset_formula_and_reuses_real_terms_exactly():
+    real, fake = gaussian(900, 16, 0), gaussian(800, 16, 1, shift=0.2)
+    generator, m, estimates = torch.Generator().manual_seed(0), 300, []
+    for _ in range(12):  # the estimator as first written: three kernel matrices per subset
+        x = real[torch.randperm(len(real), generator=generator)[:m]]
+        y = fake[torch.randperm(len(fake), generator=generator)[:m]]
+        kxx, kyy, kxy = ((a @ b.T / a.shape[1] + 1) ** 3 for a, b in ((x, x), (y, y), (x, y)))
+        off_diagonal = (kxx.sum() - kxx.diagonal().sum() + kyy.sum() - kyy.diagonal().sum()) / (m * (m - 1))
+        estimates.append(off_diagonal - 2 * kxy.mean())
+    values = torch.stack(estimates)
+    expected = (float(values.mean()), float(values.std()))
+    assert metrics.kernel_distance(real, fake, subsets=12, subset_size=m) == expected
+    terms = metrics.kid_real_terms(real, len(fake), subsets=12, subset_size=m)
+    assert metrics.kernel_distance(real, fake, subsets=12, subset_size=m, real_terms=terms) == expected

@@ -7,6 +7,7 @@ import json
 import pytest
 import torch
 
+from genzoo.data.datasets import load_dataset
 from genzoo.errors import GenzooError
 from genzoo.evaluate import features
 from genzoo.evaluate.probes import knn_accuracy, logistic_accuracy
@@ -58,3 +59,36 @@ def test_feature_net_with_a_wrong_checksum_is_refused(tmp_path, monkeypatch):
 def test_unknown_data_set_has_no_feature_net():
     with pytest.raises(GenzooError, match="no shipped feature network"):
         features.info_for("cifar10")
+
+
+def test_fast_max_pool_equals_nn_max_pool_and_keeps_its_gradient():
+    x = torch.randn(3, 4, 10, 12, generator=torch.Generator().manual_seed(0)).relu()  # ties at 0, as after a ReLU
+    pool, reference = features.MaxPool2x2(), torch.nn.MaxPool2d(2)
+    with torch.no_grad():
+        assert torch.equal(pool(x), reference(x))
+        assert torch.equal(pool(x[..., :9, :]), reference(x[..., :9, :]))  # odd height: ATen's kernel
+    a, b = x.clone().requires_grad_(), x.clone().requires_grad_()
+    pool(a).sum().backward()
+    reference(b).sum().backward()
+    assert torch.equal(a.grad, b.grad)  # a tie's gradient goes to one input, as before
+
+
+def test_features_do_not_depend_on_the_batching(mnist_small):
+    """What lets extraction take whatever batches are fastest without moving a figure: any batch with enough
+    images per thread gives every image the same bits, and no default batching ends in a short batch."""
+    net, _ = features.load_feature_net("mnist")
+    threads = torch.get_num_threads()
+    train = load_dataset("mnist", train_size=70 * threads + 5, test_size=1).train.images.float() / 255
+    for n in (70 * threads + 5, 64 * threads + 3):  # a last batch long enough to keep; one short enough to merge
+        assert torch.equal(features.extract(net, train[:n]), features.extract(net, train[:n], batch_size=n))
+    assert torch.equal(features.extract_split(net, mnist_small.test)[0],
+                       features.extract(net, mnist_small.test.images.float() / 255, batch_size=64))
+
+
+def test_batch_bounds_cover_every_item_once_and_merge_a_short_tail():
+    assert features.batch_bounds(10_000, 250) == [(i, i + 250) for i in range(0, 10_000, 250)]
+    assert features.batch_bounds(505, 250, smallest=12) == [(0, 250), (250, 505)]
+    assert features.batch_bounds(520, 250, smallest=12) == [(0, 250), (250, 500), (500, 520)]
+    assert features.batch_bounds(7, 250, smallest=12) == [(0, 7)]
+    assert features.batch_bounds(0, 250) == []
+
