@@ -1,8 +1,8 @@
-"""Does `train.compile=true` (torch.compile of the model's training step) pay within the first epoch?
+"""Does `train.compile=true` (torch.compile of the model's networks) pay within the first epoch?
 
 For each model, the trainer's inner loop (the model's phases: `training_step` through the step function, backward
 into the phase's group, fused Adam) runs on pre-made MNIST batches twice in this process: eagerly, and with the
-step function compiled as the trainer compiles it (`torch.compile(model)`). The first compiled steps carry the
+networks compiled as the trainer compiles them (`compile_networks`). The first compiled steps carry the
 compile time (their time minus as many eager steps); the rest give the per-step speed. Break-even = compile time
 / per-step saving, in steps, against the steps of one epoch at the model's batch size.
 
@@ -22,6 +22,7 @@ import torch
 from genzoo.api import build_model, load_data
 from genzoo.config import RunConfig
 from genzoo.data.batches import Batch, EpochBatches
+from genzoo.train.devices import compile_networks
 
 CASES = {  # name: (model config, batch size)
     "vae": ({"name": "vae"}, 128),
@@ -30,14 +31,15 @@ CASES = {  # name: (model config, batch size)
     "dcgan": ({"name": "dcgan"}, 64),
     "dcgan64": ({"name": "dcgan", "preset": "classic-64"}, 64),
 }
-WARMUP = 3  # compiled steps that may still be compiling (a phase's graph, then recompiles on a new step value)
+WARMUP = 3  # compiled steps that may still be compiling (each network's graph per phase and grad mode)
 
 
 def timed_loop(case: str, batches: list[Batch], compiled: bool, precision: str) -> list[float]:
-    """Seconds of each step of the model's own phases, eager or through torch.compile(model)."""
+    """Seconds of each step of the model's own phases, eager or with its networks compiled."""
     config = RunConfig.from_dict({"model": CASES[case][0]})
     model = build_model(config, None)[1].train()
-    step_fn = torch.compile(model) if compiled else model
+    if compiled:
+        compile_networks(model)
     optimizers = {g.name: torch.optim.Adam(g.params, lr=g.lr or 1e-3, betas=g.betas or (0.9, 0.999), fused=True)
                   for g in model.optimizer_groups()}
     every = {id(p) for p in model.parameters() if p.requires_grad}
@@ -48,7 +50,7 @@ def timed_loop(case: str, batches: list[Batch], compiled: bool, precision: str) 
         started = time.perf_counter()
         for phase in model.phases(step):
             with autocast:
-                loss = step_fn(batch, step, phase).loss
+                loss = model(batch, step, phase).loss
             optimizers[phase].zero_grad(set_to_none=True)
             loss.backward(inputs=inputs[phase])
             optimizers[phase].step()

@@ -6,7 +6,7 @@ import math
 
 import pytest
 import torch
-from conftest import newest_weights, read_metrics
+from conftest import build_tiny_config, newest_weights, read_metrics
 
 import genzoo
 from genzoo.config import RunConfig
@@ -151,3 +151,23 @@ def test_load_refuses_weights_of_another_shape(tiny_vae_run, tmp_path):
     RunConfig.from_dict(config).save(run / "config.yaml")
     with pytest.raises(GenzooError, match="does not fit the model"):
         genzoo.load(run)
+
+
+@pytest.mark.parametrize(("name", "model"), [("vae", {"kl_warmup_steps": 6}), ("gan", {})])
+def test_train_compile_trains_the_same_model_as_eager(name, model, tmp_path):
+    """train.compile compiles the networks, not the step: a step number in a schedule (vae's KL warm-up) or noise
+    drawn per batch (gan) must neither recompile every step nor fail to trace, and the run is the eager one up to
+    the compiled kernels' round-off, saved under the eager model's parameter names."""
+    runs = {}
+    for compiled in (False, True):
+        config = build_tiny_config(name, model=model, train={"compile": compiled})
+        genzoo.train(config, tmp_path / str(compiled), verbose=False)
+        runs[compiled] = tmp_path / str(compiled)
+    eager, compiled = (read_metrics(runs[c]) for c in (False, True))
+    assert [r["step"] for r in compiled] == [r["step"] for r in eager]
+    for a, b in zip(eager, compiled):
+        assert b.keys() == a.keys()
+        for key in a.keys() - {"step", "epoch", "split"}:  # every loss term logged, train and test
+            assert b[key] == pytest.approx(a[key], rel=1e-3, abs=1e-4), (key, a, b)
+    assert newest_weights(runs[True]).keys() == newest_weights(runs[False]).keys()
+    assert genzoo.sample(runs[True], n=4, seed=0).shape == (4, 1, 28, 28)

@@ -88,3 +88,16 @@ def with_precision(config: RunConfig, device: torch.device, bf16_safe: bool) -> 
     """The config with train.precision resolved (what config.yaml and checkpoints record)."""
     precision = resolve_precision(config.train.precision, device, bf16_safe)
     return config.replace(train=dataclasses.replace(config.train, precision=precision))
+
+
+def compile_networks(model: torch.nn.Module) -> None:
+    """`train.compile`: torch.compile each network the model holds (its direct submodules with parameters), in place.
+
+    The networks, not `training_step`: a step's Python (the step number in warm-up and annealing schedules,
+    the phase, noise drawn for a batch) would make torch.compile guard on values that change every step and
+    recompile until it gives up, while the networks are where the time goes and their inputs keep one shape
+    all epoch. In place (`nn.Module.compile`), so parameter names, state dicts and checkpoints stay those of
+    the eager model."""
+    for network in model.children():
+        if any(True for _ in network.parameters()):  # not parameter-free helpers (likelihoods, health monitors)
+            network.compile()

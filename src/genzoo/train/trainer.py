@@ -94,7 +94,8 @@ class Trainer:
         # gradients for the discriminator's weights.
         every = {id(p) for p in model.parameters() if p.requires_grad}
         self.backward_inputs = {g.name: None if {id(p) for p in g.params} == every else g.params for g in groups}
-        self.step_fn = torch.compile(model) if tc.compile else model
+        if tc.compile:
+            devices.compile_networks(model)
         self.step = 0
         # Loss terms summed on the device since the last log line, and how many updates went into each.
         self.running: dict[str, torch.Tensor] = {}
@@ -170,7 +171,7 @@ class Trainer:
                     for batch in self.batches.epoch(epoch, start):
                         for phase in model.phases(step):
                             with self.autocast():
-                                out: StepOutput = self.step_fn(batch, step, phase)
+                                out: StepOutput = model(batch, step, phase)
                             optimizer = self.optimizers[phase]
                             optimizer.zero_grad(set_to_none=True)
                             out.loss.backward(inputs=self.backward_inputs[phase])
