@@ -19,16 +19,15 @@ import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import yaml
 
+from genzoo import checks
 from genzoo.errors import GenzooError, unknown
 
-
-def positive(name: str, value: float | int | None) -> None:
-    if value is not None and not value > 0:  # `not >` also refuses NaN
-        raise GenzooError(f"{name}={value} is out of range; expected a value > 0")
+if TYPE_CHECKING:
+    from genzoo.models.base import ModelConfig
 
 
 @dataclass(frozen=True)
@@ -44,14 +43,11 @@ class DataConfig:
     test_fraction: float = 0.1
 
     def __post_init__(self):
-        positive("data.train_size", self.train_size)
-        positive("data.test_size", self.test_size)
-        if not 4 <= self.image_size <= 1024:
-            raise GenzooError(f"data.image_size={self.image_size} is out of range; expected 4..1024 (e.g. 32 or 64)")
-        if self.channels not in (1, 3):
-            raise GenzooError(f"data.channels={self.channels}; expected 1 (grey) or 3 (RGB)")
-        if not 0 < self.test_fraction < 1:
-            raise GenzooError(f"data.test_fraction={self.test_fraction} is out of range; expected (0, 1), e.g. 0.1")
+        checks.positive("data.train_size", self.train_size)
+        checks.positive("data.test_size", self.test_size)
+        checks.check(4 <= self.image_size <= 1024, "data.image_size", self.image_size, "4..1024 (e.g. 32 or 64)")
+        checks.check(self.channels in (1, 3), "data.channels", self.channels, "1 (grey) or 3 (RGB)")
+        checks.check(0 < self.test_fraction < 1, "data.test_fraction", self.test_fraction, "(0, 1), e.g. 0.1")
 
     def folder_options(self):
         """The image-folder options as the data layer takes them (other data sets ignore them)."""
@@ -81,30 +77,18 @@ class TrainConfig:
     tensorboard: bool = True  # write tb/ when the tensorboard package is installed
 
     def __post_init__(self):
-        for name in ("epochs", "batch_size", "log_every", "keep_checkpoints", "grid_size", "eval_batch_size"):
-            positive(f"train.{name}", getattr(self, name))
-        positive("train.steps", self.steps)
-        positive("train.lr", self.lr)
-        positive("train.checkpoint_every", self.checkpoint_every)
-        if not all(0 <= b < 1 for b in self.betas):
-            raise GenzooError(f"train.betas={list(self.betas)} is out of range; expected two values in [0, 1)")
-        if self.weight_decay < 0:
-            raise GenzooError(f"train.weight_decay={self.weight_decay} is out of range; expected >= 0")
+        for name in ("epochs", "batch_size", "log_every", "keep_checkpoints", "grid_size", "eval_batch_size", "steps",
+                     "lr", "checkpoint_every"):
+            checks.positive(f"train.{name}", getattr(self, name))
+        checks.adam_betas("train.betas", self.betas)
+        checks.at_least("train.weight_decay", self.weight_decay, 0)
         if not (self.device in ("auto", "cpu", "cuda") or self.device.startswith("cuda:")):
-            raise GenzooError(f"train.device={self.device!r}; expected auto, cpu, cuda or cuda:N")
-
-
-@dataclass(frozen=True)
-class ModelConfig:
-    """Base of every model's Config. `image_shape` and `num_classes` are filled in from the data set."""
-
-    image_shape: tuple[int, int, int] = (1, 28, 28)  # (C, H, W)
-    num_classes: int = 10
+            raise checks.invalid("train.device", self.device, "auto, cpu, cuda or cuda:N")
 
 
 @dataclass(frozen=True)
 class RunConfig:
-    model: ModelConfig
+    model: ModelConfig  # the model's own Config (models/base.py), chosen by model_name
     model_name: str
     data: DataConfig = field(default_factory=DataConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
@@ -120,7 +104,9 @@ class RunConfig:
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any], source: str = "config") -> RunConfig:
-        from genzoo.models.registry import get_model_class  # models import config; import lazily
+        # Imported here, not at the top: the registry loads every model and torch, which `genzoo --help` and the
+        # other quick commands do without. (Models do not import this module: no cycle.)
+        from genzoo.models.registry import get_model_class
 
         raw = dict(raw or {})
         _check_keys(raw, {"model", "data", "train", "seed"}, source)
@@ -137,7 +123,7 @@ class RunConfig:
         model_cls = get_model_class(name)
         seed = raw.get("seed", 0)
         if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
-            raise GenzooError(f"{source}: seed={seed!r}; expected a non-negative integer")
+            raise GenzooError(f"{source}: {checks.invalid('seed', seed, 'a non-negative integer')}")
         return cls(
             model=build_dataclass(model_cls.Config, model_raw, f"{source}: model"),
             model_name=name,
@@ -147,7 +133,7 @@ class RunConfig:
         )
 
     def save(self, path: Path) -> None:
-        from genzoo.train.checkpoint import atomic_write_text
+        from genzoo.files import atomic_write_text
 
         atomic_write_text(path, yaml.safe_dump(self.to_dict(), sort_keys=False))
 
@@ -240,24 +226,23 @@ def _coerce(value: Any, hint: Any, name: str) -> Any:
         inner = [a for a in args if a is not type(None)]
         return _coerce(value, inner[0], name)
     if origin is Literal:
-        if value not in args:
-            raise GenzooError(f"{name}={value!r}; expected one of {', '.join(map(str, args))}")
+        checks.one_of(name, value, args)
         return value
     if origin is tuple:
         if not isinstance(value, (list, tuple)):
-            raise GenzooError(f"{name}={value!r}; expected a list")
+            raise checks.invalid(name, value, "a list")
         if len(args) == 2 and args[1] is Ellipsis:
             return tuple(_coerce(v, args[0], f"{name}[{i}]") for i, v in enumerate(value))
         if len(value) != len(args):
-            raise GenzooError(f"{name}={list(value)}; expected a list of {len(args)} values")
+            raise checks.invalid(name, list(value), f"a list of {len(args)} values")
         return tuple(_coerce(v, a, f"{name}[{i}]") for i, (v, a) in enumerate(zip(value, args)))
     if hint is bool:
         if not isinstance(value, bool):
-            raise GenzooError(f"{name}={value!r}; expected true or false")
+            raise checks.invalid(name, value, "true or false")
         return value
     if hint is int:
         if isinstance(value, bool) or not isinstance(value, int):
-            raise GenzooError(f"{name}={value!r}; expected an integer")
+            raise checks.invalid(name, value, "an integer")
         return value
     if hint is float:
         if isinstance(value, str):  # YAML 1.1 reads 1e-3 (no dot) as a string
@@ -266,11 +251,11 @@ def _coerce(value: Any, hint: Any, name: str) -> Any:
             except ValueError:
                 pass
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise GenzooError(f"{name}={value!r}; expected a number")
+            raise checks.invalid(name, value, "a number")
         return float(value)
     if hint is str:
         if not isinstance(value, str):
-            raise GenzooError(f"{name}={value!r}; expected a string")
+            raise checks.invalid(name, value, "a string")
         return value
     raise TypeError(f"{name}: unsupported config type {hint}")  # a programming error, not user input
 

@@ -18,19 +18,21 @@ from __future__ import annotations
 import copy
 import math
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 
+from genzoo import checks
 from genzoo.data.batches import Batch
 from genzoo.data.datasets import ImageSplit
 from genzoo.errors import GenzooError
 from genzoo.models.autoencoder import AEConfig, Autoencoder
 from genzoo.models.base import CONDITIONAL, SAMPLE, OptimizerGroup, StepOutput
-from genzoo.models.gan import (DISCRIMINATOR, GENERATOR, AdversarialHealth, GANActivation, PendingFakes, bce,
-                               binary_entropy, ema_update, real_images)
+from genzoo.models.gan import (DISCRIMINATOR, GENERATOR, AdversarialHealth, GANActivation, ReusesFakes, bce,
+                               binary_entropy, check_players_adam, check_smoothing_and_ema, ema_update, real_images)
 from genzoo.models.registry import register
-from genzoo.nets.gan_nets import MLPDiscriminator
+from genzoo.nets.gan_nets import LEAKY_SLOPE, MLPDiscriminator
+from genzoo.nets.mlp import explicit_activation
 
 AUTOENCODER = "autoencoder"
 
@@ -58,7 +60,7 @@ class AAEConfig(AEConfig):
     latent_dim: int | None = None  # None: 8 with the Gaussian prior, 2 with the mixture
     prior: Literal["gaussian", "mixture"] = "gaussian"
     hidden_d: tuple[int, ...] = (512, 256)  # the code discriminator's widths
-    activation_d: GANActivation = "leaky_relu"  # slope 0.2
+    activation_d: GANActivation = "leaky_relu_0.2"  # (a bare leaky_relu means this slope here)
     # Adam per phase (train.lr and train.betas do not apply); None: the prior's default (PRIOR_DEFAULTS).
     lr_ae: float = 1e-3
     lr_d: float | None = None
@@ -69,33 +71,33 @@ class AAEConfig(AEConfig):
     label_smoothing: float = 0.0  # real (prior) targets are 1 - label_smoothing
     ema_decay: float = 0.0  # > 0: sample through a moving average of the decoder's weights
 
+    @classmethod
+    def resolve(cls, settings: dict[str, Any]) -> dict[str, Any]:
+        """Settings left at None take the prior's defaults (PRIOR_DEFAULTS); a bare leaky_relu for the
+        discriminator becomes leaky_relu_0.2."""
+        settings = super().resolve(settings)
+        defaults = PRIOR_DEFAULTS[cls.setting(settings, "prior")]
+        settings = {**settings, **{name: value for name, value in defaults.items()
+                                   if cls.setting(settings, name) is None}}
+        if "activation_d" in settings:
+            settings["activation_d"] = explicit_activation(settings["activation_d"], LEAKY_SLOPE)
+        return settings
+
     def __post_init__(self):
-        for name, value in PRIOR_DEFAULTS[self.prior].items():
-            if getattr(self, name) is None:
-                object.__setattr__(self, name, value)
         super().__post_init__()
-        if any(n <= 0 for n in self.hidden_d):
-            raise GenzooError(f"model.hidden_d={list(self.hidden_d)}: widths must be > 0")
+        checks.sizes("model.hidden_d", self.hidden_d)
         if self.prior == "mixture" and self.latent_dim % 2:
-            raise GenzooError(f"prior=mixture places its components in pairs of code dimensions; latent_dim="
-                              f"{self.latent_dim} is odd (use e.g. 2 or 8)")
-        for name in ("lr_ae", "lr_d", "lr_g"):
-            if not getattr(self, name) > 0:
-                raise GenzooError(f"model.{name}={getattr(self, name)} is out of range; expected > 0")
-        for name in ("betas_ae", "betas_d", "betas_g"):
-            if not all(0 <= b < 1 for b in getattr(self, name)):
-                raise GenzooError(f"model.{name}={list(getattr(self, name))} is out of range; expected two values in [0, 1)")
-        if not 0 <= self.label_smoothing < 0.5:
-            raise GenzooError(f"model.label_smoothing={self.label_smoothing} is out of range; expected [0, 0.5)")
-        if not 0 <= self.ema_decay < 1:
-            raise GenzooError(f"model.ema_decay={self.ema_decay} is out of range; expected [0, 1) (0 = off)")
+            raise GenzooError(f"model.latent_dim={self.latent_dim} is odd; prior=mixture places its components in "
+                              "pairs of code dimensions (use e.g. 2 or 8)")
+        check_players_adam(self, ("ae", "d", "g"))
+        check_smoothing_and_ema(self)
         if self.ema_decay and self.tied:  # the average would need its own copy of the encoder's weights too
-            raise GenzooError(f"model.ema_decay={self.ema_decay} cannot average a tied decoder (model.tied=true): "
-                              "its weights are the encoder's; use tied=false or ema_decay=0")
+            raise checks.conflict("model.ema_decay", self.ema_decay, "tied=false: it cannot average a tied decoder, "
+                                  "whose weights are the encoder's; use ema_decay=0 to keep model.tied=true")
 
 
 @register
-class AdversarialAutoencoder(Autoencoder):
+class AdversarialAutoencoder(ReusesFakes, Autoencoder):
     name = "aae"
     summary = "adversarial autoencoder: reconstruction phase, then a code discriminator against a Gaussian or " \
               "label-conditioned mixture prior"
@@ -113,10 +115,9 @@ class AdversarialAutoencoder(Autoencoder):
             self.capabilities = type(self).capabilities | {CONDITIONAL}
             self.latent_prior = None
         self.discriminator = MLPDiscriminator(c.latent_dim, c.hidden_d, c.activation_d,
-                                              c.num_classes if self.mixture else 0)
+                                              c.num_classes if self.conditional else 0)
         self.decoder_ema = copy.deepcopy(self.decoder).requires_grad_(False) if c.ema_decay else None
         self.health = AdversarialHealth(self.name, binary_entropy(1 - c.label_smoothing))
-        self._pending: PendingFakes | None = None
 
     # -- the phases -------------------------------------------------------------------------------------------
     def optimizer_groups(self) -> list[OptimizerGroup]:
@@ -144,15 +145,10 @@ class AdversarialAutoencoder(Autoencoder):
     def training_step(self, batch: Batch, step: int, phase: str = AUTOENCODER) -> StepOutput:
         if phase == AUTOENCODER:
             return super().training_step(batch, step)  # reconstruction: {"recon"}
-        labels = batch.y if self.mixture else None
+        labels = self.labels_of(batch)
         if phase == DISCRIMINATOR:
             training = self.training and torch.is_grad_enabled()
-            if training and not torch.compiler.is_compiling():  # reused by this step's generator phase (gan.py)
-                codes = self.encode(batch.x)
-                self._pending = PendingFakes(step, batch, codes, labels)
-            else:
-                with torch.no_grad():
-                    codes = self.encode(batch.x)
+            codes = self.draw_fakes(lambda: self.encode(batch.x), step, batch, labels, keep=training)  # the fakes
             prior = self.prior_sample(len(batch), labels, device=batch.x.device)
             both = None if labels is None else torch.cat([labels, labels])
             logits = self.discriminator(torch.cat([prior, codes.detach().to(prior.dtype)]), both)  # one pass
@@ -164,11 +160,8 @@ class AdversarialAutoencoder(Autoencoder):
                      "d_code": torch.sigmoid(fake_logits.detach().float()).mean()}
             return StepOutput(loss, terms)
         if phase == GENERATOR:
-            pending, self._pending = self._pending, None
-            if pending is not None and pending.step == step and pending.batch is batch and torch.is_grad_enabled():
-                codes = pending.fake
-            else:
-                codes = self.encode(batch.x)
+            pending = self.take_fakes(step, batch)
+            codes = pending.fake if pending is not None else self.encode(batch.x)
             return StepOutput(bce(self.discriminator(codes, labels), 1.0))
         raise GenzooError(f"aae has phases {AUTOENCODER!r}, {DISCRIMINATOR!r} and {GENERATOR!r}, not {phase!r}")
 

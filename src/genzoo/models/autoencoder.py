@@ -11,19 +11,18 @@ from __future__ import annotations
 import contextlib
 import math
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-from genzoo.config import ModelConfig
+from genzoo import checks
 from genzoo.data.batches import Batch
-from genzoo.errors import GenzooError
-from genzoo.models.base import DECODE, DENOISE, ENCODE, RECONSTRUCT, SAMPLE, GenerativeModel, StepOutput
+from genzoo.models.base import DECODE, DENOISE, ENCODE, RECONSTRUCT, SAMPLE, GenerativeModel, ModelConfig, StepOutput
 from genzoo.models.registry import register
 from genzoo.nets.conv import CLASSIC_CODE_SIZE, ClassicConvDecoder, ClassicConvEncoder, ConvDecoder, ConvEncoder
-from genzoo.nets.mlp import Activation, TiedDecoder, mlp
+from genzoo.nets.mlp import DEFAULT_LEAKY_SLOPE, Activation, TiedDecoder, explicit_activation, mlp
 from genzoo.nets.sequence import RowLSTMDecoder, RowLSTMEncoder
 
 Network = Literal["mlp", "conv", "conv-classic", "lstm"]
@@ -40,19 +39,26 @@ class AEConfig(ModelConfig):
     tied: bool = False  # mlp: the decoder reuses the encoder's weight matrices, transposed
     loss: Literal["bce", "mse"] = "bce"  # per pixel, summed per image: cross-entropy on logits or squared error
 
+    @classmethod
+    def resolve(cls, settings: dict[str, Any]) -> dict[str, Any]:
+        settings = super().resolve(settings)
+        if "activation" in settings:  # a bare leaky_relu has meant PyTorch's slope 0.01 here
+            settings = {**settings, "activation": explicit_activation(settings["activation"], DEFAULT_LEAKY_SLOPE)}
+        return settings
+
     def __post_init__(self):
-        if self.latent_dim <= 0 or any(n <= 0 for n in (*self.hidden, *self.channels)):
-            raise GenzooError(f"latent_dim, hidden and channels must be > 0; got {self.latent_dim}, "
-                              f"{list(self.hidden)}, {list(self.channels)}")
+        checks.positive("model.latent_dim", self.latent_dim)
+        checks.sizes("model.hidden", self.hidden)
+        checks.sizes("model.channels", self.channels)
         if self.tied and self.network != "mlp":
-            raise GenzooError(f"tied=true needs network=mlp (got network={self.network})")
-        if self.network == "conv-classic" and self.latent_dim != CLASSIC_CODE_SIZE:
-            raise GenzooError(f"network=conv-classic has a fixed {CLASSIC_CODE_SIZE}-dim code (8x2x2); "
-                              f"latent_dim={self.latent_dim} cannot apply")
+            raise checks.conflict("model.tied", self.tied, f"network=mlp (got network={self.network})")
+        if self.network == "conv-classic":
+            checks.check(self.latent_dim == CLASSIC_CODE_SIZE, "model.latent_dim", self.latent_dim,
+                         f"{CLASSIC_CODE_SIZE} with network=conv-classic (its code is a fixed 8x2x2 map)")
         if self.network == "lstm" and not self.hidden:
-            raise GenzooError("network=lstm needs hidden=[units per layer], e.g. [128]")
+            raise checks.conflict("model.network", self.network, "hidden=[units per layer], e.g. [128]")
         if self.network == "conv" and not self.channels:
-            raise GenzooError("network=conv needs channels=[...], e.g. [32, 64]")
+            raise checks.conflict("model.network", self.network, "channels=[...], e.g. [32, 64]")
 
 
 def build_networks(c: AEConfig) -> tuple[nn.Module, nn.Module]:
@@ -153,10 +159,8 @@ class DAEConfig(AEConfig):
 
     def __post_init__(self):
         super().__post_init__()
-        if not 0 <= self.mask_fraction <= 1:
-            raise GenzooError(f"mask_fraction={self.mask_fraction} is out of range; expected a value in [0, 1]")
-        if self.noise_std < 0:
-            raise GenzooError(f"noise_std={self.noise_std} is out of range; expected >= 0")
+        checks.check(0 <= self.mask_fraction <= 1, "model.mask_fraction", self.mask_fraction, "a value in [0, 1]")
+        checks.at_least("model.noise_std", self.noise_std, 0)
 
 
 @register
@@ -188,11 +192,12 @@ class CAEConfig(AEConfig):
     def __post_init__(self):
         super().__post_init__()
         if self.network != "mlp":
-            raise GenzooError(f"cae supports network=mlp (got {self.network})")
+            raise checks.invalid("model.network", self.network, "mlp (cae's Jacobian penalty is for an MLP encoder)")
         if self.jacobian == "exact" and not self.closed_form:
-            raise GenzooError("jacobian=exact needs a one-layer sigmoid encoder (hidden=[], code_activation=sigmoid)")
-        if self.contraction < 0 or self.projections <= 0:
-            raise GenzooError(f"need contraction >= 0 and projections > 0; got {self.contraction}, {self.projections}")
+            raise checks.conflict("model.jacobian", self.jacobian,
+                                  "a one-layer sigmoid encoder (hidden=[], code_activation=sigmoid)")
+        checks.at_least("model.contraction", self.contraction, 0)
+        checks.positive("model.projections", self.projections)
 
     @property
     def closed_form(self) -> bool:

@@ -11,18 +11,22 @@ A model is an `nn.Module` built from one frozen `Config` dataclass. It owns its 
 
 What a model can do is declared in `capabilities`, never guessed: a verb it does not declare raises
 `CapabilityError` with one line that says why, which the CLI prints before exiting 2.
+
+A model's settings are one frozen dataclass derived from `ModelConfig`. Settings whose default depends on other
+settings (a GAN's preset, an AAE's prior) are filled in by the class's `resolve` before the dataclass is built,
+so a config object always holds its final values and config.yaml records them.
 """
 
 from __future__ import annotations
 
 import abc
+import typing
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import Any, ClassVar, Literal
 
 import torch
 from torch import nn
 
-from genzoo.config import ModelConfig
 from genzoo.data.batches import Batch
 from genzoo.data.datasets import ImageSplit
 from genzoo.errors import CapabilityError
@@ -32,6 +36,47 @@ DENOISE = "denoise"  # has corrupt(x): the noise it was trained to remove
 CONDITIONAL = "conditional"  # sample/encode/decode take labels (B,) int64; batches' labels feed training
 LOG_LIKELIHOOD = "log_likelihood"  # has log_weights(x, k): importance weights that estimate log p(x) (evaluate/)
 ALL_CAPABILITIES = (ENCODE, DECODE, SAMPLE, RECONSTRUCT, DENOISE, CONDITIONAL, LOG_LIKELIHOOD)
+
+# What codes are drawn from, for the explorers (axis ranges, paths between codes, random codes):
+#   gaussian     p(z) = N(0, I): Gaussian quantiles, spherical paths
+#   uniform      U[-1, 1] per dimension (a GAN fed uniform noise)
+#   mixture      a learned mixture (the VampPrior): ranges are read from the test codes
+#   conditional  one Gaussian per class, N(m_y, s_y^2) (the CVAE's learned prior)
+# and None for codes without a prior of their own (autoencoders, a hierarchy's concatenated layers).
+LatentPrior = Literal["gaussian", "uniform", "mixture", "conditional"]
+LATENT_PRIORS: tuple[str, ...] = typing.get_args(LatentPrior)
+
+
+class _ResolvedOnConstruction(type):
+    """`Config(**settings)` builds the dataclass from `Config.resolve(settings)`: defaults that depend on other
+    settings are filled in before the frozen object exists (keywords only, as YAML and dataclasses.replace pass)."""
+
+    def __call__(cls, *args: Any, **settings: Any):
+        return super().__call__(*args, **cls.resolve(settings))
+
+
+@dataclass(frozen=True)
+class ModelConfig(metaclass=_ResolvedOnConstruction):
+    """Base of every model's Config. `image_shape` and `num_classes` are filled in from the data set."""
+
+    image_shape: tuple[int, int, int] = (1, 28, 28)  # (C, H, W)
+    num_classes: int = 10
+
+    @classmethod
+    def resolve(cls, settings: dict[str, Any]) -> dict[str, Any]:
+        """The keyword settings given to the constructor -> the ones it is built from. A subclass fills in what
+        its other settings imply (chaining to super()); left out, a field takes its dataclass default."""
+        return settings
+
+    @classmethod
+    def default(cls, name: str) -> Any:
+        """The dataclass default of field `name` on this class (a subclass may change it)."""
+        return cls.__dataclass_fields__[name].default
+
+    @classmethod
+    def setting(cls, settings: dict[str, Any], name: str) -> Any:
+        """The value field `name` will have: the one given, else the default."""
+        return settings[name] if name in settings else cls.default(name)
 
 
 @dataclass
@@ -60,8 +105,8 @@ class GenerativeModel(nn.Module, abc.ABC):
     capabilities: ClassVar[frozenset[str]] = frozenset()
     # Capabilities a config setting adds to an instance, with that setting: {"conditional": "model.prior=mixture"}.
     config_capabilities: ClassVar[dict[str, str]] = {}
-    # "gaussian" when p(z) = N(0, I), "uniform" for U[-1, 1]; None when codes have no prior
-    latent_prior: ClassVar[str | None] = None
+    # What codes are drawn from (LatentPrior above); a model may set its instance's from its config (a GAN's noise)
+    latent_prior: ClassVar[LatentPrior | None] = None
     # Why a verb the model does not declare is missing, per verb, for the one-line error (a model's entries are
     # added to these defaults).
     missing_reasons: ClassVar[dict[str, str]] = {}
@@ -73,9 +118,25 @@ class GenerativeModel(nn.Module, abc.ABC):
     # True to that file). Until measured, False: train.precision=auto gives the model fp32 on any hardware.
     bf16_safe: ClassVar[bool] = False
 
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if cls.latent_prior is not None and cls.latent_prior not in LATENT_PRIORS:
+            raise TypeError(f"{cls.__name__}.latent_prior={cls.latent_prior!r}; expected None or one of "
+                            f"{', '.join(LATENT_PRIORS)}")  # a programming error, found at import
+
     def __init__(self, config: ModelConfig):
         super().__init__()
         self.config = config
+
+    @property
+    def conditional(self) -> bool:
+        """Whether labels feed the networks: the CONDITIONAL capability, declared by the class or (for a model
+        that a setting makes conditional) by the instance."""
+        return CONDITIONAL in self.capabilities
+
+    def labels_of(self, batch: Batch) -> torch.Tensor | None:
+        """The batch's labels (B,) for a conditional model, None for any other."""
+        return batch.y if self.conditional else None
 
     # -- training ---------------------------------------------------------------------------------------------
     def optimizer_groups(self) -> list[OptimizerGroup]:
@@ -146,7 +207,7 @@ class GenerativeModel(nn.Module, abc.ABC):
     def conditioning(self, labels: torch.Tensor | None) -> dict[str, torch.Tensor]:
         """Keyword arguments that hand class labels (B,) to encode/decode/reconstruct of a conditional model and
         nothing to any other, so callers write `model.encode(x, **model.conditioning(y))` whatever the model."""
-        if labels is None or CONDITIONAL not in self.capabilities:
+        if labels is None or not self.conditional:
             return {}
         return {"labels": labels.to(self.device)}
 

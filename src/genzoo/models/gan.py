@@ -24,21 +24,24 @@ from __future__ import annotations
 import copy
 import math
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, fields
-from typing import Any, ClassVar, Literal, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-from genzoo.config import ModelConfig
+from genzoo import checks
 from genzoo.data.batches import Batch, to_float
 from genzoo.data.datasets import ImageSplit
 from genzoo.errors import GenzooError
-from genzoo.models.base import (CONDITIONAL, DECODE, ENCODE, RECONSTRUCT, SAMPLE, GenerativeModel, OptimizerGroup,
-                               StepOutput)
+from genzoo.models.base import (CONDITIONAL, DECODE, ENCODE, RECONSTRUCT, SAMPLE, GenerativeModel, ModelConfig,
+                               OptimizerGroup, StepOutput)
 from genzoo.models.registry import register
-from genzoo.nets.gan_nets import DCDiscriminator, DCGenerator, MLPDiscriminator, MLPGenerator, conv_layout
+from genzoo.nets.gan_nets import (LEAKY_SLOPE, DCDiscriminator, DCGenerator, MLPDiscriminator, MLPGenerator,
+                                  conv_layout)
+from genzoo.nets.mlp import explicit_activation
 
 DISCRIMINATOR, GENERATOR = "discriminator", "generator"
 
@@ -163,6 +166,58 @@ def real_images(split: ImageSplit, n: int, device: torch.device) -> torch.Tensor
     return to_float(split.images[:n]).to(device)
 
 
+def check_players_adam(settings: ModelConfig, players: tuple[str, ...]) -> None:
+    """Adam's lr_P > 0 and betas_P in [0, 1) for each player P: the optimizers of an adversarial model are its own
+    (train.lr and train.betas do not apply)."""
+    for player in players:
+        checks.positive(f"model.lr_{player}", getattr(settings, f"lr_{player}"))
+    for player in players:
+        checks.adam_betas(f"model.betas_{player}", getattr(settings, f"betas_{player}"))
+
+
+def check_smoothing_and_ema(settings: ModelConfig) -> None:
+    """label_smoothing in [0, 0.5) and ema_decay in [0, 1), settings every adversarial model has."""
+    checks.check(0 <= settings.label_smoothing < 0.5, "model.label_smoothing", settings.label_smoothing,
+                 "[0, 0.5) (0.1 is usual)")
+    checks.check(0 <= settings.ema_decay < 1, "model.ema_decay", settings.ema_decay, "[0, 1) (0 = off, 0.999 is usual)")
+
+
+class PendingFakes(NamedTuple):
+    """The discriminator phase's fakes, kept with their graph for the generator phase of the same step."""
+    step: int
+    batch: Batch
+    fake: torch.Tensor  # the generator's output (a GAN's images, an AAE's codes), attached to its graph
+    labels: torch.Tensor | None
+
+
+class ReusesFakes:
+    """Mixin of the adversarial models: carries the fakes of a step's discriminator phase to its generator phase,
+    so that a step runs the generator (a GAN's generator, an AAE's encoder) forward once, as the PyTorch DCGAN
+    example does. The generator phase takes them only when they are from the same step and batch and it is
+    training; otherwise it draws its own."""
+
+    _pending: PendingFakes | None = None
+
+    def draw_fakes(self, make: Callable[[], torch.Tensor], step: int, batch: Batch, labels: torch.Tensor | None,
+                   keep: bool) -> torch.Tensor:
+        """make() with its graph, kept for the generator phase, when `keep`; under no_grad otherwise. Not under
+        torch.compile: a compiled phase's backward frees all its saved tensors, so the generator phase draws
+        its own fakes there. The caller detaches what it feeds the discriminator."""
+        if keep and not torch.compiler.is_compiling():
+            fake = make()
+            self._pending = PendingFakes(step, batch, fake, labels)
+            return fake
+        with torch.no_grad():
+            return make()
+
+    def take_fakes(self, step: int, batch: Batch) -> PendingFakes | None:
+        """The kept fakes of this step and batch (once), or None."""
+        pending, self._pending = self._pending, None
+        if pending is not None and pending.step == step and pending.batch is batch and torch.is_grad_enabled():
+            return pending
+        return None
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # The GAN family.
 
@@ -170,7 +225,8 @@ Network = Literal["mlp", "conv"]
 Noise = Literal["gaussian", "uniform"]
 Output = Literal["sigmoid", "tanh"]
 Norm = Literal["batch", "layer", "none"]
-GANActivation = Literal["relu", "leaky_relu", "tanh", "elu", "silu"]
+# The adversarial players' activations (nets/mlp.py's table); a bare leaky_relu means slope 0.2 here.
+GANActivation = Literal["relu", "leaky_relu", "leaky_relu_0.2", "leaky_relu_0.01", "tanh", "elu", "silu"]
 Loss = Literal["bce", "wgan-gp"]
 
 PRESETS: dict[str, dict[str, Any]] = {
@@ -181,7 +237,7 @@ PRESETS: dict[str, dict[str, Any]] = {
                   lr_g=1e-3, lr_d=1e-3, betas_g=(0.9, 0.999), betas_d=(0.9, 0.999)),
     # (b) The PyTorch tutorial GAN: N(0, I)^100, G 100-1024-1024-784 ReLU/tanh, D 784-256-256-1 LeakyReLU(0.2).
     "wide": dict(network="mlp", noise="gaussian", noise_dim=100, hidden_g=(1024, 1024), hidden_d=(256, 256),
-                 activation_g="relu", activation_d="leaky_relu", output="tanh",
+                 activation_g="relu", activation_d="leaky_relu_0.2", output="tanh",
                  lr_g=2e-4, lr_d=2e-4, betas_g=(0.5, 0.999), betas_d=(0.5, 0.999)),
     # DCGAN (Radford et al. 2016): the layout of gan_nets.DCGenerator at the data's side; Adam 2e-4, beta1 0.5.
     "dcgan": dict(network="conv", noise="gaussian", noise_dim=100, width_g=64, width_d=64, norm_d="batch",
@@ -216,7 +272,7 @@ class GANConfig(ModelConfig):
     noise_dim: int | None = None
     hidden_g: tuple[int, ...] | None = None  # mlp: generator widths
     hidden_d: tuple[int, ...] | None = None  # mlp: discriminator widths
-    activation_g: GANActivation | None = None  # mlp (leaky_relu has slope 0.2)
+    activation_g: GANActivation | None = None  # mlp (a bare leaky_relu is leaky_relu_0.2)
     activation_d: GANActivation | None = None
     width_g: int | None = None  # conv: ngf, the generator's channels at its last stage (doubling inwards)
     width_d: int | None = None  # conv: ndf, the discriminator's channels at its first stage
@@ -233,60 +289,52 @@ class GANConfig(ModelConfig):
     ema_decay: float = 0.0  # > 0: sample from a moving average of the generator's weights (e.g. 0.999)
     channels_last: bool = True  # conv: NHWC tensors and weights (faster oneDNN / cuDNN kernels)
 
-    def __post_init__(self):
-        if self.preset not in PRESETS:  # a config built in Python bypasses the Literal check
-            raise GenzooError(f"model.preset={self.preset!r}; expected one of {', '.join(PRESETS)}")
-        resolved = {**FALLBACK, **PRESETS[self.preset], **LOSS_DEFAULTS[self.loss]}
-        network = self.network or resolved["network"]
+    @classmethod
+    def resolve(cls, settings: dict[str, Any]) -> dict[str, Any]:
+        """Fill every setting left at None from the loss's defaults, then the preset's, then FALLBACK; the other
+        network's settings stay None. A bare leaky_relu becomes leaky_relu_0.2."""
+        settings = super().resolve(settings)
+        preset, loss = cls.setting(settings, "preset"), cls.setting(settings, "loss")
+        checks.one_of("model.preset", preset, PRESETS)  # a config built in Python bypasses the Literal check
+        resolved = {**FALLBACK, **PRESETS[preset], **LOSS_DEFAULTS[loss]}
+        network = cls.setting(settings, "network") or resolved["network"]
         (other,) = set(NETWORK_FIELDS) - {network}
         for name in sorted(NETWORK_FIELDS[other]):
-            if getattr(self, name) is not None:
+            if cls.setting(settings, name) is not None:
                 raise GenzooError(f"model.{name} applies to network={other}, but this model has network={network}")
-        for f in fields(self):
-            if getattr(self, f.name) is None and f.name in resolved and f.name not in NETWORK_FIELDS[other]:
-                object.__setattr__(self, f.name, resolved[f.name])
-        self.validate()
+        filled = {f.name: resolved[f.name] for f in fields(cls)
+                  if cls.setting(settings, f.name) is None and f.name in resolved and f.name not in NETWORK_FIELDS[other]}
+        settings = {**settings, **filled}
+        for name in ("activation_g", "activation_d"):
+            if name in settings:
+                settings[name] = explicit_activation(settings[name], LEAKY_SLOPE)
+        return settings
 
-    def validate(self) -> None:
-        mlp = self.network == "mlp"
-        sizes = [self.noise_dim, *((*self.hidden_g, *self.hidden_d) if mlp else (self.width_g, self.width_d))]
-        if any(n <= 0 for n in sizes):
-            what = "hidden_g and hidden_d" if mlp else "width_g and width_d"
-            raise GenzooError(f"model.noise_dim and {what} must be > 0; got {self.noise_dim}, "
-                              + (f"{list(self.hidden_g)}, {list(self.hidden_d)}" if mlp else f"{self.width_g}, {self.width_d}"))
-        if self.n_critic < 1:
-            raise GenzooError(f"model.n_critic={self.n_critic} is out of range; expected >= 1")
-        for name in ("lr_g", "lr_d"):
-            if not getattr(self, name) > 0:
-                raise GenzooError(f"model.{name}={getattr(self, name)} is out of range; expected > 0")
-        for name in ("betas_g", "betas_d"):
-            if not all(0 <= b < 1 for b in getattr(self, name)):
-                raise GenzooError(f"model.{name}={list(getattr(self, name))} is out of range; expected two values in [0, 1)")
-        if not 0 <= self.label_smoothing < 0.5:
-            raise GenzooError(f"model.label_smoothing={self.label_smoothing} is out of range; expected [0, 0.5) (0.1 is usual)")
-        if not 0 <= self.ema_decay < 1:
-            raise GenzooError(f"model.ema_decay={self.ema_decay} is out of range; expected [0, 1) (0 = off, 0.999 is usual)")
-        if self.gp_weight < 0:
-            raise GenzooError(f"model.gp_weight={self.gp_weight} is out of range; expected >= 0")
+    def __post_init__(self):
+        if self.network == "mlp":
+            checks.positive("model.noise_dim", self.noise_dim)
+            checks.sizes("model.hidden_g", self.hidden_g)
+            checks.sizes("model.hidden_d", self.hidden_d)
+        else:
+            for name in ("noise_dim", "width_g", "width_d"):
+                checks.positive(f"model.{name}", getattr(self, name))
+        checks.at_least("model.n_critic", self.n_critic, 1)
+        check_players_adam(self, ("g", "d"))
+        check_smoothing_and_ema(self)
+        checks.at_least("model.gp_weight", self.gp_weight, 0)
         if self.loss == "wgan-gp" and self.label_smoothing:
-            raise GenzooError("model.label_smoothing applies to loss=bce; a Wasserstein critic has no labels to smooth")
+            raise checks.conflict("model.label_smoothing", self.label_smoothing,
+                                  "loss=bce; a Wasserstein critic has no labels to smooth")
         if self.loss == "wgan-gp" and self.network == "conv" and self.norm_d == "batch":
-            raise GenzooError("loss=wgan-gp with norm_d=batch: the gradient penalty is per image and batch norm mixes "
-                              "images (Gulrajani et al. 2017, sec. 4); use model.norm_d=layer or none")
+            raise checks.conflict("model.norm_d", self.norm_d, "loss=bce: a WGAN-GP critic's gradient penalty is per "
+                                  "image and batch norm mixes images (Gulrajani et al. 2017, sec. 4); use "
+                                  "model.norm_d=layer or none")
         if self.image_size is not None:
             conv_layout(self.image_size)
 
 
-class PendingFakes(NamedTuple):
-    """The discriminator phase's fakes, kept with their graph for the generator phase of the same step."""
-    step: int
-    batch: Batch
-    fake: torch.Tensor  # (B, C, S, S) in the discriminator's input range, attached to the generator's graph
-    labels: torch.Tensor | None
-
-
 @register
-class GAN(GenerativeModel):
+class GAN(ReusesFakes, GenerativeModel):
     name = "gan"
     summary = "fully connected GAN, presets small (TF tutorial) and wide (PyTorch tutorial); non-saturating BCE loss"
     # benchmarks/results/precision.md: FD-lenet within the (large) seed spread at 400 steps; the variants below
@@ -298,7 +346,6 @@ class GAN(GenerativeModel):
     missing_reasons = {verb: "a GAN has no encoder; encode and reconstruct need an autoencoder (e.g. aae)"
                        for verb in (ENCODE, RECONSTRUCT)}
     optional_state = frozenset(f"health.{name}" for name in AdversarialHealth.ADDED_STATE)
-    conditional: ClassVar[bool] = False  # labels go into both players (cgan)
 
     def __init__(self, config: GANConfig):
         super().__init__(config)
@@ -328,7 +375,6 @@ class GAN(GenerativeModel):
         self.joint_pass = not any(isinstance(m, nn.BatchNorm2d) for m in self.discriminator.modules())
         floor = binary_entropy(1 - c.label_smoothing)  # the real term's minimum; the fake term's is 0
         self.health = AdversarialHealth(self.name, floor)
-        self._pending: PendingFakes | None = None
         both = (DISCRIMINATOR, GENERATOR)
         self._phase_cycle = tuple((DISCRIMINATOR,) if (i + 1) % c.n_critic else both for i in range(c.n_critic))
 
@@ -367,9 +413,6 @@ class GAN(GenerativeModel):
             x = x * 2 - 1
         return x.contiguous(memory_format=self.memory_format)
 
-    def labels_of(self, batch: Batch) -> torch.Tensor | None:
-        return batch.y if self.conditional else None
-
     def training_step(self, batch: Batch, step: int, phase: str = DISCRIMINATOR) -> StepOutput:
         if phase == DISCRIMINATOR:
             return self.discriminator_step(batch, step)
@@ -381,15 +424,9 @@ class GAN(GenerativeModel):
         x, labels = self.real(batch.x), self.labels_of(batch)
         z = self.noise(len(x), device=x.device)
         training = self.training and torch.is_grad_enabled()
-        if training and GENERATOR in self.phases(step) and not torch.compiler.is_compiling():
-            # Graph kept: the generator phase backpropagates through it. (Not under torch.compile: a compiled
-            # phase's backward frees all its saved tensors, so the generator phase draws its own fakes.)
-            fake = self.fake(z, labels)
-            self._pending = PendingFakes(step, batch, fake, labels)
-        else:
-            with torch.no_grad():
-                fake = self.fake(z, labels)
-        fake = fake.detach()
+        # Graph kept when this step has a generator phase: it backpropagates through the same fakes.
+        keep = training and GENERATOR in self.phases(step)
+        fake = self.draw_fakes(lambda: self.fake(z, labels), step, batch, labels, keep).detach()
         if self.joint_pass:  # one pass over real and fake images: the same function without batch norm, cheaper
             both = None if labels is None else torch.cat([labels, labels])
             real_logits, fake_logits = self.discriminator(torch.cat([x, fake]), both).split(len(x))
@@ -432,8 +469,8 @@ class GAN(GenerativeModel):
         return (grad.float().flatten(1).norm(dim=1) - 1).pow(2).mean()
 
     def generator_step(self, batch: Batch, step: int) -> StepOutput:
-        pending, self._pending = self._pending, None
-        if pending is not None and pending.step == step and pending.batch is batch and torch.is_grad_enabled():
+        pending = self.take_fakes(step, batch)
+        if pending is not None:
             fake, labels = pending.fake, pending.labels
         else:  # called on its own (evaluation, tests): fresh noise
             labels = self.labels_of(batch)
@@ -510,8 +547,7 @@ class CGAN(GAN):
     summary = "conditional GAN (DCGAN players by default): one-hot labels into both players; sample --label N"
     bf16_safe = False
     Config = CGANConfig
-    capabilities = GAN.capabilities | {CONDITIONAL}
-    conditional = True
+    capabilities = GAN.capabilities | {CONDITIONAL}  # one-hot labels into both players
 
 
 @dataclass(frozen=True)

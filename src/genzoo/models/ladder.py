@@ -25,10 +25,11 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from genzoo import checks
 from genzoo.errors import GenzooError
 from genzoo.models.base import DECODE, ENCODE, LOG_LIKELIHOOD, RECONSTRUCT, SAMPLE
 from genzoo.models.registry import register
-from genzoo.models.vae import Inference, VariationalConfig, VariationalModel, require
+from genzoo.models.vae import Inference, VariationalConfig, VariationalModel
 from genzoo.nets.distributions import DiagonalGaussian, make_likelihood
 from genzoo.nets.mlp import mlp
 
@@ -48,8 +49,8 @@ class LadderVAEConfig(VariationalConfig):
         if len(self.latent_dims) < 2 or len(self.latent_dims) != len(self.hidden):
             raise GenzooError(f"model.latent_dims={list(self.latent_dims)} and model.hidden={list(self.hidden)}: "
                               "expected two or more layers and one hidden width per layer")
-        require(all(d > 0 for d in self.latent_dims), "latent_dims", list(self.latent_dims), "sizes > 0")
-        require(all(h > 0 for h in self.hidden), "hidden", list(self.hidden), "sizes > 0")
+        checks.sizes("model.latent_dims", self.latent_dims)
+        checks.sizes("model.hidden", self.hidden)
 
 
 def precision_weighted(bottom_up: DiagonalGaussian, top_down: DiagonalGaussian) -> DiagonalGaussian:

@@ -1,4 +1,8 @@
-"""Model registry: name -> class. A model file registers its classes with `@register`; nothing dispatches on names."""
+"""Model registry: name -> class. A model file registers its classes with `@register`; nothing dispatches on names.
+
+Importing this module runs genzoo/models/__init__.py first (Python loads a package before its modules), and that
+imports every model family: by the time anything here is called, every model is registered.
+"""
 
 from __future__ import annotations
 
@@ -15,14 +19,10 @@ def register(cls: type) -> type:
 
 
 def get_model_class(name: str) -> type:
-    import genzoo.models  # noqa: F401  (importing the package registers every model)
-
     if name not in MODELS:
         raise unknown("model", name, MODELS)
     return MODELS[name]
 
 
 def model_names() -> list[str]:
-    import genzoo.models  # noqa: F401
-
     return sorted(MODELS)

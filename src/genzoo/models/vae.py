@@ -23,20 +23,17 @@ bound, `vamp-vae` swaps the prior (`make_prior`), and info-vae / beta-tcvae / fa
 from __future__ import annotations
 
 import abc
-
 import math
 from dataclasses import dataclass
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 import torch
 from torch import nn
-from torch.nn import functional as F
 
-from genzoo.config import ModelConfig
+from genzoo import checks
 from genzoo.data.batches import Batch, eval_batches
 from genzoo.data.datasets import ImageSplit
 from genzoo.errors import GenzooError
-from genzoo.evaluate.posterior import collapse_summary
 from genzoo.models.base import (
     CONDITIONAL,
     DECODE,
@@ -45,20 +42,17 @@ from genzoo.models.base import (
     RECONSTRUCT,
     SAMPLE,
     GenerativeModel,
+    ModelConfig,
     OptimizerGroup,
     StepOutput,
 )
 from genzoo.models.registry import register
+from genzoo.nets.collapse import collapse_summary
+from genzoo.nets.conditioning import with_label_planes, with_labels
 from genzoo.nets.conv import ConvDecoder, ConvEncoder
 from genzoo.nets.distributions import DiagonalGaussian, make_likelihood
-from genzoo.nets.mlp import Activation, mlp
+from genzoo.nets.mlp import DEFAULT_LEAKY_SLOPE, Activation, explicit_activation, mlp
 from genzoo.nets.priors import ClassConditionalPrior, StandardNormalPrior, VampPrior
-
-
-def require(ok: bool, key: str, value, expected: str) -> None:
-    """One-line config error naming the key: `model.beta=-1.0 is out of range; expected >= 0`."""
-    if not ok:
-        raise GenzooError(f"model.{key}={value} is out of range; expected {expected}")
 
 
 @dataclass(frozen=True)
@@ -75,17 +69,25 @@ class VariationalConfig(ModelConfig):
     objective: Literal["elbo", "iwae"] = "elbo"  # iwae: the k-sample importance-weighted bound (Burda et al. 2015)
     samples: int = 1  # k: posterior draws per image in training (the ELBO averages them; iwae needs k > 1 to differ)
 
+    @classmethod
+    def resolve(cls, settings: dict[str, Any]) -> dict[str, Any]:
+        settings = super().resolve(settings)
+        if "activation" in settings:  # a bare leaky_relu has meant PyTorch's slope 0.01 here
+            settings = {**settings, "activation": explicit_activation(settings["activation"], DEFAULT_LEAKY_SLOPE)}
+        return settings
+
     def __post_init__(self):
-        require(self.sigma > 0, "sigma", self.sigma, "a value > 0")
-        require(self.beta >= 0, "beta", self.beta, ">= 0")
-        require(self.kl_warmup_steps >= 0, "kl_warmup_steps", self.kl_warmup_steps, ">= 0")
-        require(self.free_bits >= 0, "free_bits", self.free_bits, ">= 0 (nats per latent dimension)")
-        require(self.samples >= 1, "samples", self.samples, ">= 1")
+        checks.positive("model.sigma", self.sigma)
+        checks.at_least("model.beta", self.beta, 0)
+        checks.at_least("model.kl_warmup_steps", self.kl_warmup_steps, 0)
+        checks.at_least("model.free_bits", self.free_bits, 0, "nats per latent dimension")
+        checks.at_least("model.samples", self.samples, 1)
         if self.free_bits and self.objective == "iwae":
-            raise GenzooError(f"model.free_bits={self.free_bits} needs objective=elbo: the iwae bound has no "
-                              "separate KL term to floor")
+            raise checks.conflict("model.free_bits", self.free_bits,
+                                  "objective=elbo: the iwae bound has no separate KL term to floor")
         if self.learn_sigma and self.likelihood != "gaussian":
-            raise GenzooError("model.learn_sigma=true needs likelihood=gaussian (a Bernoulli has no sigma)")
+            raise checks.conflict("model.learn_sigma", self.learn_sigma,
+                                  "likelihood=gaussian (a Bernoulli has no sigma)")
 
 
 @dataclass(frozen=True)
@@ -97,10 +99,9 @@ class VAEConfig(VariationalConfig):
 
     def __post_init__(self):
         super().__post_init__()
-        require(self.latent_dim > 0, "latent_dim", self.latent_dim, "a value > 0")
-        require(all(h > 0 for h in self.hidden), "hidden", list(self.hidden), "sizes > 0")
-        require(bool(self.channels) and all(c > 0 for c in self.channels), "channels", list(self.channels),
-                "a non-empty list of sizes > 0")
+        checks.positive("model.latent_dim", self.latent_dim)
+        checks.sizes("model.hidden", self.hidden)
+        checks.sizes("model.channels", self.channels, non_empty=True)
 
 
 @dataclass
@@ -114,16 +115,40 @@ class Inference:
     posterior: DiagonalGaussian | None = None  # q(z|x) (B, D) of a single-layer model, for penalties
 
 
+class Penalty(nn.Module, abc.ABC):
+    """An extra term on the aggregate posterior q(z), added to a VAE's loss (models/vae_penalties.py).
+
+    `forward(q, z)` sees the batch's posterior q(z|x) (B, D) and one draw z (B, D) per image, and returns the
+    weighted term and the terms to log. A penalty that trains parameters of its own (FactorVAE's discriminator)
+    names their optimizer group in `group`; the trainer then alternates that group with the model's, calling
+    `group_step` for it.
+    """
+
+    group: ClassVar[str | None] = None
+
+    @abc.abstractmethod
+    def forward(self, q: DiagonalGaussian, z: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """(weighted term added to the loss, {name: scalar to log})."""
+
+    def optimizer_group(self) -> OptimizerGroup:
+        """The group of this penalty's own parameters (only asked of a penalty with a `group`)."""
+        raise NotImplementedError(f"{type(self).__name__} has no optimizer group")
+
+    def group_step(self, z: torch.Tensor) -> StepOutput:
+        """The loss of this penalty's own group, on draws z (B, D) taken without gradient."""
+        raise NotImplementedError(f"{type(self).__name__} has no optimizer group")
+
+
 class VariationalModel(GenerativeModel):
     """The objective of every VAE in the zoo. Subclasses build `likelihood`, `prior` and `penalty`, and
-    implement `infer`, `decoder_output`, `sample_latent`, `encode` and `decoder_latent`."""
+    implement `infer`, `decoder_output`, `sample_latent`, `encode` and `decoder_latent`. A subclass that declares
+    CONDITIONAL (a CVAE) gets the batches' labels in its networks and prior."""
 
-    conditional: ClassVar[bool] = False  # networks read the label (a CVAE); declared as the CONDITIONAL verb too
     config: VariationalConfig
 
     def __init__(self, config: VariationalConfig):
         super().__init__(config)
-        self.penalty: nn.Module | None = None  # a subclass may set a module: added to the loss, maybe its own group
+        self.penalty: Penalty | None = None  # a subclass may set one: added to the loss, maybe its own group
 
     # -- the pieces a subclass provides ------------------------------------------------------------------------
     @abc.abstractmethod
@@ -159,9 +184,6 @@ class VariationalModel(GenerativeModel):
         k, batch = z.shape[:2]
         out = self.decoder_output(z.reshape(k * batch, -1), None if labels is None else labels.repeat(k))
         return self.likelihood.nll(out.view(k, batch, *out.shape[1:]), x, batch_dims=2)
-
-    def labels_of(self, batch: Batch) -> torch.Tensor | None:
-        return batch.y if self.conditional else None
 
     def training_step(self, batch: Batch, step: int, phase: str = "loss") -> StepOutput:
         if phase != "loss":  # the optimizer group of a learned penalty (FactorVAE's discriminator)
@@ -207,8 +229,7 @@ class VariationalModel(GenerativeModel):
 
     # -- learned penalties get their own optimizer group -------------------------------------------------------
     def optimizer_groups(self) -> list[OptimizerGroup]:
-        group = getattr(self.penalty, "group", None)
-        if group is None:
+        if self.penalty is None or self.penalty.group is None:
             return super().optimizer_groups()
         own = {id(p) for p in self.penalty.parameters()}
         rest = [p for p in self.parameters() if p.requires_grad and id(p) not in own]
@@ -291,31 +312,23 @@ class VAE(VariationalModel):
     def make_prior(self) -> nn.Module:
         return StandardNormalPrior(self.config.latent_dim)
 
-    def make_penalty(self) -> nn.Module | None:
+    def make_penalty(self) -> Penalty | None:
         return None
 
     @property
     def latent_dim(self) -> int:
         return self.config.latent_dim
 
-    def one_hot(self, labels: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
-        return F.one_hot(labels, self.config.num_classes).to(dtype)  # (B,) -> (B, classes)
-
     def posterior(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> DiagonalGaussian:
-        """q(z|x) (B, D) for images (B, C, H, W)."""
+        """q(z|x) (B, D) for images (B, C, H, W); a conditional model's encoder also reads the label."""
         if self.config.network == "mlp":
-            h = x.flatten(1)  # (B, C*H*W)
-            if self.conditional:
-                h = torch.cat([h, self.one_hot(labels, h.dtype)], 1)
+            h = with_labels(x.flatten(1), labels, self.label_features)  # (B, C*H*W [+ classes])
         else:
-            h = x
-            if self.conditional:  # label planes: (B, classes, H, W) of constant 0/1
-                h = torch.cat([x, self.one_hot(labels, x.dtype)[:, :, None, None].expand(-1, -1, *x.shape[2:])], 1)
+            h = with_label_planes(x, labels, self.label_features)  # (B, C [+ classes], H, W)
         return DiagonalGaussian.from_params(self.encoder(h).float())
 
     def decoder_output(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
-        if self.conditional:
-            z = torch.cat([z, self.one_hot(labels, z.dtype)], 1)
+        z = with_labels(z, labels, self.label_features)  # (N, D [+ classes])
         return self.decoder(z).view(-1, *self.config.image_shape)  # (N, D) -> (N, C, H, W)
 
     def infer(self, x: torch.Tensor, labels: torch.Tensor | None, k: int,
@@ -341,8 +354,7 @@ class CVAE(VAE):
 
     name = "cvae"
     summary = "conditional VAE: the label feeds encoder, decoder and prior; sample a chosen digit with --label"
-    capabilities = VAE.capabilities | {CONDITIONAL}
-    conditional = True
+    capabilities = VAE.capabilities | {CONDITIONAL}  # networks and prior read the label
     latent_prior = "conditional"  # N(m_y, s_y^2) per class, not N(0, I)
 
     def make_prior(self) -> nn.Module:
@@ -371,10 +383,10 @@ class VampVAEConfig(VAEConfig):
 
     def __post_init__(self):
         super().__post_init__()
-        require(self.pseudo_inputs > 0, "pseudo_inputs", self.pseudo_inputs, "a value > 0")
+        checks.positive("model.pseudo_inputs", self.pseudo_inputs)
         if self.free_bits:
-            raise GenzooError(f"model.free_bits={self.free_bits} needs a factorised prior; the VampPrior's KL has no "
-                              "per-dimension closed form")
+            raise checks.conflict("model.free_bits", self.free_bits,
+                                  "a factorised prior; the VampPrior's KL has no per-dimension closed form")
 
 
 @register

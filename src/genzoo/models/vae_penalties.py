@@ -21,11 +21,14 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from genzoo import checks
 from genzoo.errors import GenzooError
 from genzoo.models.base import OptimizerGroup, StepOutput
 from genzoo.models.registry import register
-from genzoo.models.vae import VAE, VAEConfig, require
+from genzoo.models.vae import VAE, Penalty, VAEConfig
 from genzoo.nets.distributions import DiagonalGaussian, gaussian_log_prob_per_dim
+from genzoo.nets.gan_nets import LEAKY_SLOPE
+from genzoo.nets.mlp import explicit_activation, mlp
 
 
 def _elbo_only(config: VAEConfig, name: str) -> None:
@@ -57,9 +60,7 @@ def rbf_mmd2(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return within_a + within_b - 2 * kernel(a, b).mean()
 
 
-class MMDPenalty(nn.Module):
-    group = None
-
+class MMDPenalty(Penalty):
     def __init__(self, weight: float, prior: nn.Module):
         super().__init__()
         self.weight = weight
@@ -83,9 +84,9 @@ class InfoVAEConfig(VAEConfig):
     def __post_init__(self):
         super().__post_init__()
         _elbo_only(self, "info-vae")
-        require(self.alpha <= 1, "alpha", self.alpha, "<= 1 (the KL weight 1 - alpha must be >= 0)")
-        require(self.alpha + self.mmd_lambda - 1 >= 0, "mmd_lambda", self.mmd_lambda,
-                f">= {1 - self.alpha} (the MMD weight alpha + lambda - 1 must be >= 0)")
+        checks.check(self.alpha <= 1, "model.alpha", self.alpha, "<= 1 (the KL weight 1 - alpha must be >= 0)")
+        checks.check(self.alpha + self.mmd_lambda - 1 >= 0, "model.mmd_lambda", self.mmd_lambda,
+                     f">= {1 - self.alpha} (the MMD weight alpha + lambda - 1 must be >= 0)")
 
 
 @register
@@ -94,7 +95,7 @@ class InfoVAE(VAE):
     summary = "InfoVAE (MMD-VAE): the ELBO's KL scaled by 1 - alpha plus an MMD between q(z) and p(z)"
     Config = InfoVAEConfig
 
-    def make_penalty(self) -> nn.Module:
+    def make_penalty(self) -> Penalty:
         c = self.config
         return MMDPenalty(c.alpha + c.mmd_lambda - 1, self.prior)
 
@@ -138,9 +139,7 @@ def total_correlation(q: DiagonalGaussian, z: torch.Tensor, dataset_size: int, e
     return (log_qz - log_prod_marginals).mean()
 
 
-class MinibatchTC(nn.Module):
-    group = None
-
+class MinibatchTC(Penalty):
     def __init__(self, weight: float, dataset_size: int, estimator: str):
         super().__init__()
         self.weight, self.dataset_size, self.estimator = weight, dataset_size, estimator
@@ -161,9 +160,9 @@ class BetaTCVAEConfig(VAEConfig):
     def __post_init__(self):
         super().__post_init__()
         _elbo_only(self, "beta-tcvae")
-        require(self.tc_weight >= 0, "tc_weight", self.tc_weight, ">= 0")
-        require(self.dataset_size > 0, "dataset_size", self.dataset_size, "a value > 0")
-        require(self.estimator in TC_ESTIMATORS, "estimator", self.estimator, " or ".join(TC_ESTIMATORS))
+        checks.at_least("model.tc_weight", self.tc_weight, 0)
+        checks.positive("model.dataset_size", self.dataset_size)
+        checks.check(self.estimator in TC_ESTIMATORS, "model.estimator", self.estimator, " or ".join(TC_ESTIMATORS))
 
 
 @register
@@ -173,7 +172,7 @@ class BetaTCVAE(VAE):
                "stratified estimate")
     Config = BetaTCVAEConfig
 
-    def make_penalty(self) -> nn.Module:
+    def make_penalty(self) -> Penalty:
         c = self.config
         return MinibatchTC(c.tc_weight - 1, c.dataset_size, c.estimator)
 
@@ -188,7 +187,7 @@ def permute_dims(z: torch.Tensor) -> torch.Tensor:
     return z.gather(0, order)
 
 
-class DiscriminatorTC(nn.Module):
+class DiscriminatorTC(Penalty):
     """TC ~ E_q(z)[log D(z) / (1 - D(z))] = E[logit_q - logit_perm] for a classifier D of q(z) against
     prod_d q(z_d), the density-ratio trick of Kim & Mnih 2018. Its own optimizer group trains D; the model's group sees the estimate."""
 
@@ -196,13 +195,9 @@ class DiscriminatorTC(nn.Module):
 
     def __init__(self, latent_dim: int, hidden: tuple[int, ...], weight: float, lr: float, betas: tuple[float, float]):
         super().__init__()
-        layers: list[nn.Module] = []
-        width = latent_dim
-        for size in hidden:  # Kim & Mnih, appendix: fully connected layers with leaky ReLU (slope 0.2)
-            layers += [nn.Linear(width, size), nn.LeakyReLU(0.2)]
-            width = size
-        layers.append(nn.Linear(width, 2))  # logits: class 0 "drawn from q(z)", class 1 "dimensions permuted"
-        self.net = nn.Sequential(*layers)
+        # Kim & Mnih, appendix: fully connected layers with leaky ReLU (slope 0.2, the adversarial players' slope),
+        # two logits: class 0 "drawn from q(z)", class 1 "dimensions permuted"
+        self.net = mlp([latent_dim, *hidden, 2], explicit_activation("leaky_relu", LEAKY_SLOPE))
         self.weight, self.lr, self.betas = weight, lr, betas
 
     def forward(self, q: DiagonalGaussian, z: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
@@ -235,12 +230,10 @@ class FactorVAEConfig(VAEConfig):
     def __post_init__(self):
         super().__post_init__()
         _elbo_only(self, "factor-vae")
-        require(self.tc_weight >= 0, "tc_weight", self.tc_weight, ">= 0")
-        require(bool(self.discriminator_hidden) and all(h > 0 for h in self.discriminator_hidden),
-                "discriminator_hidden", list(self.discriminator_hidden), "a non-empty list of sizes > 0")
-        require(self.discriminator_lr > 0, "discriminator_lr", self.discriminator_lr, "a value > 0")
-        require(all(0 <= b < 1 for b in self.discriminator_betas), "discriminator_betas",
-                list(self.discriminator_betas), "two values in [0, 1)")
+        checks.at_least("model.tc_weight", self.tc_weight, 0)
+        checks.sizes("model.discriminator_hidden", self.discriminator_hidden, non_empty=True)
+        checks.positive("model.discriminator_lr", self.discriminator_lr)
+        checks.adam_betas("model.discriminator_betas", self.discriminator_betas)
 
 
 @register
@@ -250,7 +243,7 @@ class FactorVAE(VAE):
     bf16_safe = False  # not measured yet (benchmarks/precision.py)
     Config = FactorVAEConfig
 
-    def make_penalty(self) -> nn.Module:
+    def make_penalty(self) -> Penalty:
         c = self.config
         return DiscriminatorTC(c.latent_dim, c.discriminator_hidden, c.tc_weight, c.discriminator_lr,
                                c.discriminator_betas)

@@ -1,9 +1,10 @@
 """The players of the adversarial models: generators (noise -> image logits/pre-activations) and discriminators
 (image or code -> one logit per example), fully connected or convolutional, optionally conditioned on a class.
 
-Conditioning is by one-hot concatenation (Mirza & Osindero 2014): a generator reads [z, onehot(y)], a fully
+Conditioning is by one-hot concatenation (nets/conditioning.py): a generator reads [z, onehot(y)], a fully
 connected discriminator reads [x, onehot(y)], a convolutional one reads x with K constant label planes stacked
-onto its channels. With `num_classes=0` nothing is concatenated.
+onto its channels. With `num_classes=0` nothing is concatenated. Fully connected players are `mlp`s; their
+activation names come from its table (the adversarial configs resolve a bare leaky_relu to slope 0.2).
 
 The convolutional layout is DCGAN's (Radford et al. 2016): a transposed convolution from the 1x1 noise to a
 base x base map, then stride-2 stages (kernel 4, padding 1) that double the side and halve the channels, batch
@@ -15,49 +16,17 @@ examples' dcgan network; 28x28 starts from 7x7, 32x32 from 4x4.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
-from functools import partial
+from collections.abc import Sequence
 
 import torch
 from torch import nn
-from torch.nn import functional as F
 
 from genzoo.errors import GenzooError
+from genzoo.nets.conditioning import with_label_planes, with_labels
+from genzoo.nets.mlp import mlp
 
-LEAKY_SLOPE = 0.2  # LeakyReLU slope of every GAN in the literature this follows (DCGAN, WGAN-GP, AAE scripts)
-GAN_ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
-    "relu": nn.ReLU,
-    "leaky_relu": partial(nn.LeakyReLU, LEAKY_SLOPE),
-    "tanh": nn.Tanh,
-    "elu": nn.ELU,
-    "silu": nn.SiLU,
-}
-
-
-def dense(sizes: Sequence[int], activation: str) -> nn.Sequential:
-    """Linear layers sizes[0] -> ... -> sizes[-1] with `activation` between them (none after the last)."""
-    layers: list[nn.Module] = []
-    for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
-        layers.append(nn.Linear(n_in, n_out))
-        if i < len(sizes) - 2:
-            layers.append(GAN_ACTIVATIONS[activation]())
-    return nn.Sequential(*layers)
-
-
-def with_labels(x: torch.Tensor, labels: torch.Tensor | None, num_classes: int) -> torch.Tensor:
-    """(B, F) features -> (B, F + K) with the one-hot labels appended (unchanged when K = 0)."""
-    if not num_classes:
-        return x
-    return torch.cat([x, F.one_hot(labels, num_classes).to(x.dtype)], dim=1)
-
-
-def with_label_planes(x: torch.Tensor, labels: torch.Tensor | None, num_classes: int) -> torch.Tensor:
-    """(B, C, H, W) -> (B, C + K, H, W): K constant planes, plane y all ones (unchanged when K = 0). The concat
-    comes out contiguous; a channels_last convolution after it converts (its weights decide the layout)."""
-    if not num_classes:
-        return x
-    planes = F.one_hot(labels, num_classes).to(x.dtype)[:, :, None, None].expand(-1, -1, *x.shape[-2:])
-    return torch.cat([x, planes], dim=1)
+LEAKY_SLOPE = 0.2  # of every GAN in the literature this follows (DCGAN, WGAN-GP, AAE scripts); a bare leaky_relu in
+# an adversarial config means it (nets/mlp.py)
 
 
 # -- fully connected ----------------------------------------------------------------------------------------------
@@ -70,7 +39,7 @@ class MLPGenerator(nn.Module):
                  num_classes: int = 0):
         super().__init__()
         self.num_classes = num_classes
-        self.net = dense([noise_dim + num_classes, *hidden, math.prod(image_shape)], activation)
+        self.net = mlp([noise_dim + num_classes, *hidden, math.prod(image_shape)], activation)
         self.unflatten = nn.Unflatten(1, tuple(image_shape))
 
     def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
@@ -83,7 +52,7 @@ class MLPDiscriminator(nn.Module):
     def __init__(self, in_features: int, hidden: Sequence[int], activation: str, num_classes: int = 0):
         super().__init__()
         self.num_classes = num_classes
-        self.net = dense([in_features + num_classes, *hidden, 1], activation)
+        self.net = mlp([in_features + num_classes, *hidden, 1], activation)
 
     def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         return self.net(with_labels(x.flatten(1), labels, self.num_classes)).squeeze(1)

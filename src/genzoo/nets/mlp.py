@@ -1,31 +1,48 @@
-"""Fully connected building blocks shared by every MLP model."""
+"""Fully connected building blocks: the one MLP builder every network uses, and the one activation table.
+
+A LeakyReLU's name carries its slope. Configs still accept the bare `leaky_relu`, which has always meant
+different slopes in the two halves of the zoo: PyTorch's default 0.01 in the autoencoders and VAEs, 0.2 in the
+adversarial players (DCGAN, WGAN-GP and the AAE scripts use 0.2). A config resolves the bare name to its family's
+slope (`explicit_activation`), so networks and config.yaml only ever see the explicit names.
+"""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from functools import partial
 from typing import Literal
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-ACTIVATIONS: dict[str, type[nn.Module]] = {
+ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
     "relu": nn.ReLU,
     "tanh": nn.Tanh,
     "sigmoid": nn.Sigmoid,
-    "leaky_relu": nn.LeakyReLU,
+    "leaky_relu_0.01": partial(nn.LeakyReLU, 0.01),
+    "leaky_relu_0.2": partial(nn.LeakyReLU, 0.2),
     "elu": nn.ELU,
     "gelu": nn.GELU,
     "silu": nn.SiLU,
 }
+LEAKY_RELU = "leaky_relu"  # the bare name a config may still give; see explicit_activation
+DEFAULT_LEAKY_SLOPE = 0.01  # what the autoencoders and VAEs mean by a bare leaky_relu (nets/gan_nets.py: 0.2)
 
-Activation = Literal["relu", "tanh", "sigmoid", "leaky_relu", "elu", "gelu", "silu"]
+# What a config may name: every entry of the table, and the bare leaky_relu.
+Activation = Literal["relu", "tanh", "sigmoid", "leaky_relu", "leaky_relu_0.01", "leaky_relu_0.2", "elu", "gelu", "silu"]
+
+
+def explicit_activation(name: str | None, leaky_slope: float) -> str | None:
+    """The table's name for `name`: a bare leaky_relu takes the slope its model family means by it."""
+    return f"{LEAKY_RELU}_{leaky_slope}" if name == LEAKY_RELU else name
 
 
 def mlp(sizes: Sequence[int], activation: str = "relu", final_activation: bool = False) -> nn.Sequential:
     """Linear layers sizes[0] -> sizes[1] -> ... -> sizes[-1], with `activation` between them
-    (and after the last one when `final_activation`)."""
+    (and after the last one when `final_activation`). Modules are numbered Linear, activation, Linear, ... so
+    state_dict keys read net.0.weight, net.2.weight, ..."""
     layers: list[nn.Module] = []
     for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
         layers.append(nn.Linear(n_in, n_out))
