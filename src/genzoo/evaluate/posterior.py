@@ -5,8 +5,8 @@
   i.e. when its posterior mean moves with the input. Burda et al. find many of a VAE's 50 units inactive, and
   more active in an IWAE of the same architecture.
 
-Models compute the per-image figures (`diagnostics` in models/vae.py); this module summarises and plots them.
-Nothing here imports a model.
+Models compute the per-image figures and their summary (`diagnostics` in models/vae.py, with nets/collapse.py);
+this module reports and plots them. Nothing here imports a model.
 """
 
 from __future__ import annotations
@@ -16,27 +16,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from genzoo.explore.plots import pyplot, save_figure
-
-ACTIVE_THRESHOLD = 0.01  # Burda et al. 2015: Cov_x(E_q[u]) > 10^-2
-
-
-def collapse_summary(means: torch.Tensor, kl: torch.Tensor, layers: Sequence[int] | None = None,
-                     threshold: float = ACTIVE_THRESHOLD) -> dict[str, Any]:
-    """means, kl: (N, D) posterior means and KL per dimension of N images -> the figures logged each epoch.
-    `layers` splits D into stochastic layers (bottom first) for a per-layer count."""
-    variance = means.double().var(0, correction=0)  # (D,) Cov_x(E_q[z])'s diagonal
-    active = variance > threshold
-    out: dict[str, Any] = {
-        "active_units": int(active.sum()),
-        "kl_per_dim": kl.double().mean(0).tolist(),  # (D,) nats
-        "mean_variance_per_dim": variance.tolist(),
-    }
-    if layers is not None and len(layers) > 1:
-        out["active_units_per_layer"] = [int(part.sum()) for part in active.split(list(layers))]
-    return out
+from genzoo.nets.collapse import ACTIVE_THRESHOLD, collapse_summary  # noqa: F401  (the per-epoch figures, read here)
 
 
 def plot_kl_per_dim(kl_per_dim: Sequence[float], mean_variance: Sequence[float], path: Path | str, title: str = "",
