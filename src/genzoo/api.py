@@ -9,8 +9,6 @@
 from __future__ import annotations
 
 import contextlib
-import dataclasses
-import shutil
 import sys
 import time
 from pathlib import Path
@@ -22,7 +20,7 @@ from PIL import Image
 
 from genzoo.config import RunConfig, apply_override, config_changes, merge
 from genzoo.data.batches import derive_seed, to_float
-from genzoo.data.datasets import Dataset, load_dataset
+from genzoo.data.types import Dataset
 from genzoo.errors import GenzooError
 from genzoo.evaluate import posterior as collapse
 from genzoo.evaluate.likelihood import evaluate_nll
@@ -32,59 +30,20 @@ from genzoo.evaluate.results import update_eval
 from genzoo.explore import latent
 from genzoo.explore.grids import interleave_rows, save_grid
 from genzoo.explore.plots import scatter_by_class
+from genzoo.files import atomic_write_text
 from genzoo.models.base import CONDITIONAL, DECODE, DENOISE, ENCODE, LOG_LIKELIHOOD, GenerativeModel
-from genzoo.models.registry import get_model_class
+from genzoo.run_folder import RunFolder, build_model, global_rng_kept, load_data
 from genzoo.samplers import SAMPLERS, MixtureSampler
-from genzoo.train import checkpoint as ckpt
 from genzoo.train import distributed
 from genzoo.train.devices import deterministic_cuda, resolve_device, with_precision
 from genzoo.train.trainer import Trainer, TrainResult
-
-CONFIG_FILE = "config.yaml"
-
 
 def as_config(config: RunConfig | dict[str, Any]) -> RunConfig:
     return config if isinstance(config, RunConfig) else RunConfig.from_dict(config)
 
 
-def build_model(config: RunConfig, dataset: Dataset | None = None) -> tuple[RunConfig, GenerativeModel]:
-    """Seed, fill the model config's image shape and class count from the data set, and build the model."""
-    if dataset is not None:
-        model_config = dataclasses.replace(
-            config.model, image_shape=dataset.image_shape, num_classes=dataset.num_classes
-        )
-        config = config.replace(model=model_config)
-    torch.manual_seed(config.seed)
-    return config, get_model_class(config.model_name)(config.model)
-
-
-def load_data(config: RunConfig, **sizes: int | None) -> Dataset:
-    """The run's data set in memory; `train_size=` / `test_size=` replace the config's subset sizes."""
-    d = config.data
-    sizes = {"train_size": d.train_size, "test_size": d.test_size, **sizes}
-    return load_dataset(d.dataset, d.data_dir, options=d.folder_options(), **sizes)
-
-
 def default_run_dir(config: RunConfig) -> Path:
     return Path("runs") / f"{config.model_name}-{config.data.dataset}-{time.strftime('%Y%m%d-%H%M%S')}"
-
-
-def prepare_run_dir(run_dir: Path, overwrite: bool) -> None:
-    """Refuse to clobber an existing run unless asked; fail before training if the folder cannot be written."""
-    if (run_dir / CONFIG_FILE).exists() or (run_dir / "checkpoints").exists():
-        if not overwrite:
-            raise GenzooError(
-                f"{run_dir} already holds a run; continue it with `genzoo resume {run_dir}`, "
-                "or pick another --out (or pass --overwrite to replace it)"
-            )
-        shutil.rmtree(run_dir)
-    try:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        probe = run_dir / ".write-test"
-        probe.write_bytes(b"")
-        probe.unlink()
-    except OSError as exc:
-        raise GenzooError(f"cannot write the run folder {run_dir}: {exc.strerror or exc}") from exc
 
 
 def train(
@@ -102,8 +61,8 @@ def train(
         config = with_precision(config, device, model.bf16_safe)  # config.yaml records fp32 or bf16, never auto
         if world.active:  # a folder named after the clock: rank 0's name for every rank
             run_dir = Path(distributed.broadcast_object(str(run_dir)))
-        distributed.on_rank_zero(world, device, lambda: (prepare_run_dir(run_dir, overwrite),
-                                                         config.save(run_dir / CONFIG_FILE)),
+        folder = RunFolder(run_dir)
+        distributed.on_rank_zero(world, device, lambda: (folder.prepare(overwrite), config.save(folder.config_file)),
                                  f"preparing the run folder {run_dir}")
         if verbose and world.is_main:
             params = sum(p.numel() for p in model.parameters())
@@ -127,20 +86,6 @@ def _process_group(config: RunConfig):
         yield world, device
 
 
-def _latest(run_dir: Path) -> ckpt.Checkpoint:
-    checkpoint = ckpt.latest_valid(run_dir / "checkpoints")
-    if checkpoint is None:
-        raise GenzooError(f"{run_dir}: no valid checkpoint in {run_dir / 'checkpoints'}")
-    return checkpoint
-
-
-def run_config(run_dir: Path | str) -> RunConfig:
-    run_dir = Path(run_dir)
-    if not (run_dir / CONFIG_FILE).is_file():
-        raise GenzooError(f"{run_dir}: not a genzoo run folder (no {CONFIG_FILE})")
-    return RunConfig.load(run_dir / CONFIG_FILE)
-
-
 def resume(
     run_dir: Path | str, *, epochs: int | None = None, steps: int | None = None, overrides: list[str] = (),
     allow_config_change: bool = False, verbose: bool = True,
@@ -150,9 +95,9 @@ def resume(
     The run continues with the config its checkpoint was trained with. A config.yaml edited since, or
     `overrides` ("train.lr=1e-4"), that change anything but the length, device or data folder are refused
     unless `allow_config_change` (the result then no longer equals an uninterrupted run)."""
-    run_dir = Path(run_dir)
-    source = str(run_dir / CONFIG_FILE)
-    raw = run_config(run_dir).to_dict()  # config.yaml, validated with its own name in any error
+    folder = RunFolder(run_dir)
+    source = str(folder.config_file)
+    raw = folder.config().to_dict()  # config.yaml, validated with its own name in any error
     for assignment in overrides:
         raw = apply_override(raw, assignment)
     if overrides:  # so an error from here on is the options' (a typo in --set), not the file's
@@ -161,8 +106,8 @@ def resume(
     if epochs is not None and steps is None:
         length["steps"] = None  # a new length in epochs replaces a length in steps
     config = RunConfig.from_dict(merge(raw, {"train": length}), source)
-    checkpoint = _latest(run_dir)
-    _check_model(checkpoint, config.model_name, run_dir)  # another model entirely: say so before any diff
+    checkpoint = folder.newest_checkpoint()
+    folder.check_model(checkpoint, config.model_name)  # another model entirely: say so before any diff
     trained_with = checkpoint.meta.get("config")  # absent in checkpoints of genzoo <= 0.1
     with contextlib.suppress(GenzooError):  # with the defaults of keys added since (a key removed since: as written)
         trained_with = trained_with and RunConfig.from_dict(trained_with).to_dict()
@@ -175,54 +120,21 @@ def resume(
         )
     dataset = load_data(config)
     config, model = build_model(config)
-    _load_weights(model, checkpoint, run_dir)
+    folder.load_weights(model, checkpoint)
     with _process_group(config) as (world, device):
         if length or overrides:
-            distributed.on_rank_zero(world, device, lambda: config.save(run_dir / CONFIG_FILE),
-                                     f"writing {run_dir / CONFIG_FILE}")
+            distributed.on_rank_zero(world, device, lambda: config.save(folder.config_file),
+                                     f"writing {folder.config_file}")
         if verbose and world.is_main:
             print(f"resuming {run_dir} from {checkpoint.path.name}" + (f" with changes: {'; '.join(changes)}"
                                                                           if changes else ""))
-        return Trainer(model.to(device), dataset, config, run_dir, device, resume_from=checkpoint,
+        return Trainer(model.to(device), dataset, config, folder.path, device, resume_from=checkpoint,
                        verbose=verbose, world=world).fit()
-
-
-def _check_model(checkpoint: ckpt.Checkpoint, name: str, run_dir: Path) -> None:
-    if checkpoint.meta.get("model") not in (None, name):
-        raise GenzooError(
-            f"{checkpoint.path}: holds a {checkpoint.meta['model']!r} model but {run_dir / CONFIG_FILE} "
-            f"describes {name!r}"
-        )
-
-
-def _load_weights(model: GenerativeModel, checkpoint: ckpt.Checkpoint, run_dir: Path) -> None:
-    _check_model(checkpoint, model.name, run_dir)
-    weights = ckpt.load_weights(checkpoint)
-    own = model.state_dict()
-    problems = [f"{k}: {tuple(v.shape)} in the checkpoint, {tuple(own[k].shape)} in the model"
-                for k, v in weights.items() if k in own and v.shape != own[k].shape]
-    problems += [f"{k}: missing from the checkpoint" for k in own.keys() - weights.keys() - model.optional_state]
-    problems += [f"{k}: not in the model" for k in weights.keys() - own.keys()]
-    if problems:  # the config describes another shape of model than the one trained
-        more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
-        raise GenzooError(f"{checkpoint.path / ckpt.WEIGHTS} does not fit the model {run_dir / CONFIG_FILE} "
-                          f"describes: {'; '.join(sorted(problems)[:3])}{more}")
-    model.load_state_dict(weights)
-
-
-def _global_rng_kept():
-    """A block whose torch.manual_seed is undone at its end, on the CPU and on every GPU (torch.manual_seed seeds
-    them all, so forking the CPU alone would leave the caller's CUDA streams reseeded)."""
-    return torch.random.fork_rng(devices=range(torch.cuda.device_count()) if torch.cuda.is_available() else [])
 
 
 def load(run_dir: Path | str, device: str | torch.device = "cpu") -> GenerativeModel:
     """The trained model of a run (newest valid checkpoint), in eval mode. Leaves the global RNG as it was."""
-    run_dir = Path(run_dir)
-    with _global_rng_kept():
-        config, model = build_model(run_config(run_dir))
-    _load_weights(model, _latest(run_dir), run_dir)
-    return model.to(device).eval()
+    return RunFolder(run_dir).load_model(device)
 
 
 @torch.no_grad()
@@ -239,7 +151,7 @@ def sample(
         if isinstance(run, GenerativeModel):
             raise GenzooError("sample(sampler='gmm') needs the run folder, whose training images it encodes")
         _class_label(model, label)
-        dataset = load_data(run_config(run), train_size=PROTOCOL["probe_train_images"], test_size=1)
+        dataset = RunFolder(run).data(train_size=PROTOCOL["probe_train_images"], test_size=1)
         codes = codes_of(model, to_float(dataset.train.images), dataset.train.labels)
         mixture = MixtureSampler(model, codes, components, seed)
         return mixture.sample(n, generator=torch.Generator(model.device).manual_seed(seed))
@@ -272,9 +184,7 @@ def _class_label(model: GenerativeModel, label: int | None) -> int | None:
 @torch.no_grad()
 def reconstruct(run_dir: Path | str, n: int = 32) -> tuple[torch.Tensor, torch.Tensor]:
     """The first n test images of the run's data set and the model's reconstructions of them."""
-    config = run_config(run_dir)
-    model = load(run_dir)
-    dataset = load_data(config, train_size=1, test_size=n)
+    model, dataset = _model_and_data(run_dir, test_size=n)
     x = to_float(dataset.test.images)
     return x, model.reconstruct(x, **model.conditioning(dataset.test.labels))
 
@@ -317,10 +227,9 @@ def save_reconstructions(run_dir: Path | str, path: Path | str, n: int = 32) -> 
 
 # -- exploring a trained model's latent space (each reads the run folder, never the trainer) -------------------
 def _model_and_data(run_dir: Path | str, test_size: int | None = None) -> tuple[GenerativeModel, Dataset]:
-    config = run_config(run_dir)
-    model = load(run_dir)
-    dataset = load_data(config, train_size=1, test_size=test_size)
-    return model, dataset
+    """The run's model and the first `test_size` of its test images (all by default; one training image)."""
+    folder = RunFolder(run_dir)
+    return folder.load_model(), folder.data(train_size=1, test_size=test_size)
 
 
 def _test_images(dataset: Dataset, index: torch.Tensor) -> torch.Tensor:
@@ -430,17 +339,18 @@ def evaluate(run_dir: Path | str, *, nll: bool = False, k: int = 5000, seed: int
                           "off; drop one of the two")
     if not (device in ("auto", "cpu", "cuda") or device.startswith("cuda:")):
         raise GenzooError(f"--device {device!r}; expected auto, cpu, cuda or cuda:N")
-    run_dir = Path(run_dir)
-    config = run_config(run_dir)
-    checkpoint = _latest(run_dir)
-    model = load(run_dir, resolve_device(device))
+    folder = RunFolder(run_dir)
+    run_dir = folder.path
+    config = folder.config()
+    checkpoint = folder.newest_checkpoint()
+    model = folder.load_model(resolve_device(device), checkpoint)  # the weights of the step reported
     if nll:
         latent.require(model, LOG_LIKELIHOOD)
     dataset = load_data(config, train_size=1, test_size=test_size)
     common = {"model": model.name, "dataset": dataset.name, "step": checkpoint.step, "n_images": len(dataset.test)}
     sections: dict[str, dict[str, Any]] = {}
 
-    with torch.no_grad(), _global_rng_kept():
+    with torch.no_grad(), global_rng_kept():
         torch.manual_seed(seed)  # a model may draw from its posterior for these figures
         diagnostics = model.diagnostics(dataset.test, 1000)
     if diagnostics and "kl_per_dim" not in diagnostics:  # a GAN's health figures (sample diversity, ...)
@@ -454,7 +364,7 @@ def evaluate(run_dir: Path | str, *, nll: bool = False, k: int = 5000, seed: int
             collapse.plot_kl_per_dim(diagnostics["kl_per_dim"], diagnostics["mean_variance_per_dim"],
                                      run_dir / "kl_per_dim.png", title, layers)
             sections["posterior"]["plots"] = ["kl_per_dim.png"]
-            history = collapse.active_units_history(run_dir / "metrics.jsonl")
+            history = collapse.active_units_history(folder.metrics())
             if history:
                 collapse.plot_active_units(history, len(diagnostics["kl_per_dim"]), run_dir / "active_units.png",
                                            f"{model.name} on {dataset.name}: active units over training")
@@ -507,7 +417,7 @@ def report(run_dirs: list[Path | str], path: Path | str, gif: bool = True) -> Pa
     if path.parent.exists() and not path.parent.is_dir():
         raise GenzooError(f"{path.parent}: not a folder; cannot write {path.name} there")
     path.parent.mkdir(parents=True, exist_ok=True)
-    ckpt.atomic_write_text(path, html.report(runs, gif=gif))
+    atomic_write_text(path, html.report(runs, gif=gif))
     return path
 
 

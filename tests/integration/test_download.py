@@ -20,8 +20,9 @@ import torch
 from conftest import MNIST_DIR, MNIST_FILES, flip_byte
 
 from genzoo.data import datasets
-from genzoo.data.datasets import MNIST, cache_dir, download, load_dataset, locate, sha256_of
+from genzoo.data.datasets import MNIST, cache_dir, download, load_dataset, locate
 from genzoo.errors import GenzooError
+from genzoo.files import sha256_file
 
 
 class QuietHandler(SimpleHTTPRequestHandler):
@@ -84,7 +85,7 @@ def test_load_dataset_downloads_every_file(no_local_data, mirror_folder, tmp_pat
     assert dataset.test.labels.shape == (10000,)
     assert leftovers(target / "mnist") == sorted(MNIST_FILES)  # in place, and no .part file left
     for file in MNIST.files:
-        assert sha256_of(target / "mnist" / file.name) == file.sha256
+        assert sha256_file(target / "mnist" / file.name) == file.sha256
     # The downloaded files are found from now on: no mirror needed.
     again = load_dataset("mnist", data_dir=target, mirrors=[], test_size=10)
     assert torch.equal(again.test.labels, dataset.test.labels[:10])
@@ -116,7 +117,7 @@ def test_dead_mirror_then_good_mirror(no_local_data, mirror_folder, tmp_path):
     with serve(mirror_folder) as url:
         path = download(MNIST.train_labels, [dead_url(), url], target)
     assert path == target / "train-labels-idx1-ubyte.gz"
-    assert sha256_of(path) == MNIST.train_labels.sha256
+    assert sha256_file(path) == MNIST.train_labels.sha256
     assert leftovers(target) == ["train-labels-idx1-ubyte.gz"]
 
 
@@ -130,7 +131,7 @@ def test_missing_file_then_corrupt_then_good_mirror(no_local_data, mirror_folder
     target = tmp_path / "target"
     with serve(empty) as url_404, serve(bad) as url_bad, serve(mirror_folder) as url_good:
         path = download(MNIST.test_labels, [url_404, url_bad, url_good], target)
-    assert sha256_of(path) == MNIST.test_labels.sha256
+    assert sha256_file(path) == MNIST.test_labels.sha256
     assert leftovers(target) == ["t10k-labels-idx1-ubyte.gz"]
 
 
@@ -149,6 +150,6 @@ def test_without_data_dir_files_go_to_the_cache(no_local_data, mirror_folder):
     with serve(mirror_folder) as url:
         path = locate(MNIST, MNIST.test_labels, None, mirrors=[url])
     assert path == cache_dir() / "mnist" / "t10k-labels-idx1-ubyte.gz"
-    assert sha256_of(path) == MNIST.test_labels.sha256
+    assert sha256_file(path) == MNIST.test_labels.sha256
     # Found in the cache next time, with no mirror at all.
     assert locate(MNIST, MNIST.test_labels, None, mirrors=[]) == path

@@ -10,6 +10,7 @@ import torch
 from conftest import flip_byte
 
 from genzoo.errors import GenzooError
+from genzoo.files import atomic_write_text
 from genzoo.train import checkpoint as ckpt
 
 
@@ -107,8 +108,8 @@ def test_latest_valid_is_none_when_nothing_is_valid(tmp_path):
 
 def test_atomic_write_replaces_and_leaves_no_temporary(tmp_path):
     target = tmp_path / "file.txt"
-    ckpt.atomic_write_text(target, "one")
-    ckpt.atomic_write_text(target, "two")
+    atomic_write_text(target, "one")
+    atomic_write_text(target, "two")
     assert target.read_text() == "two"
     assert [p.name for p in tmp_path.iterdir()] == ["file.txt"]
 
@@ -116,7 +117,7 @@ def test_atomic_write_replaces_and_leaves_no_temporary(tmp_path):
 def test_run_files_get_the_modes_of_the_umask_not_tempfiles_private_ones(tmp_path):
     mask = os.umask(0o022)
     os.umask(mask)
-    ckpt.atomic_write_text(tmp_path / "config.yaml", "seed: 0\n")
+    atomic_write_text(tmp_path / "config.yaml", "seed: 0\n")
     folder = save(tmp_path / "checkpoints", 3)
     assert (tmp_path / "config.yaml").stat().st_mode & 0o777 == 0o666 & ~mask
     assert folder.stat().st_mode & 0o777 == 0o777 & ~mask

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import torch
 
-from genzoo.data.datasets import ImageSplit
+from genzoo.data.types import ImageSplit
 from genzoo.errors import GenzooError
 
 

@@ -26,36 +26,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from genzoo.data.folders import read_image_folder
 from genzoo.data.idx import read_idx
+from genzoo.data.types import DataFile, Dataset, DatasetSpec, FolderOptions, ImageSplit, cache_dir
 from genzoo.errors import GenzooError, unknown
-from genzoo.train.checkpoint import atomic_write_bytes, umask
+from genzoo.files import atomic_write_bytes, sha256_file, umask
 
 SHIPPED_DATA_DIR = Path(__file__).resolve().parents[3] / "data"  # repo/data when run from a checkout
-
-
-def cache_dir() -> Path:
-    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "genzoo" / "data"
-
-
-@dataclass(frozen=True)
-class DataFile:
-    name: str
-    sha256: str
-    size: int
-
-
-@dataclass(frozen=True, kw_only=True)
-class DatasetSpec(abc.ABC):
-    """A registered data set: its classes, and how it becomes two in-memory splits."""
-
-    name: str
-    summary: str
-    classes: tuple[str, ...]
-    binarize: bool = False  # dynamic binarization of training batches; the test split is binarized once
-
-    @abc.abstractmethod
-    def load(self, data_dir: Path | str | None, mirrors: Sequence[str] | None, options: FolderOptions) -> Dataset:
-        """Both splits in memory. `data_dir`: where to look first; `mirrors`: replace the registered ones."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -142,15 +119,6 @@ class CifarSpec(FileDatasetSpec):
             raise GenzooError(f"{paths[0]}: not a readable .tar.gz ({exc})") from exc
 
 
-@dataclass(frozen=True)
-class FolderOptions:
-    """How `image-folder` turns a folder of pictures into tensors (other data sets ignore these)."""
-
-    image_size: int = 32  # every picture is centre-cropped to a square and resized to this side
-    channels: int = 3  # 3: RGB, 1: grey
-    test_fraction: float = 0.1  # share of the pictures held out as the test split (a fixed draw, seed 0)
-
-
 @dataclass(frozen=True, kw_only=True)
 class ImageFolderSpec(DatasetSpec):
     """Your own pictures: `data.data_dir` names a folder with one sub-folder per class (their names, sorted, are
@@ -159,47 +127,11 @@ class ImageFolderSpec(DatasetSpec):
     extensions: tuple[str, ...] = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 
     def load(self, data_dir: Path | str | None, mirrors: Sequence[str] | None, options: FolderOptions) -> Dataset:
-        from genzoo.data.folders import read_image_folder
-
         if data_dir is None:
             raise GenzooError("data.dataset=image-folder needs data.data_dir: the folder of pictures (one "
                               "sub-folder per class, or the pictures directly), e.g. --data-dir ~/pictures")
         train, test, classes = read_image_folder(Path(data_dir), self.extensions, options)
         return Dataset(replace(self, classes=classes), train, test)
-
-
-@dataclass
-class ImageSplit:
-    """One split in memory: images (N, C, H, W) uint8 in [0, 255], labels (N,) int64."""
-
-    images: torch.Tensor
-    labels: torch.Tensor
-
-    def __len__(self) -> int:
-        return self.images.shape[0]
-
-    def subset(self, n: int | None) -> ImageSplit:
-        """The first n examples (all when n is None)."""
-        return self if n is None else ImageSplit(self.images[:n], self.labels[:n])
-
-
-@dataclass
-class Dataset:
-    spec: DatasetSpec
-    train: ImageSplit
-    test: ImageSplit
-
-    @property
-    def name(self) -> str:
-        return self.spec.name
-
-    @property
-    def image_shape(self) -> tuple[int, int, int]:
-        return tuple(self.train.images.shape[1:])  # (C, H, W)
-
-    @property
-    def num_classes(self) -> int:
-        return len(self.spec.classes)
 
 
 _MNIST_MIRRORS = (
@@ -286,20 +218,12 @@ def get_spec(name: str) -> DatasetSpec:
     return DATASETS[name]
 
 
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def verify(path: Path, file: DataFile) -> None:
     """Refuse a file whose size or SHA-256 differs from the registry's."""
     size = path.stat().st_size
     if size != file.size:
         raise GenzooError(f"{path}: {size} bytes, expected {file.size}; the file is damaged or not {file.name}")
-    actual = sha256_of(path)
+    actual = sha256_file(path)
     if actual != file.sha256:
         raise GenzooError(f"{path}: SHA-256 {actual} does not match the expected {file.sha256}; the file is damaged")
 

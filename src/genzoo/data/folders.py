@@ -14,16 +14,14 @@ import hashlib
 import io
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from genzoo.data.types import FolderOptions, ImageSplit, cache_dir
 from genzoo.errors import GenzooError
-
-if TYPE_CHECKING:
-    from genzoo.data.datasets import FolderOptions, ImageSplit
+from genzoo.files import atomic_write_bytes
 
 SPLIT_SEED = 0
 
@@ -70,9 +68,6 @@ def cache_key(root: Path, items: list[tuple[Path, int]], classes: tuple[str, ...
 
 def read_image_folder(root: Path, extensions: tuple[str, ...],
                       options: FolderOptions) -> tuple[ImageSplit, ImageSplit, tuple[str, ...]]:
-    from genzoo.data.datasets import ImageSplit, cache_dir
-    from genzoo.train.checkpoint import atomic_write_bytes
-
     if options.channels not in (1, 3):
         raise GenzooError(f"data.channels={options.channels}; expected 1 (grey) or 3 (RGB)")
     items, classes = list_pictures(root, extensions)

@@ -23,7 +23,7 @@ from safetensors.torch import load_file
 from torch import nn
 
 from genzoo.data.batches import to_float
-from genzoo.data.datasets import ImageSplit
+from genzoo.data.types import ImageSplit
 from genzoo.errors import GenzooError
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"

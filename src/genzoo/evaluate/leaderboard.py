@@ -13,7 +13,7 @@ from typing import Any
 
 from genzoo.errors import GenzooError
 from genzoo.evaluate.results import read_eval
-from genzoo.train.checkpoint import list_checkpoints, step_of
+from genzoo.run_folder import RunFolder
 
 # (column title, section, key, format); a missing figure prints as "-".
 COLUMNS = [
@@ -87,8 +87,7 @@ def leaderboard(run_dirs: list[Path | str], names: list[str] | None = None) -> t
 def _stale(run: Path, sections: dict[str, Any]) -> str:
     """" (step N of M)" when the figures describe step N but the run has since trained to step M, else ""."""
     steps = {section.get("step") for section in sections.values() if isinstance(section, dict)} - {None}
-    newest = list_checkpoints(run / "checkpoints")
-    trained = step_of(newest[0]) if newest else None
+    trained = RunFolder(run).newest_step()
     if not steps or trained is None or steps == {trained}:
         return ""
     return f" (step {min(steps)} of {trained})"

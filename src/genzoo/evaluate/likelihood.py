@@ -22,7 +22,7 @@ import torch
 from tqdm.auto import tqdm
 
 from genzoo.data.batches import eval_batches
-from genzoo.data.datasets import ImageSplit
+from genzoo.data.types import ImageSplit
 from genzoo.errors import GenzooError
 from genzoo.models.base import CONDITIONAL, LOG_LIKELIHOOD, GenerativeModel
 

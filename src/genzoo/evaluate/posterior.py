@@ -11,8 +11,7 @@ this module reports and plots them. Nothing here imports a model.
 
 from __future__ import annotations
 
-import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -42,20 +41,10 @@ def plot_kl_per_dim(kl_per_dim: Sequence[float], mean_variance: Sequence[float],
     return save_figure(fig, path)
 
 
-def active_units_history(metrics_path: Path | str) -> list[tuple[float, int]]:
-    """(epoch, active units) of every test line of a run's metrics.jsonl that logged them."""
-    history = []
-    path = Path(metrics_path)
-    if not path.is_file():
-        return history
-    for line in path.read_text().splitlines():
-        try:
-            record = json.loads(line)
-        except ValueError:
-            continue  # a torn last line
-        if record.get("split") == "test" and "active_units" in record:
-            history.append((float(record["epoch"]), int(record["active_units"])))
-    return history
+def active_units_history(metrics: Iterable[dict[str, Any]]) -> list[tuple[float, int]]:
+    """(epoch, active units) of every test line of a run's metrics that logged them."""
+    return [(float(record["epoch"]), int(record["active_units"])) for record in metrics
+            if record.get("split") == "test" and "active_units" in record]
 
 
 def plot_active_units(history: Sequence[tuple[float, int]], latent_dim: int, path: Path | str, title: str = "") -> Path:

@@ -30,12 +30,14 @@ from typing import Any
 import torch
 
 from genzoo.data.batches import to_float
-from genzoo.data.datasets import Dataset, binarize_once, cache_dir
+from genzoo.data.datasets import binarize_once
+from genzoo.data.types import Dataset, cache_dir
 from genzoo.errors import GenzooError
 from genzoo.evaluate import features, metrics
 from genzoo.evaluate.features import FeatureNetInfo, extract, info_for, load_feature_net
 from genzoo.evaluate.probes import knn_accuracy, logistic_accuracy
 from genzoo.evaluate.reconstruction import reconstruction_mse
+from genzoo.files import atomic_write_bytes
 from genzoo.models.base import CONDITIONAL, ENCODE, RECONSTRUCT, SAMPLE, GenerativeModel
 from genzoo.samplers import MixtureSampler
 
@@ -207,8 +209,6 @@ def read_reference(key: str, device: str) -> tuple[RealFeatures, dict[str, float
 def write_reference(key: str, real: RealFeatures, floor: dict[str, float]) -> None:
     """Store a reference for later processes; a cache that cannot be written only costs time."""
     from safetensors.torch import save
-
-    from genzoo.train.checkpoint import atomic_write_bytes
 
     tensors = {"features": real.features, **{f"radius.{k}": v for k, v in real.radii.items()},
                **{f"kid.{n}": v for n, v in real.kid_terms.items()}}

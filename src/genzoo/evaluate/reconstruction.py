@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from genzoo.data.batches import eval_batches
-from genzoo.data.datasets import ImageSplit
+from genzoo.data.types import ImageSplit
 from genzoo.models.base import RECONSTRUCT, GenerativeModel
 
 

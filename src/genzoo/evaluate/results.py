@@ -15,9 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from genzoo.errors import GenzooError
-from genzoo.train.checkpoint import atomic_write_text
-
-EVAL_FILE = "eval.json"
+from genzoo.files import atomic_write_text
+from genzoo.run_folder import EVAL_FILE
 
 
 def read_eval(run_dir: Path | str) -> dict[str, Any]:

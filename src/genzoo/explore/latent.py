@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 
 from genzoo.data.batches import eval_batches
-from genzoo.data.datasets import ImageSplit
+from genzoo.data.types import ImageSplit
 from genzoo.errors import GenzooError
 from genzoo.models.base import DECODE, ENCODE, GenerativeModel
 

@@ -17,10 +17,8 @@ from typing import Any
 from genzoo.config import read_yaml
 from genzoo.errors import GenzooError
 from genzoo.evaluate.results import read_eval
-from genzoo.train import checkpoint as ckpt
-from genzoo.train.logging import read_metrics
+from genzoo.run_folder import CONFIG_FILE, EVAL_FILE, METRICS_FILE, RunFolder
 
-CONFIG_FILE = "config.yaml"
 SKIPPED_FOLDERS = {"checkpoints", "samples", "reconstructions", "tb"}  # parts of a run, never runs themselves
 
 
@@ -91,19 +89,19 @@ def read_run(path: Path | str, name: str | None = None) -> RunInfo:
     if not (path / CONFIG_FILE).is_file():
         raise GenzooError(f"{path}: not a run folder (no {CONFIG_FILE}); train one with `genzoo train`")
     info = RunInfo(path=path, name=name or path.resolve().name)
+    folder = RunFolder(path)
     try:
-        for file in (CONFIG_FILE, "metrics.jsonl", "eval.json"):
+        for file in (CONFIG_FILE, METRICS_FILE, EVAL_FILE):
             if (path / file).exists() and not info.inside(path / file):
                 raise GenzooError(f"{path / file} links outside the run folder; it is not read")
         info.config = read_yaml(path / CONFIG_FILE)
         if not isinstance(info.config.get("model"), dict) or "name" not in info.config["model"]:
             raise GenzooError(f"{path / CONFIG_FILE} names no model (model.name); not a config genzoo wrote")
-        info.metrics = read_metrics(path)
+        info.metrics = folder.metrics()
         info.evaluation = read_eval(path)
     except GenzooError as exc:
         info.problem = str(exc)
-    newest = ckpt.list_checkpoints(path / "checkpoints")  # by name: listing must not hash every file
-    info.step = ckpt.step_of(newest[0]) if newest else 0
+    info.step = folder.newest_step() or 0  # by name: listing must not hash every file
     return info
 
 

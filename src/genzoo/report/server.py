@@ -42,6 +42,7 @@ from genzoo.explore.grids import image_grid, to_pil
 from genzoo.models.base import CONDITIONAL, DECODE, ENCODE
 from genzoo.report import html
 from genzoo.report.runs import RunInfo, curves_png, find_runs, read_run
+from genzoo.run_folder import RunFolder
 from genzoo.samplers import fit_gaussian_mixture
 
 DEFAULT_HOST, DEFAULT_PORT = "127.0.0.1", 8000
@@ -82,12 +83,10 @@ class LatentSpace:
     start at, and decoding. Torch calls run under a lock: requests arrive on several threads."""
 
     def __init__(self, run: RunInfo):
-        from genzoo import api
-
-        self.model = api.load(run.path)
+        folder = RunFolder(run.path)
+        self.model = folder.load_model()
         latent.require(self.model, DECODE)
-        config = api.run_config(run.path)
-        self.dataset = api.load_data(config, train_size=1, test_size=EXPLORE_TEST_IMAGES)
+        self.dataset = folder.data(train_size=1, test_size=EXPLORE_TEST_IMAGES)
         self.lock = threading.Lock()
         with torch.no_grad():
             self.codes = latent.encode_split(self.model, self.dataset.test).cpu() \

@@ -12,10 +12,13 @@ from typing import Any
 
 import numpy as np
 
+from genzoo.files import atomic_write_text
+from genzoo.run_folder import METRICS_FILE
+
 
 class MetricsLog:
     def __init__(self, run_dir: Path, tensorboard: bool = True):
-        self.path = run_dir / "metrics.jsonl"
+        self.path = run_dir / METRICS_FILE
         self.file = open(self.path, "a", encoding="utf-8")
         self.tb = None
         if tensorboard:
@@ -29,9 +32,7 @@ class MetricsLog:
     @staticmethod
     def truncate(run_dir: Path, step: int) -> None:
         """Drop lines logged after `step` (a resume from that step will log them again)."""
-        from genzoo.train.checkpoint import atomic_write_text
-
-        path = run_dir / "metrics.jsonl"
+        path = run_dir / METRICS_FILE
         if not path.exists():
             return
         kept = [line for line in path.read_text().splitlines(keepends=True) if _step(line) <= step]
@@ -58,23 +59,6 @@ class MetricsLog:
         self.file.close()
         if self.tb is not None:
             self.tb.close()
-
-
-def read_metrics(run_dir: Path) -> list[dict[str, Any]]:
-    """Every record of a run's metrics.jsonl, in order ([] when there is none). A line torn by a crash while it
-    was written (only ever the last one) is skipped, as a resume would drop it."""
-    path = Path(run_dir) / "metrics.jsonl"
-    if not path.exists():
-        return []
-    records = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            record = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(record, dict) and "step" in record:
-            records.append(record)
-    return records
 
 
 def _step(line: str) -> int:

@@ -22,7 +22,7 @@ from tqdm.auto import tqdm
 
 from genzoo.config import RunConfig
 from genzoo.data.batches import EpochBatches, derive_seed, eval_batches, to_float
-from genzoo.data.datasets import Dataset
+from genzoo.data.types import Dataset
 from genzoo.explore.grids import image_grid, interleave_rows, save_gif, to_pil
 from genzoo.models.base import CONDITIONAL, RECONSTRUCT, SAMPLE, GenerativeModel, StepOutput
 from genzoo.train import checkpoint as ckpt

@@ -1,0 +1,249 @@
+"""A run folder, read: the one place that knows its layout and answers its config, checkpoints, metrics, model
+and data. Everything that reads a run (the API's verbs, evaluation, reports, the run browser) goes through here,
+never through the trainer; the trainer is the run's only writer (train/).
+
+    runs/<name>/
+      config.yaml          the resolved config (RunConfig), enough to rebuild the model
+      metrics.jsonl        one JSON object per logged step, flushed per line
+      checkpoints/step-N/  model.safetensors, train_state.pt, meta.json (step, epoch, model, SHA-256 of both)
+      eval.json            sections written by `genzoo evaluate`
+      samples/ reconstructions/ tb/
+
+A checkpoint is trusted only after every file's SHA-256 matches meta.json (`validate`); a damaged one is named
+and skipped in favour of the newest valid one. Listing checkpoints reads names only (no hashing), so a folder
+of a hundred runs lists in a moment.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import pickle
+import shutil
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file
+
+from genzoo.config import RunConfig
+from genzoo.data.datasets import load_dataset
+from genzoo.data.types import Dataset
+from genzoo.errors import GenzooError
+from genzoo.files import sha256_file
+from genzoo.models.base import GenerativeModel
+from genzoo.models.registry import get_model_class
+
+CONFIG_FILE, METRICS_FILE, EVAL_FILE, CHECKPOINTS = "config.yaml", "metrics.jsonl", "eval.json", "checkpoints"
+WEIGHTS, STATE, META = "model.safetensors", "train_state.pt", "meta.json"  # the files of one checkpoint
+
+
+# -- checkpoints: found by name, trusted after their hashes check out ----------------------------------------
+@dataclass(frozen=True)
+class Checkpoint:
+    path: Path
+    step: int
+    meta: dict[str, Any]
+
+    @property
+    def epoch(self) -> int:
+        return self.meta["epoch"]
+
+
+def step_of(path: Path) -> int | None:
+    """The step in a checkpoint folder's name (step-000123 -> 123), None for any other name."""
+    try:
+        return int(path.name.removeprefix("step-")) if path.name.startswith("step-") else None
+    except ValueError:
+        return None
+
+
+def list_checkpoints(folder: Path) -> list[Path]:
+    """Checkpoint folders, newest first (by step)."""
+    if not folder.is_dir():
+        return []
+    found = [(s, p) for p in folder.iterdir() if p.is_dir() and (s := step_of(p)) is not None]
+    return [p for _, p in sorted(found, reverse=True)]
+
+
+def validate(path: Path) -> Checkpoint:
+    """Read meta.json and check every file's SHA-256; raise GenzooError naming the defect."""
+    meta_path = path / META
+    try:
+        meta = json.loads(meta_path.read_text())
+        files = meta["files"]
+        step = int(meta["step"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise GenzooError(f"{meta_path}: missing or unreadable ({exc})") from exc
+    for name in (WEIGHTS, STATE):
+        file = path / name
+        if not file.is_file():
+            raise GenzooError(f"{file}: missing")
+        if sha256_file(file) != files.get(name):
+            raise GenzooError(f"{file}: SHA-256 does not match meta.json (truncated or corrupted)")
+    return Checkpoint(path, step, meta)
+
+
+def latest_valid(folder: Path) -> Checkpoint | None:
+    """The newest checkpoint whose files check out; damaged ones are reported with a warning and skipped."""
+    for path in list_checkpoints(folder):
+        try:
+            return validate(path)
+        except GenzooError as exc:
+            warnings.warn(f"skipping damaged checkpoint {path.name}: {exc}", stacklevel=2)
+    return None
+
+
+def load_weights(checkpoint: Checkpoint, device: torch.device | str = "cpu") -> dict[str, torch.Tensor]:
+    return load_file(str(checkpoint.path / WEIGHTS), device=str(device))
+
+
+def load_train_state(checkpoint: Checkpoint) -> dict[str, Any]:
+    # weights_only=True: tensors and plain containers only; a pickled payload is refused, never executed.
+    path = checkpoint.path / STATE
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        detail = next((line.strip() for line in str(exc).splitlines() if "Unsupported global" in line), "")
+        raise GenzooError(f"{path}: refused: it holds objects other than tensors and plain data. {detail}") from exc
+
+
+# -- a config's model and data (a run folder's, or one about to be trained) ------------------------------------
+def build_model(config: RunConfig, dataset: Dataset | None = None) -> tuple[RunConfig, GenerativeModel]:
+    """Seed, fill the model config's image shape and class count from the data set, and build the model."""
+    if dataset is not None:
+        model_config = dataclasses.replace(
+            config.model, image_shape=dataset.image_shape, num_classes=dataset.num_classes
+        )
+        config = config.replace(model=model_config)
+    torch.manual_seed(config.seed)
+    return config, get_model_class(config.model_name)(config.model)
+
+
+def load_data(config: RunConfig, **sizes: int | None) -> Dataset:
+    """The config's data set in memory; `train_size=` / `test_size=` replace the config's subset sizes."""
+    d = config.data
+    sizes = {"train_size": d.train_size, "test_size": d.test_size, **sizes}
+    return load_dataset(d.dataset, d.data_dir, options=d.folder_options(), **sizes)
+
+
+def global_rng_kept():
+    """A block whose torch.manual_seed is undone at its end, on the CPU and on every GPU (torch.manual_seed seeds
+    them all, so forking the CPU alone would leave the caller's CUDA streams reseeded)."""
+    return torch.random.fork_rng(devices=range(torch.cuda.device_count()) if torch.cuda.is_available() else [])
+
+
+class RunFolder:
+    """One run folder on disk. Cheap to make (nothing is read until asked); every answer is read anew, so a run
+    still training shows its newest state. `path` is kept as given, and error messages name it so."""
+
+    def __init__(self, path: Path | str):
+        self.path = Path(path)
+
+    def __repr__(self) -> str:
+        return f"RunFolder({str(self.path)!r})"
+
+    @property
+    def config_file(self) -> Path:
+        return self.path / CONFIG_FILE
+
+    @property
+    def metrics_file(self) -> Path:
+        return self.path / METRICS_FILE
+
+    @property
+    def checkpoints_dir(self) -> Path:
+        return self.path / CHECKPOINTS
+
+    def holds_run(self) -> bool:
+        """Whether a run was started here (a config or checkpoints): what `train` refuses to overwrite."""
+        return self.config_file.exists() or self.checkpoints_dir.exists()
+
+    def prepare(self, overwrite: bool) -> None:
+        """Refuse to clobber an existing run unless asked; fail before training if the folder cannot be written."""
+        if self.holds_run():
+            if not overwrite:
+                raise GenzooError(
+                    f"{self.path} already holds a run; continue it with `genzoo resume {self.path}`, "
+                    "or pick another --out (or pass --overwrite to replace it)"
+                )
+            shutil.rmtree(self.path)
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+            probe = self.path / ".write-test"
+            probe.write_bytes(b"")
+            probe.unlink()
+        except OSError as exc:
+            raise GenzooError(f"cannot write the run folder {self.path}: {exc.strerror or exc}") from exc
+
+    # -- what the run is ---------------------------------------------------------------------------------------
+    def config(self) -> RunConfig:
+        """config.yaml, validated (an error names the file)."""
+        if not self.config_file.is_file():
+            raise GenzooError(f"{self.path}: not a genzoo run folder (no {CONFIG_FILE})")
+        return RunConfig.load(self.config_file)
+
+    def data(self, **sizes: int | None) -> Dataset:
+        """The run's data set; `train_size=` / `test_size=` replace the config's subset sizes."""
+        return load_data(self.config(), **sizes)
+
+    def metrics(self) -> list[dict[str, Any]]:
+        """Every record of metrics.jsonl, in order ([] when there is none). A line torn by a crash while it was
+        written (only ever the last one) is skipped, as a resume would drop it."""
+        if not self.metrics_file.exists():
+            return []
+        records = []
+        for line in self.metrics_file.read_text(encoding="utf-8").splitlines():
+            try:
+                record = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(record, dict) and "step" in record:
+                records.append(record)
+        return records
+
+    # -- its checkpoints and model -------------------------------------------------------------------------------
+    def newest_step(self) -> int | None:
+        """The step of the newest checkpoint by name (not validated: no file is hashed); None before the first."""
+        newest = list_checkpoints(self.checkpoints_dir)
+        return step_of(newest[0]) if newest else None
+
+    def newest_checkpoint(self) -> Checkpoint:
+        """The newest valid checkpoint (damaged ones are skipped with a warning); an error when there is none."""
+        checkpoint = latest_valid(self.checkpoints_dir)
+        if checkpoint is None:
+            raise GenzooError(f"{self.path}: no valid checkpoint in {self.checkpoints_dir}")
+        return checkpoint
+
+    def check_model(self, checkpoint: Checkpoint, name: str) -> None:
+        """Refuse a checkpoint of another model than the one config.yaml names."""
+        if checkpoint.meta.get("model") not in (None, name):
+            raise GenzooError(
+                f"{checkpoint.path}: holds a {checkpoint.meta['model']!r} model but {self.config_file} "
+                f"describes {name!r}"
+            )
+
+    def load_weights(self, model: GenerativeModel, checkpoint: Checkpoint) -> None:
+        """Load a checkpoint's weights into `model`, naming (up to three) parameters whose shapes do not fit."""
+        self.check_model(checkpoint, model.name)
+        weights = load_weights(checkpoint)
+        own = model.state_dict()
+        problems = [f"{k}: {tuple(v.shape)} in the checkpoint, {tuple(own[k].shape)} in the model"
+                    for k, v in weights.items() if k in own and v.shape != own[k].shape]
+        problems += [f"{k}: missing from the checkpoint" for k in own.keys() - weights.keys() - model.optional_state]
+        problems += [f"{k}: not in the model" for k in weights.keys() - own.keys()]
+        if problems:  # the config describes another shape of model than the one trained
+            more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
+            raise GenzooError(f"{checkpoint.path / WEIGHTS} does not fit the model {self.config_file} "
+                              f"describes: {'; '.join(sorted(problems)[:3])}{more}")
+        model.load_state_dict(weights)
+
+    def load_model(self, device: str | torch.device = "cpu", checkpoint: Checkpoint | None = None) -> GenerativeModel:
+        """The trained model (the newest valid checkpoint unless one is given), in eval mode. Leaves the global
+        RNG as it was."""
+        with global_rng_kept():
+            _, model = build_model(self.config())
+        self.load_weights(model, checkpoint or self.newest_checkpoint())
+        return model.to(device).eval()
