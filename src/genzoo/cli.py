@@ -181,6 +181,23 @@ def add_sampler_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--components", type=positive_int, default=10, help="mixture components for --sampler gmm")
 
 
+# Options several commands share, declared once each.
+def add_run_command(sub, name: str, func, help: str) -> argparse.ArgumentParser:
+    """A command whose first argument is a run folder."""
+    p = sub.add_parser(name, help=help)
+    p.add_argument("run", type=Path)
+    p.set_defaults(func=func)
+    return p
+
+
+def add_output(p: argparse.ArgumentParser, what: str = "PNG file to write") -> None:
+    p.add_argument("-o", "--output", type=Path, required=True, help=what)
+
+
+def add_seed(p: argparse.ArgumentParser, help: str | None = None, default: int | None = 0) -> None:
+    p.add_argument("--seed", type=int, default=default, help=help)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="genzoo", description=__doc__.split(":")[0] + ": autoencoders, VAEs, GANs")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -200,7 +217,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--precision", choices=["auto", "fp32", "bf16"],
                    help="auto (default): bf16 autocast where the hardware computes bf16 natively, else fp32")
     p.add_argument("--device", help="auto (default), cpu, cuda or cuda:N")
-    p.add_argument("--seed", type=int)
+    add_seed(p, default=None)  # None: the config's seed
     p.add_argument("--config", type=Path, help="YAML file with model/data/train sections")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override one config value, e.g. --set model.beta=4 (repeatable)")
@@ -208,77 +225,63 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true", help="replace an existing run folder at --out")
     p.set_defaults(func=cmd_train)
 
-    p = sub.add_parser("resume", help="continue a run from its newest valid checkpoint")
-    p.add_argument("run", type=Path)
+    p = add_run_command(sub, "resume", cmd_resume, help="continue a run from its newest valid checkpoint")
     p.add_argument("--epochs", type=positive_int, help="new total number of epochs")
     p.add_argument("--steps", type=positive_int, help="new total number of steps")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="change one config value for the rest of the run (needs --allow-config-change)")
     p.add_argument("--allow-config-change", action="store_true",
                    help="continue even though config.yaml (or --set) differs from the checkpoint's config")
-    p.set_defaults(func=cmd_resume)
 
-    p = sub.add_parser("sample", help="draw a grid of samples from a trained model")
-    p.add_argument("run", type=Path)
+    p = add_run_command(sub, "sample", cmd_sample, help="draw a grid of samples from a trained model")
     p.add_argument("-n", type=positive_int, default=64, help="number of samples (default 64)")
-    p.add_argument("-o", "--output", type=Path, required=True, help="PNG file to write")
-    p.add_argument("--seed", type=int, default=0)
+    add_output(p)
+    add_seed(p)
     p.add_argument("--label", type=int, help="class to draw (conditional models only)")
     add_sampler_options(p)
-    p.set_defaults(func=cmd_sample)
 
-    p = sub.add_parser("reconstruct", help="test images above their reconstructions")
-    p.add_argument("run", type=Path)
+    p = add_run_command(sub, "reconstruct", cmd_reconstruct, help="test images above their reconstructions")
     p.add_argument("-n", type=positive_int, default=32, help="number of test images (default 32)")
-    p.add_argument("-o", "--output", type=Path, required=True, help="PNG file to write")
-    p.set_defaults(func=cmd_reconstruct)
+    add_output(p)
 
-    p = sub.add_parser("interpolate", help="decode along paths between the codes of test images")
-    p.add_argument("run", type=Path)
+    p = add_run_command(sub, "interpolate", cmd_interpolate, help="decode along paths between the codes of test images")
     p.add_argument("--pairs", type=positive_int, default=8, help="rows (pairs of test images), default 8")
     p.add_argument("--steps", type=positive_int, default=10, help="images per row, default 10")
-    p.add_argument("--seed", type=int, default=0, help="picks the test images")
-    p.add_argument("-o", "--output", type=Path, required=True, help="PNG file to write")
-    p.set_defaults(func=cmd_interpolate)
+    add_seed(p, "picks the test images")
+    add_output(p)
 
-    p = sub.add_parser("manifold", help="decodings over a grid of two latent dimensions")
-    p.add_argument("run", type=Path)
+    p = add_run_command(sub, "manifold", cmd_manifold, help="decodings over a grid of two latent dimensions")
     p.add_argument("-n", type=positive_int, default=20, help="grid side, default 20")
     p.add_argument("--dims", type=int, nargs=2, metavar=("X", "Y"),
                    help="latent dimensions for the axes (default: the two that vary most over the test codes)")
     p.add_argument("--label", type=int, help="class a conditional model draws (default 0)")
-    p.add_argument("-o", "--output", type=Path, required=True, help="PNG file to write")
-    p.set_defaults(func=cmd_manifold)
+    add_output(p)
 
-    p = sub.add_parser("traverse", help="one row per latent dimension, sweeping it while the rest stay fixed")
-    p.add_argument("run", type=Path)
+    p = add_run_command(sub, "traverse", cmd_traverse,
+                        help="one row per latent dimension, sweeping it while the rest stay fixed")
     p.add_argument("--steps", type=positive_int, default=11, help="images per row, default 11")
     p.add_argument("--index", type=int, default=0, help="test image whose code is the starting point")
     p.add_argument("--dims", type=int, nargs="+", help="latent dimensions (default: up to 16 that vary most)")
-    p.add_argument("-o", "--output", type=Path, required=True, help="PNG file to write")
-    p.set_defaults(func=cmd_traverse)
+    add_output(p)
 
-    p = sub.add_parser("embed", help="test-set codes and labels to .npz, with an optional 2-D scatter")
-    p.add_argument("run", type=Path)
-    p.add_argument("-o", "--output", type=Path, required=True, help=".npz file to write")
+    p = add_run_command(sub, "embed", cmd_embed, help="test-set codes and labels to .npz, with an optional 2-D scatter")
+    add_output(p, ".npz file to write")
     p.add_argument("--plot", type=Path, help="PNG scatter of the codes coloured by class")
     p.add_argument("--tsne", action="store_true", help="t-SNE instead of PCA (needs scikit-learn)")
-    p.set_defaults(func=cmd_embed)
 
-    p = sub.add_parser("denoise", help="rows of noisy / denoised / clean test images (denoising models)")
-    p.add_argument("run", type=Path)
+    p = add_run_command(sub, "denoise", cmd_denoise,
+                        help="rows of noisy / denoised / clean test images (denoising models)")
     p.add_argument("-n", type=positive_int, default=10, help="images per row, default 10")
-    p.add_argument("--seed", type=int, default=0, help="fixes the noise")
-    p.add_argument("-o", "--output", type=Path, required=True, help="PNG file to write")
-    p.set_defaults(func=cmd_denoise)
+    add_seed(p, "fixes the noise")
+    add_output(p)
 
-    p = sub.add_parser("evaluate", help="sample quality vs the real-data floor, code probes, posterior collapse "
-                                       "and (--nll) test log-likelihood, into eval.json")
-    p.add_argument("run", type=Path)
+    p = add_run_command(sub, "evaluate", cmd_evaluate,
+                        help="sample quality vs the real-data floor, code probes, posterior collapse and (--nll) test "
+                             "log-likelihood, into eval.json")
     p.add_argument("--nll", action="store_true",
                    help="importance-weighted estimate of -log p(x) in nats on the test set (Burda et al. 2015)")
     p.add_argument("--k", type=positive_int, default=5000, help="importance samples per image (default 5000)")
-    p.add_argument("--seed", type=int, default=0, help="fixes the importance samples")
+    add_seed(p, "fixes the importance samples")
     p.add_argument("--test-size", type=positive_int, help="evaluate the first n test images (default: all)")
     p.add_argument("--batch-size", type=positive_int, default=100, help="test images per batch (default 100)")
     p.add_argument("--device", default="auto", help="auto (default), cpu, cuda or cuda:N")
@@ -288,7 +291,6 @@ def build_parser() -> argparse.ArgumentParser:
                         "(default; --no-quality skips them)")
     p.add_argument("--samples", type=positive_int, help="generated images for the quality metrics (default 10000)")
     add_sampler_options(p)
-    p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("compare", help="a leaderboard of evaluated runs (reads their eval.json)")
     p.add_argument("runs", type=Path, nargs="+")
@@ -297,7 +299,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("report", help="one self-contained HTML page of runs: leaderboard, pictures, curves, config")
     p.add_argument("runs", type=Path, nargs="+")
-    p.add_argument("-o", "--output", type=Path, required=True, help="HTML file to write")
+    add_output(p, "HTML file to write")
     p.add_argument("--gif", action=argparse.BooleanOptionalAction, default=True,
                    help="embed each run's GIF of samples over training (default; --no-gif: a much smaller file)")
     p.set_defaults(func=cmd_report)
