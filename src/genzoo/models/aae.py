@@ -32,7 +32,6 @@ from genzoo.models.gan import (DISCRIMINATOR, GENERATOR, AdversarialHealth, GANA
                                binary_entropy, check_players_adam, check_smoothing_and_ema, ema_update, real_images)
 from genzoo.models.registry import register
 from genzoo.nets.gan_nets import LEAKY_SLOPE, MLPDiscriminator
-from genzoo.nets.mlp import explicit_activation
 
 AUTOENCODER = "autoencoder"
 
@@ -70,18 +69,14 @@ class AAEConfig(AEConfig):
     betas_g: tuple[float, float] | None = None
     label_smoothing: float = 0.0  # real (prior) targets are 1 - label_smoothing
     ema_decay: float = 0.0  # > 0: sample through a moving average of the decoder's weights
+    activation_slopes = {**AEConfig.activation_slopes, "activation_d": LEAKY_SLOPE}
 
     @classmethod
     def resolve(cls, settings: dict[str, Any]) -> dict[str, Any]:
-        """Settings left at None take the prior's defaults (PRIOR_DEFAULTS); a bare leaky_relu for the
-        discriminator becomes leaky_relu_0.2."""
+        """Settings left at None take the prior's defaults (PRIOR_DEFAULTS)."""
         settings = super().resolve(settings)
         defaults = PRIOR_DEFAULTS[cls.setting(settings, "prior")]
-        settings = {**settings, **{name: value for name, value in defaults.items()
-                                   if cls.setting(settings, name) is None}}
-        if "activation_d" in settings:
-            settings["activation_d"] = explicit_activation(settings["activation_d"], LEAKY_SLOPE)
-        return settings
+        return {**settings, **{name: value for name, value in defaults.items() if cls.setting(settings, name) is None}}
 
     def __post_init__(self):
         super().__post_init__()

@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import math
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
 import torch
 from torch import nn
@@ -22,7 +22,7 @@ from genzoo.data.batches import Batch
 from genzoo.models.base import DECODE, DENOISE, ENCODE, RECONSTRUCT, SAMPLE, GenerativeModel, ModelConfig, StepOutput
 from genzoo.models.registry import register
 from genzoo.nets.conv import CLASSIC_CODE_SIZE, ClassicConvDecoder, ClassicConvEncoder, ConvDecoder, ConvEncoder
-from genzoo.nets.mlp import DEFAULT_LEAKY_SLOPE, Activation, TiedDecoder, explicit_activation, mlp
+from genzoo.nets.mlp import DEFAULT_LEAKY_SLOPE, Activation, TiedDecoder, mlp
 from genzoo.nets.sequence import RowLSTMDecoder, RowLSTMEncoder
 
 Network = Literal["mlp", "conv", "conv-classic", "lstm"]
@@ -39,12 +39,7 @@ class AEConfig(ModelConfig):
     tied: bool = False  # mlp: the decoder reuses the encoder's weight matrices, transposed
     loss: Literal["bce", "mse"] = "bce"  # per pixel, summed per image: cross-entropy on logits or squared error
 
-    @classmethod
-    def resolve(cls, settings: dict[str, Any]) -> dict[str, Any]:
-        settings = super().resolve(settings)
-        if "activation" in settings:  # a bare leaky_relu has meant PyTorch's slope 0.01 here
-            settings = {**settings, "activation": explicit_activation(settings["activation"], DEFAULT_LEAKY_SLOPE)}
-        return settings
+    activation_slopes = {"activation": DEFAULT_LEAKY_SLOPE}
 
     def __post_init__(self):
         checks.positive("model.latent_dim", self.latent_dim)

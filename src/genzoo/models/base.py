@@ -30,6 +30,7 @@ from torch import nn
 from genzoo.data.batches import Batch
 from genzoo.data.datasets import ImageSplit
 from genzoo.errors import CapabilityError
+from genzoo.nets.mlp import explicit_activation
 
 ENCODE, DECODE, SAMPLE, RECONSTRUCT = "encode", "decode", "sample", "reconstruct"
 DENOISE = "denoise"  # has corrupt(x): the noise it was trained to remove
@@ -61,12 +62,18 @@ class ModelConfig(metaclass=_ResolvedOnConstruction):
 
     image_shape: tuple[int, int, int] = (1, 28, 28)  # (C, H, W)
     num_classes: int = 10
+    # Fields that name an activation, with the slope a bare leaky_relu means in them (nets/mlp.py): the family's
+    # meaning since before the names carried their slopes.
+    activation_slopes: ClassVar[dict[str, float]] = {}
 
     @classmethod
     def resolve(cls, settings: dict[str, Any]) -> dict[str, Any]:
         """The keyword settings given to the constructor -> the ones it is built from. A subclass fills in what
-        its other settings imply (chaining to super()); left out, a field takes its dataclass default."""
-        return settings
+        its other settings imply (chaining to super()); left out, a field takes its dataclass default. Here: a
+        bare leaky_relu becomes the table's name with the field's slope."""
+        named = {name: explicit_activation(settings[name], slope)
+                 for name, slope in cls.activation_slopes.items() if name in settings}
+        return {**settings, **named}
 
     @classmethod
     def default(cls, name: str) -> Any:

@@ -41,7 +41,6 @@ from genzoo.models.base import (CONDITIONAL, DECODE, ENCODE, RECONSTRUCT, SAMPLE
 from genzoo.models.registry import register
 from genzoo.nets.gan_nets import (LEAKY_SLOPE, DCDiscriminator, DCGenerator, MLPDiscriminator, MLPGenerator,
                                   conv_layout)
-from genzoo.nets.mlp import explicit_activation
 
 DISCRIMINATOR, GENERATOR = "discriminator", "generator"
 
@@ -288,11 +287,12 @@ class GANConfig(ModelConfig):
     label_smoothing: float = 0.0  # bce: real targets are 1 - label_smoothing (one-sided)
     ema_decay: float = 0.0  # > 0: sample from a moving average of the generator's weights (e.g. 0.999)
     channels_last: bool = True  # conv: NHWC tensors and weights (faster oneDNN / cuDNN kernels)
+    activation_slopes = {"activation_g": LEAKY_SLOPE, "activation_d": LEAKY_SLOPE}
 
     @classmethod
     def resolve(cls, settings: dict[str, Any]) -> dict[str, Any]:
-        """Fill every setting left at None from the loss's defaults, then the preset's, then FALLBACK; the other
-        network's settings stay None. A bare leaky_relu becomes leaky_relu_0.2."""
+        """Fill every setting left at None from the loss's defaults, then the preset's, then FALLBACK (all with
+        explicit activation names); the other network's settings stay None."""
         settings = super().resolve(settings)
         preset, loss = cls.setting(settings, "preset"), cls.setting(settings, "loss")
         checks.one_of("model.preset", preset, PRESETS)  # a config built in Python bypasses the Literal check
@@ -304,11 +304,7 @@ class GANConfig(ModelConfig):
                 raise GenzooError(f"model.{name} applies to network={other}, but this model has network={network}")
         filled = {f.name: resolved[f.name] for f in fields(cls)
                   if cls.setting(settings, f.name) is None and f.name in resolved and f.name not in NETWORK_FIELDS[other]}
-        settings = {**settings, **filled}
-        for name in ("activation_g", "activation_d"):
-            if name in settings:
-                settings[name] = explicit_activation(settings[name], LEAKY_SLOPE)
-        return settings
+        return {**settings, **filled}
 
     def __post_init__(self):
         if self.network == "mlp":

@@ -25,7 +25,7 @@ from __future__ import annotations
 import abc
 import math
 from dataclasses import dataclass
-from typing import Any, ClassVar, Literal
+from typing import ClassVar, Literal
 
 import torch
 from torch import nn
@@ -51,7 +51,7 @@ from genzoo.nets.collapse import collapse_summary
 from genzoo.nets.conditioning import with_label_planes, with_labels
 from genzoo.nets.conv import ConvDecoder, ConvEncoder
 from genzoo.nets.distributions import DiagonalGaussian, make_likelihood
-from genzoo.nets.mlp import DEFAULT_LEAKY_SLOPE, Activation, explicit_activation, mlp
+from genzoo.nets.mlp import DEFAULT_LEAKY_SLOPE, Activation, mlp
 from genzoo.nets.priors import ClassConditionalPrior, StandardNormalPrior, VampPrior
 
 
@@ -69,12 +69,7 @@ class VariationalConfig(ModelConfig):
     objective: Literal["elbo", "iwae"] = "elbo"  # iwae: the k-sample importance-weighted bound (Burda et al. 2015)
     samples: int = 1  # k: posterior draws per image in training (the ELBO averages them; iwae needs k > 1 to differ)
 
-    @classmethod
-    def resolve(cls, settings: dict[str, Any]) -> dict[str, Any]:
-        settings = super().resolve(settings)
-        if "activation" in settings:  # a bare leaky_relu has meant PyTorch's slope 0.01 here
-            settings = {**settings, "activation": explicit_activation(settings["activation"], DEFAULT_LEAKY_SLOPE)}
-        return settings
+    activation_slopes = {"activation": DEFAULT_LEAKY_SLOPE}
 
     def __post_init__(self):
         checks.positive("model.sigma", self.sigma)

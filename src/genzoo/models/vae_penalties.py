@@ -27,8 +27,7 @@ from genzoo.models.base import OptimizerGroup, StepOutput
 from genzoo.models.registry import register
 from genzoo.models.vae import VAE, Penalty, VAEConfig
 from genzoo.nets.distributions import DiagonalGaussian, gaussian_log_prob_per_dim
-from genzoo.nets.gan_nets import LEAKY_SLOPE
-from genzoo.nets.mlp import explicit_activation, mlp
+from genzoo.nets.mlp import mlp
 
 
 def _elbo_only(config: VAEConfig, name: str) -> None:
@@ -195,9 +194,9 @@ class DiscriminatorTC(Penalty):
 
     def __init__(self, latent_dim: int, hidden: tuple[int, ...], weight: float, lr: float, betas: tuple[float, float]):
         super().__init__()
-        # Kim & Mnih, appendix: fully connected layers with leaky ReLU (slope 0.2, the adversarial players' slope),
-        # two logits: class 0 "drawn from q(z)", class 1 "dimensions permuted"
-        self.net = mlp([latent_dim, *hidden, 2], explicit_activation("leaky_relu", LEAKY_SLOPE))
+        # Kim & Mnih, appendix: fully connected layers with leaky ReLU (slope 0.2), two logits: class 0 "drawn
+        # from q(z)", class 1 "dimensions permuted"
+        self.net = mlp([latent_dim, *hidden, 2], "leaky_relu_0.2")
         self.weight, self.lr, self.betas = weight, lr, betas
 
     def forward(self, q: DiagonalGaussian, z: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
