@@ -15,8 +15,8 @@ runs the generator forward once. Losses are on logits:
 
 The variants change defaults, not code: `dcgan` is the convolutional network, `cgan` feeds one-hot labels to
 both players, `wgan-gp` the Wasserstein loss. Any preset combines with any variant (`cgan` with preset=dcgan is
-a conditional DCGAN). The shared adversarial pieces (moving average of weights, health checks) live here too and
-are reused by the adversarial autoencoder (aae.py).
+a conditional DCGAN). The shared adversarial pieces (moving average of weights, health checks, the reuse of a
+step's fakes, the players' Adam checks) live here too and are reused by the adversarial autoencoder (aae.py).
 """
 
 from __future__ import annotations
