@@ -21,10 +21,11 @@ import torch
 from tqdm.auto import tqdm
 
 from genzoo.config import RunConfig
-from genzoo.data.batches import EpochBatches, derive_seed, eval_batches, to_float
+from genzoo.data.batches import Batch, EpochBatches, derive_seed, eval_batches, to_float
 from genzoo.data.types import Dataset
 from genzoo.explore.grids import image_grid, interleave_rows, save_gif, to_pil
 from genzoo.models.base import CONDITIONAL, RECONSTRUCT, SAMPLE, GenerativeModel, StepOutput
+from genzoo.run_folder import RunFolder
 from genzoo.train import checkpoint as ckpt
 from genzoo.train import devices, distributed
 from genzoo.train.distributed import Distributed
@@ -80,6 +81,7 @@ class Trainer:
     ):
         config = devices.with_precision(config, device, model.bf16_safe)  # auto -> fp32 | bf16
         self.model, self.dataset, self.config, self.run_dir = model, dataset, config, Path(run_dir)
+        self.checkpoints = RunFolder(run_dir).checkpoints_dir
         self.device, self.world = device, world
         self.verbose = verbose and world.is_main
         tc = config.train
@@ -155,87 +157,102 @@ class Trainer:
         return tc.steps if tc.steps is not None else tc.epochs * len(self.batches)
 
     def fit(self) -> TrainResult:
-        tc, model, main = self.config.train, self.model, self.world.is_main
-        per_epoch, total = len(self.batches), self.total_steps
+        """Train from the current step to total_steps, an epoch at a time: its steps (train lines and scheduled
+        checkpoints among them), then its test line, pictures and checkpoint. A signal stops the run once a
+        checkpoint holds the step it arrived in (TrainingInterrupted); `genzoo resume` continues it exactly."""
+        tc, main = self.config.train, self.world.is_main
         log = MetricsLog(self.run_dir, tensorboard=tc.tensorboard) if main else NullLog()
-        bar = tqdm(total=total, initial=self.step, unit="step", disable=None if main else True, dynamic_ncols=True,
-                   desc=f"{self.config.model_name} on {self.dataset.name}", file=sys.stderr)
+        bar = tqdm(total=self.total_steps, initial=self.step, unit="step", disable=None if main else True,
+                   dynamic_ncols=True, desc=f"{self.config.model_name} on {self.dataset.name}", file=sys.stderr)
         train_seconds, test = 0.0, {}
-        step = self.step
         try:
             with StopSignals(escalate=not self.world.active) as signals:
-                while step < total:
-                    epoch, start = divmod(step, per_epoch)
-                    model.train()
-                    started, stop = time.perf_counter(), False
-                    for batch in self.batches.epoch(epoch, start):
-                        for phase in model.phases(step):
-                            with self.autocast():
-                                out: StepOutput = model(batch, step, phase)
-                            optimizer = self.optimizers[phase]
-                            optimizer.zero_grad(set_to_none=True)
-                            out.loss.backward(inputs=self.backward_inputs[phase])
-                            self._reduce(phase, out, signals)  # gradients averaged over ranks (if several)
-                            if self.check_every_phase:
-                                self._checked(step, phase, out)  # raises before a non-finite update is applied
-                            optimizer.step()
-                            model.after_step(phase, step)
-                            self._accumulate(phase, out)
-                        step += 1
-                        self.step = step
-                        bar.update()
-                        epoch_end = step % per_epoch == 0 or step >= total
-                        mid_checkpoint = bool(tc.checkpoint_every) and step % tc.checkpoint_every == 0 and not epoch_end
-                        # A train line every log_every steps, and one before any checkpoint (so a checkpoint taken
-                        # on schedule has no running sum pending and the log reads the same whatever the resumes).
-                        if step % tc.log_every == 0 or epoch_end or mid_checkpoint:
-                            if not self.check_every_phase:
-                                self._checked(step, None, None)
-                            record = self._flush(step)
-                            log.write(record)
-                            bar.set_postfix({k: f"{v:.4g}" for k, v in record.items() if k not in ("step", "epoch", "split")})
-                        if mid_checkpoint:
-                            self._save(step)
-                        stop = self._stop_requested(signals) and step < total  # a finished run just ends
-                        if stop and not epoch_end:
-                            if not mid_checkpoint:  # (that one is written already)
-                                self._save(step)
-                            raise self._interrupted(step, signals)
-                        if epoch_end:
-                            break
+                while self.step < self.total_steps:
+                    first = self.step
+                    self.model.train()
+                    started = time.perf_counter()
+                    stop = self._train_epoch(signals, log, bar)
                     seconds = time.perf_counter() - started
                     train_seconds += seconds
                     # End of an epoch (or of a run that stops inside one): evaluate, draw, checkpoint (rank 0).
+                    step = self.step
                     test = distributed.on_rank_zero(self.world, self.device, lambda: self._end_of_epoch(step, log),
                                                     f"evaluating step {step}") or {}
                     self._save(step)
                     if stop:  # a stop requested in an epoch's last step waits for that epoch's test line
                         raise self._interrupted(step, signals)
                     if self.verbose:
-                        images = (step - epoch * per_epoch - start) * tc.batch_size
-                        terms = ", ".join(f"{k} {v:.4g}" for k, v in test.items() if isinstance(v, (int, float)))
-                        whole = step % per_epoch == 0 and total % per_epoch == 0
-                        where = f"epoch {step // per_epoch}/{total // per_epoch}" if whole else \
-                            f"step {step}/{total} (epoch {step / per_epoch:.2f})"  # a length in steps
-                        bar.write(
-                            f"{where}  test: {terms}  "
-                            f"({seconds:.1f} s, {images / max(seconds, 1e-9):,.0f} img/s)"
-                        )
+                        bar.write(self._epoch_line(first, test, seconds))
         finally:
             bar.close()
             log.close()
         if main:
             frames = self.picture_frames()
             save_gif(frames, frames[0].parent / "progress.gif" if frames else None)
-        trained = (step - self.start_step) * tc.batch_size
-        return TrainResult(
-            run_dir=self.run_dir,
-            step=step,
-            epochs=step / per_epoch,
-            train_seconds=train_seconds,
-            images_per_second=trained / train_seconds if train_seconds else 0.0,
-            test=test,
-        )
+        trained = (self.step - self.start_step) * tc.batch_size
+        return TrainResult(run_dir=self.run_dir, step=self.step, epochs=self.step / len(self.batches),
+                           train_seconds=train_seconds,
+                           images_per_second=trained / train_seconds if train_seconds else 0.0, test=test)
+
+    def _train_epoch(self, signals: StopSignals, log: MetricsLog | NullLog, bar: tqdm) -> bool:
+        """The steps from the current one to the end of its epoch (or of the run). A stop requested inside the
+        epoch raises here, once a checkpoint holds the step; one requested in the epoch's last step is returned
+        (True), so the caller stops after that epoch's test line."""
+        tc, per_epoch, total = self.config.train, len(self.batches), self.total_steps
+        epoch, start = divmod(self.step, per_epoch)
+        for batch in self.batches.epoch(epoch, start):
+            step = self.step
+            for phase in self.model.phases(step):
+                self._update(batch, step, phase, signals)
+            self.step = step = step + 1
+            bar.update()
+            epoch_end = step % per_epoch == 0 or step >= total
+            mid_checkpoint = bool(tc.checkpoint_every) and step % tc.checkpoint_every == 0 and not epoch_end
+            # A train line every log_every steps, and one before any checkpoint (so a checkpoint taken on schedule
+            # has no running sum pending and the log reads the same whatever the resumes).
+            if step % tc.log_every == 0 or epoch_end or mid_checkpoint:
+                self._log_train_line(step, log, bar)
+            if mid_checkpoint:
+                self._save(step)
+            stop = self._stop_requested(signals) and step < total  # a finished run just ends
+            if stop and not epoch_end:
+                if not mid_checkpoint:  # (that one is written already)
+                    self._save(step)
+                raise self._interrupted(step, signals)
+            if epoch_end:
+                return stop
+        return False
+
+    def _update(self, batch: Batch, step: int, phase: str, signals: StopSignals) -> None:
+        """One phase of one step: the model's loss, backward, the ranks' agreement, the optimizer's step."""
+        with self.autocast():
+            out: StepOutput = self.model(batch, step, phase)
+        optimizer = self.optimizers[phase]
+        optimizer.zero_grad(set_to_none=True)
+        out.loss.backward(inputs=self.backward_inputs[phase])
+        self._reduce(phase, out, signals)  # gradients averaged over ranks (if several)
+        if self.check_every_phase:
+            self._checked(step, phase, out)  # raises before a non-finite update is applied
+        optimizer.step()
+        self.model.after_step(phase, step)
+        self._accumulate(phase, out)
+
+    def _log_train_line(self, step: int, log: MetricsLog | NullLog, bar: tqdm) -> None:
+        if not self.check_every_phase:
+            self._checked(step, None, None)
+        record = self._flush(step)
+        log.write(record)
+        bar.set_postfix({k: f"{v:.4g}" for k, v in record.items() if k not in ("step", "epoch", "split")})
+
+    def _epoch_line(self, first: int, test: dict[str, Any], seconds: float) -> str:
+        """The console line closing an epoch that began at step `first`: where, the test figures, the speed."""
+        step, per_epoch, total = self.step, len(self.batches), self.total_steps
+        images = (step - first) * self.config.train.batch_size
+        terms = ", ".join(f"{k} {v:.4g}" for k, v in test.items() if isinstance(v, (int, float)))
+        whole = step % per_epoch == 0 and total % per_epoch == 0
+        where = f"epoch {step // per_epoch}/{total // per_epoch}" if whole else \
+            f"step {step}/{total} (epoch {step / per_epoch:.2f})"  # a length in steps
+        return f"{where}  test: {terms}  ({seconds:.1f} s, {images / max(seconds, 1e-9):,.0f} img/s)"
 
     # -- faults: non-finite losses and stop requests, agreed on by every rank --------------------------------
     def _reduce(self, phase: str, out: StepOutput, signals: StopSignals) -> None:
@@ -267,7 +284,7 @@ class Trainer:
                 what = ", ".join(bad) if bad else "a loss term"
                 when = f"between steps {self.checked_at + 1} and {step}"
             if self.world.is_main:
-                newest = ckpt.latest_valid(self.run_dir / "checkpoints")
+                newest = ckpt.latest_valid(self.checkpoints)
                 kept = f"the newest checkpoint, {newest.path.name}, holds finite weights" if newest \
                     else "no checkpoint was written"
             else:
@@ -279,7 +296,7 @@ class Trainer:
     def _interrupted(self, step: int, signals: StopSignals) -> TrainingInterrupted:
         """What stops the run once checkpoint `step` is written: the signal's exit code travels with it."""
         signum = signals.signum or 15  # a rank that got no signal itself stops because another one did
-        return TrainingInterrupted(signum, step, self.run_dir / "checkpoints" / f"step-{step:06d}")
+        return TrainingInterrupted(signum, step, self.checkpoints / f"step-{step:06d}")
 
     def _stop_requested(self, signals: StopSignals) -> bool:
         """Stop after this step? One process reads its own signal flag; ranks read the agreed sum, on CPU after
@@ -389,7 +406,7 @@ class Trainer:
                      "ranks": ranks}
             meta = {"epoch": step / len(self.batches), "model": self.config.model_name,
                     "world_size": self.world.world_size, "config": self.config.to_dict()}
-            ckpt.save_checkpoint(self.run_dir / "checkpoints", step, weights, state, meta)
-            ckpt.prune(self.run_dir / "checkpoints", self.config.train.keep_checkpoints)
+            ckpt.save_checkpoint(self.checkpoints, step, weights, state, meta)
+            ckpt.prune(self.checkpoints, self.config.train.keep_checkpoints)
 
         distributed.on_rank_zero(self.world, self.device, write, f"writing checkpoint step-{step:06d}")
