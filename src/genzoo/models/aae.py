@@ -29,7 +29,8 @@ from genzoo.errors import GenzooError
 from genzoo.models.autoencoder import AEConfig, Autoencoder
 from genzoo.models.base import CONDITIONAL, SAMPLE, OptimizerGroup, StepOutput
 from genzoo.models.gan import (DISCRIMINATOR, GENERATOR, AdversarialHealth, GANActivation, ReusesFakes, bce,
-                               binary_entropy, check_players_adam, check_smoothing_and_ema, ema_update, real_images)
+                               binary_entropy, check_players_adam, check_smoothing_and_ema, discriminator_bce,
+                               ema_update, real_images)
 from genzoo.models.registry import register
 from genzoo.nets.gan_nets import LEAKY_SLOPE, MLPDiscriminator
 
@@ -148,12 +149,8 @@ class AdversarialAutoencoder(ReusesFakes, Autoencoder):
             both = None if labels is None else torch.cat([labels, labels])
             logits = self.discriminator(torch.cat([prior, codes.detach().to(prior.dtype)]), both)  # one pass
             real_logits, fake_logits = logits.split(len(batch))
-            loss = bce(real_logits, 1.0 - self.config.label_smoothing) + bce(fake_logits, 0.0)
-            if training:
-                self.health.observe(loss, step)
-            terms = {"d_prior": torch.sigmoid(real_logits.detach().float()).mean(),
-                     "d_code": torch.sigmoid(fake_logits.detach().float()).mean()}
-            return StepOutput(loss, terms)
+            return discriminator_bce(real_logits, fake_logits, self.config.label_smoothing,
+                                     self.health if training else None, step, ("d_prior", "d_code"))
         if phase == GENERATOR:
             pending = self.take_fakes(step, batch)
             codes = pending.fake if pending is not None else self.encode(batch.x)

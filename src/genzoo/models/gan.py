@@ -161,6 +161,19 @@ class AdversarialHealth(nn.Module):
         return figures
 
 
+def discriminator_bce(real_logits: torch.Tensor, fake_logits: torch.Tensor, smoothing: float,
+                      health: AdversarialHealth | None, step: int, names: tuple[str, str]) -> StepOutput:
+    """The discriminator's BCE on logits (B,) of real and fake inputs, real targets 1 - smoothing (one-sided),
+    shown to `health` in training (None otherwise), with D's mean belief that each kind is real: near 0.5 / 0.5 at
+    equilibrium, 1 / 0 when D wins. `names`: the two terms' names (real first)."""
+    loss = bce(real_logits, 1.0 - smoothing) + bce(fake_logits, 0.0)
+    if health is not None:
+        health.observe(loss, step)
+    terms = {names[0]: torch.sigmoid(real_logits.detach().float()).mean(),
+             names[1]: torch.sigmoid(fake_logits.detach().float()).mean()}
+    return StepOutput(loss, terms)
+
+
 def real_images(split: ImageSplit, n: int, device: torch.device) -> torch.Tensor:
     return to_float(split.images[:n]).to(device)
 
@@ -432,13 +445,8 @@ class GAN(ReusesFakes, GenerativeModel):
             if training:
                 self.health.tick(step)
             return self.critic_loss(x, fake, labels, real_logits, fake_logits)
-        loss = bce(real_logits, 1.0 - self.config.label_smoothing) + bce(fake_logits, 0.0)
-        if training:
-            self.health.observe(loss, step)
-        # D's mean belief that real / fake images are real: near 0.5 / 0.5 at equilibrium, 1 / 0 when D wins.
-        terms = {"d_real": torch.sigmoid(real_logits.detach().float()).mean(),
-                 "d_fake": torch.sigmoid(fake_logits.detach().float()).mean()}
-        return StepOutput(loss, terms)
+        return discriminator_bce(real_logits, fake_logits, self.config.label_smoothing,
+                                 self.health if training else None, step, ("d_real", "d_fake"))
 
     def critic_loss(self, x, fake, labels, real_logits, fake_logits) -> StepOutput:
         """WGAN-GP (Gulrajani et al. 2017, Algorithm 1): the critic's estimate of the Wasserstein distance and the
