@@ -22,17 +22,15 @@ from genzoo.config import RunConfig, apply_override, config_changes, merge
 from genzoo.data.batches import derive_seed, to_float
 from genzoo.data.types import Dataset
 from genzoo.errors import GenzooError
-from genzoo.evaluate import posterior as collapse
-from genzoo.evaluate.likelihood import evaluate_nll
+from genzoo.evaluate.checkpoint import evaluate_checkpoint
 from genzoo.evaluate.leaderboard import format_table, leaderboard
-from genzoo.evaluate.quality import PROTOCOL, codes_of, evaluate_quality
-from genzoo.evaluate.results import update_eval
+from genzoo.evaluate.quality import PROTOCOL, codes_of
 from genzoo.explore import latent
 from genzoo.explore.grids import interleave_rows, save_grid
 from genzoo.explore.plots import scatter_by_class
 from genzoo.files import atomic_write_text
-from genzoo.models.base import CONDITIONAL, DECODE, DENOISE, ENCODE, LOG_LIKELIHOOD, GenerativeModel
-from genzoo.run_folder import RunFolder, build_model, global_rng_kept, load_data
+from genzoo.models.base import CONDITIONAL, DECODE, DENOISE, ENCODE, GenerativeModel
+from genzoo.run_folder import RunFolder, build_model, load_data
 from genzoo.samplers import SAMPLERS, MixtureSampler
 from genzoo.train import distributed
 from genzoo.train.devices import deterministic_cuda, resolve_device, with_precision
@@ -340,59 +338,12 @@ def evaluate(run_dir: Path | str, *, nll: bool = False, k: int = 5000, seed: int
     if not (device in ("auto", "cpu", "cuda") or device.startswith("cuda:")):
         raise GenzooError(f"--device {device!r}; expected auto, cpu, cuda or cuda:N")
     folder = RunFolder(run_dir)
-    run_dir = folder.path
     config = folder.config()
     checkpoint = folder.newest_checkpoint()
     model = folder.load_model(resolve_device(device), checkpoint)  # the weights of the step reported
-    if nll:
-        latent.require(model, LOG_LIKELIHOOD)
-    dataset = load_data(config, train_size=1, test_size=test_size)
-    common = {"model": model.name, "dataset": dataset.name, "step": checkpoint.step, "n_images": len(dataset.test)}
-    sections: dict[str, dict[str, Any]] = {}
-
-    with torch.no_grad(), global_rng_kept():
-        torch.manual_seed(seed)  # a model may draw from its posterior for these figures
-        diagnostics = model.diagnostics(dataset.test, 1000)
-    if diagnostics and "kl_per_dim" not in diagnostics:  # a GAN's health figures (sample diversity, ...)
-        sections["diagnostics"] = {**common, **diagnostics}
-    elif diagnostics:
-        sections["posterior"] = {**common, **diagnostics}
-        if plots:
-            layers = getattr(model, "latent_layers", None)
-            title = f"{model.name} on {dataset.name}, step {checkpoint.step}: {diagnostics['active_units']} of " \
-                    f"{len(diagnostics['kl_per_dim'])} units active"
-            collapse.plot_kl_per_dim(diagnostics["kl_per_dim"], diagnostics["mean_variance_per_dim"],
-                                     run_dir / "kl_per_dim.png", title, layers)
-            sections["posterior"]["plots"] = ["kl_per_dim.png"]
-            history = collapse.active_units_history(folder.metrics())
-            if history:
-                collapse.plot_active_units(history, len(diagnostics["kl_per_dim"]), run_dir / "active_units.png",
-                                           f"{model.name} on {dataset.name}: active units over training")
-                sections["posterior"]["plots"].append("active_units.png")
-    if nll:
-        result = evaluate_nll(model, dataset.test, k, seed=seed, batch_size=batch_size, progress=progress)
-        likelihood = getattr(model.config, "likelihood", None)
-        sections["nll"] = {
-            **common, **result, "likelihood": likelihood,
-            # Comparable with Burda et al. 2015, Table 1 only under their protocol.
-            "burda_protocol": dataset.name == "binarized-mnist" and k >= 5000 and len(dataset.test) == 10000
-            and likelihood == "bernoulli" and CONDITIONAL not in model.capabilities,
-        }
-    if quality:
-        full = load_data(config, train_size=None, test_size=None)
-        measured = evaluate_quality(model, full, seed=seed, samples=samples, device=str(model.device),
-                                    sampler=sampler, components=components)
-        for section in measured.values():  # which checkpoint these figures describe (the run may train on)
-            section["step"] = checkpoint.step
-        sections.update(measured)
-    if not sections:
-        why = "sample quality needs a shipped feature network for the data set (mnist, fashion-mnist, " \
-              "binarized-mnist), code figures an encoder" if quality else "--no-quality leaves only posterior " \
-              "diagnostics, which this model does not report"
-        raise GenzooError(f"nothing to evaluate for model {model.name!r} on {dataset.name}: {why}; --nll needs a "
-                          f"model that can log_likelihood (it can: {', '.join(sorted(model.capabilities))})")
-    update_eval(run_dir, sections)
-    return sections
+    return evaluate_checkpoint(folder, config, checkpoint, model, nll=nll, k=k, seed=seed, test_size=test_size,
+                               batch_size=batch_size, plots=plots, progress=progress, quality=quality,
+                               samples=samples, sampler=sampler, components=components)
 
 
 # -- reports and the run browser (read run folders only) --------------------------------------------------------
