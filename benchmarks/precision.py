@@ -169,12 +169,18 @@ def main() -> None:
                 rows.append(row)
                 print(f"{model:<12} {precision} seed {seed}: {figure_of(model)} {row.get(figure_of(model))} "
                       f"({row['train_seconds']:.0f} s)", flush=True)
-                results["verdicts"] = {m: verdict([r for r in rows if r["model"] == m], m, args.slack)
-                                       for m in sorted({r["model"] for r in rows})}
-                path.parent.mkdir(parents=True, exist_ok=True)
-                path.write_text(json.dumps(results, indent=1))  # after every run: an interrupted job loses one
-                args.out.with_suffix(".md").write_text(table(results, args))
+                save(results, path, args)  # after every run: an interrupted job loses one
+    save(results, path, args)  # and at the end, so the declared column reads the models as they are now
     print(args.out.with_suffix(".md").read_text())
+
+
+def save(results: dict, path: Path, args) -> None:
+    rows = results["rows"]
+    results["verdicts"] = {m: verdict([r for r in rows if r["model"] == m], m, args.slack)
+                           for m in sorted({r["model"] for r in rows})}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(results, indent=1))
+    args.out.with_suffix(".md").write_text(table(results, args))
 
 
 if __name__ == "__main__":
