@@ -5,7 +5,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 TORCH  ?= torch==2.13.0
 
-.PHONY: setup setup-test demo test bench
+.PHONY: setup setup-test demo lint format test bench
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -22,7 +22,16 @@ setup-test: $(BIN)/python
 demo: setup
 	$(BIN)/genzoo train vae --dataset mnist --epochs 5 --out runs/demo --overwrite
 
-test: setup-test
+# ruff holds the style (pyproject.toml [tool.ruff]); `make format` applies it.
+lint: setup-test
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: setup-test
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+test: lint
 	$(BIN)/python -m pytest
 
 bench: setup

@@ -50,8 +50,11 @@ def main() -> None:
         for label, name, overrides in CASES:
             if args.only and label not in args.only:
                 continue
-            config = {"model": {"name": name, **overrides}, "data": {"dataset": dataset},
-                      "train": {"epochs": args.epochs, "tensorboard": False}}
+            config = {
+                "model": {"name": name, **overrides},
+                "data": {"dataset": dataset},
+                "train": {"epochs": args.epochs, "tensorboard": False},
+            }
             with tempfile.TemporaryDirectory() as tmp:
                 start = time.perf_counter()
                 result = genzoo.train(config, Path(tmp) / "run", verbose=False)
@@ -59,20 +62,39 @@ def main() -> None:
                 model = genzoo.load(result.run_dir)
                 mse = reconstruction_mse(model, load_data(RunConfig.from_dict(config)).test)
             params = sum(p.numel() for p in model.parameters())
-            rows.append({"dataset": dataset, "model": label, "config": overrides, "epochs": args.epochs,
-                         "test_mse_per_pixel": mse, "train_seconds": result.train_seconds, "wall_seconds": wall,
-                         "parameters": params})
+            rows.append(
+                {
+                    "dataset": dataset,
+                    "model": label,
+                    "config": overrides,
+                    "epochs": args.epochs,
+                    "test_mse_per_pixel": mse,
+                    "train_seconds": result.train_seconds,
+                    "wall_seconds": wall,
+                    "parameters": params,
+                }
+            )
             print(f"{dataset:<14}{label:<24}{mse:>10.5f}{result.train_seconds:>9.1f} s{params:>11,}", flush=True)
 
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.with_suffix(".json").write_text(json.dumps(
-        {"epochs": args.epochs, "threads": torch.get_num_threads(), "torch": torch.__version__, "rows": rows},
-        indent=2))
-    lines = [f"Autoencoders, {args.epochs} epochs each, batch 128, Adam 1e-3, fp32, {torch.get_num_threads()} "
-             "CPU threads. MSE per pixel (pixels in [0, 1]) on the 10,000 test images.", "",
-             "| data set | model | test MSE / pixel | train s | parameters |", "|---|---|---:|---:|---:|"]
-    lines += [f"| {r['dataset']} | {r['model']} | {r['test_mse_per_pixel']:.5f} | {r['train_seconds']:.1f} | "
-              f"{r['parameters']:,} |" for r in rows]
+    args.out.with_suffix(".json").write_text(
+        json.dumps(
+            {"epochs": args.epochs, "threads": torch.get_num_threads(), "torch": torch.__version__, "rows": rows},
+            indent=2,
+        )
+    )
+    lines = [
+        f"Autoencoders, {args.epochs} epochs each, batch 128, Adam 1e-3, fp32, {torch.get_num_threads()} "
+        "CPU threads. MSE per pixel (pixels in [0, 1]) on the 10,000 test images.",
+        "",
+        "| data set | model | test MSE / pixel | train s | parameters |",
+        "|---|---|---:|---:|---:|",
+    ]
+    lines += [
+        f"| {r['dataset']} | {r['model']} | {r['test_mse_per_pixel']:.5f} | {r['train_seconds']:.1f} | "
+        f"{r['parameters']:,} |"
+        for r in rows
+    ]
     args.out.with_suffix(".md").write_text("\n".join(lines) + "\n")
 
 

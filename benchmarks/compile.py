@@ -40,8 +40,10 @@ def timed_loop(case: str, batches: list[Batch], compiled: bool, precision: str) 
     model = build_model(config, None)[1].train()
     if compiled:
         compile_networks(model)
-    optimizers = {g.name: torch.optim.Adam(g.params, lr=g.lr or 1e-3, betas=g.betas or (0.9, 0.999), fused=True)
-                  for g in model.optimizer_groups()}
+    optimizers = {
+        g.name: torch.optim.Adam(g.params, lr=g.lr or 1e-3, betas=g.betas or (0.9, 0.999), fused=True)
+        for g in model.optimizer_groups()
+    }
     every = {id(p) for p in model.parameters() if p.requires_grad}
     inputs = {g.name: None if {id(p) for p in g.params} == every else g.params for g in model.optimizer_groups()}
     autocast = torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16")
@@ -69,20 +71,26 @@ def main() -> None:
     warnings.simplefilter("ignore")
     rows = {}
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {args.precision}, {args.steps} steps")
-    print(f"{'model':<10}{'eager ms/step':>14}{'compiled ms/step':>18}{'speed-up':>10}{'compile s':>11}"
-          f"{'break-even steps':>18}{'steps/epoch':>13}  pays in epoch 1")
+    print(
+        f"{'model':<10}{'eager ms/step':>14}{'compiled ms/step':>18}{'speed-up':>10}{'compile s':>11}"
+        f"{'break-even steps':>18}{'steps/epoch':>13}  pays in epoch 1"
+    )
     for case in args.models:
         batch_size = CASES[case][1]
-        config = RunConfig.from_dict({"model": CASES[case][0], "data": {"train_size": args.steps * batch_size,
-                                                                        "test_size": 1}})
+        config = RunConfig.from_dict(
+            {"model": CASES[case][0], "data": {"train_size": args.steps * batch_size, "test_size": 1}}
+        )
         batches = list(EpochBatches(load_data(config).train, batch_size, seed=0).epoch(0))
         eager = timed_loop(case, batches, False, args.precision)
         try:
             compiled = timed_loop(case, batches, True, args.precision)
-        except Exception as exc:  # noqa: BLE001  (a model torch.compile cannot trace is a finding, not a crash)
+        except Exception as exc:
             rows[case] = {"batch": batch_size, "eager_s": sorted(eager)[len(eager) // 2], "error": str(exc)[:2000]}
-            print(f"{case:<10}{1000 * rows[case]['eager_s']:>14.1f}  compiled: fails ({type(exc).__name__}: "
-                  f"{str(exc).splitlines()[0][:120]})", flush=True)
+            print(
+                f"{case:<10}{1000 * rows[case]['eager_s']:>14.1f}  compiled: fails ({type(exc).__name__}: "
+                f"{str(exc).splitlines()[0][:120]})",
+                flush=True,
+            )
             continue
         eager_step = sorted(eager[WARMUP:])[len(eager[WARMUP:]) // 2]  # medians: robust to a busy machine
         compiled_step = sorted(compiled[WARMUP:])[len(compiled[WARMUP:]) // 2]
@@ -90,14 +98,32 @@ def main() -> None:
         saving = eager_step - compiled_step
         break_even = compile_s / saving if saving > 0 else float("inf")
         per_epoch = 60_000 // batch_size
-        rows[case] = {"batch": batch_size, "eager_s": eager_step, "compiled_s": compiled_step, "compile_s": compile_s,
-                      "break_even_steps": break_even, "steps_per_epoch": per_epoch}
-        print(f"{case:<10}{1000 * eager_step:>14.1f}{1000 * compiled_step:>18.1f}{eager_step / compiled_step:>9.2f}x"
-              f"{compile_s:>11.1f}{break_even:>18.0f}{per_epoch:>13}  {'yes' if break_even < per_epoch else 'no'}",
-              flush=True)
+        rows[case] = {
+            "batch": batch_size,
+            "eager_s": eager_step,
+            "compiled_s": compiled_step,
+            "compile_s": compile_s,
+            "break_even_steps": break_even,
+            "steps_per_epoch": per_epoch,
+        }
+        print(
+            f"{case:<10}{1000 * eager_step:>14.1f}{1000 * compiled_step:>18.1f}{eager_step / compiled_step:>9.2f}x"
+            f"{compile_s:>11.1f}{break_even:>18.0f}{per_epoch:>13}  {'yes' if break_even < per_epoch else 'no'}",
+            flush=True,
+        )
     args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps({"torch": torch.__version__, "threads": torch.get_num_threads(),
-                                     "precision": args.precision, "steps": args.steps, "rows": rows}, indent=1))
+    args.json.write_text(
+        json.dumps(
+            {
+                "torch": torch.__version__,
+                "threads": torch.get_num_threads(),
+                "precision": args.precision,
+                "steps": args.steps,
+                "rows": rows,
+            },
+            indent=1,
+        )
+    )
 
 
 if __name__ == "__main__":

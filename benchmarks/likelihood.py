@@ -41,8 +41,11 @@ IWAE_NET = {"hidden": [200, 200], "latent_dim": 50, "activation": "tanh", "likel
 MODELS = {
     "vae": ({"name": "vae", **IWAE_NET}, 86.76, "VAE, 1 stochastic layer, k=1"),
     "iwae-k50": ({"name": "iwae", **IWAE_NET, "samples": 50}, 84.78, "IWAE, 1 stochastic layer, k=50"),
-    "best": ({"name": "iwae", "hidden": [400, 400], "latent_dim": 50, "activation": "relu", "samples": 5}, 82.90,
-             "IWAE, 2 stochastic layers, k=50"),
+    "best": (
+        {"name": "iwae", "hidden": [400, 400], "latent_dim": 50, "activation": "relu", "samples": 5},
+        82.90,
+        "IWAE, 2 stochastic layers, k=50",
+    ),
 }
 
 
@@ -50,8 +53,14 @@ def config_for(model: dict, epochs: int) -> dict:
     return {
         "model": model,
         "data": {"dataset": "binarized-mnist"},
-        "train": {"epochs": epochs, "batch_size": 100, "lr": 1e-3, "tensorboard": False, "keep_checkpoints": 1,
-                  "eval_batch_size": 500},
+        "train": {
+            "epochs": epochs,
+            "batch_size": 100,
+            "lr": 1e-3,
+            "tensorboard": False,
+            "keep_checkpoints": 1,
+            "eval_batch_size": 500,
+        },
         "seed": 0,
     }
 
@@ -72,9 +81,14 @@ def train_under_budget(label: str, model: dict, budget_s: float, root: Path) -> 
         result = genzoo.resume(run, epochs=target, verbose=False)
         train_seconds += result.train_seconds
         print(f"  {label}: {int(result.epochs)} epochs, {time.perf_counter() - started:.0f} s", flush=True)
-    return {"run": str(run), "epochs": int(result.epochs), "steps": result.step,
-            "wall_seconds": round(time.perf_counter() - started, 1), "step_loop_seconds": round(train_seconds, 1),
-            "test_nelbo_last_epoch": result.test.get("nelbo")}
+    return {
+        "run": str(run),
+        "epochs": int(result.epochs),
+        "steps": result.step,
+        "wall_seconds": round(time.perf_counter() - started, 1),
+        "step_loop_seconds": round(train_seconds, 1),
+        "test_nelbo_last_epoch": result.test.get("nelbo"),
+    }
 
 
 def main() -> None:
@@ -93,36 +107,72 @@ def main() -> None:
         print(f"{label}: training for {args.minutes:g} min", flush=True)
         row = train_under_budget(label, model, args.minutes * 60, args.runs)
         print(f"{label}: test NLL with k={args.k}", flush=True)
-        sections = evaluate(row["run"], nll=True, k=args.k, test_size=args.test_size, seed=0, progress=False,
-                            quality=False)
+        sections = evaluate(
+            row["run"], nll=True, k=args.k, test_size=args.test_size, seed=0, progress=False, quality=False
+        )
         nll = sections["nll"]
-        row.update(model=model, nll=nll["nll"], nll_stderr=nll["nll_stderr"], elbo=nll["elbo"], k=nll["k"],
-                   n_images=nll["n_images"], eval_seconds=nll["seconds"], burda_protocol=nll["burda_protocol"],
-                   active_units=sections["posterior"]["active_units"],
-                   active_units_per_layer=sections["posterior"].get("active_units_per_layer"),
-                   published_nll=published, published_model=published_what)
+        row.update(
+            model=model,
+            nll=nll["nll"],
+            nll_stderr=nll["nll_stderr"],
+            elbo=nll["elbo"],
+            k=nll["k"],
+            n_images=nll["n_images"],
+            eval_seconds=nll["seconds"],
+            burda_protocol=nll["burda_protocol"],
+            active_units=sections["posterior"]["active_units"],
+            active_units_per_layer=sections["posterior"].get("active_units_per_layer"),
+            published_nll=published,
+            published_model=published_what,
+        )
         rows[label] = row
-        print(f"{label}: NLL {row['nll']:.2f} nats after {row['epochs']} epochs ({row['wall_seconds']:.0f} s); "
-              f"published {published:.2f}", flush=True)
+        print(
+            f"{label}: NLL {row['nll']:.2f} nats after {row['epochs']} epochs ({row['wall_seconds']:.0f} s); "
+            f"published {published:.2f}",
+            flush=True,
+        )
 
     print()
-    print(f"binarized MNIST test NLL (nats, k={args.k}, {rows[next(iter(rows))]['n_images']} images), "
-          f"{args.minutes:g} min of training per model, {torch.get_num_threads()} threads, torch {torch.__version__}")
-    print(f"{'model':<10}{'epochs':>8}{'train s':>9}{'NLL':>9}{'+-':>6}{'ELBO':>9}{'AU':>5}{'eval s':>8}"
-          f"{'published':>11}{'gap':>7}")
+    print(
+        f"binarized MNIST test NLL (nats, k={args.k}, {rows[next(iter(rows))]['n_images']} images), "
+        f"{args.minutes:g} min of training per model, {torch.get_num_threads()} threads, torch {torch.__version__}"
+    )
+    print(
+        f"{'model':<10}{'epochs':>8}{'train s':>9}{'NLL':>9}{'+-':>6}{'ELBO':>9}{'AU':>5}{'eval s':>8}"
+        f"{'published':>11}{'gap':>7}"
+    )
     for label, r in rows.items():
-        print(f"{label:<10}{r['epochs']:>8}{r['wall_seconds']:>9.0f}{r['nll']:>9.2f}{r['nll_stderr']:>6.2f}"
-              f"{r['elbo']:>9.2f}{r['active_units']:>5}{r['eval_seconds']:>8.0f}{r['published_nll']:>11.2f}"
-              f"{r['nll'] - r['published_nll']:>7.2f}")
+        print(
+            f"{label:<10}{r['epochs']:>8}{r['wall_seconds']:>9.0f}{r['nll']:>9.2f}{r['nll_stderr']:>6.2f}"
+            f"{r['elbo']:>9.2f}{r['active_units']:>5}{r['eval_seconds']:>8.0f}{r['published_nll']:>11.2f}"
+            f"{r['nll'] - r['published_nll']:>7.2f}"
+        )
     args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps({
-        "protocol": {"dataset": "binarized-mnist", "k": args.k, "test_size": args.test_size or 10000,
-                     "budget_minutes_per_model": args.minutes, "batch_size": 100, "lr": 1e-3, "seed": 0},
-        "machine": {"machine": platform.machine(), "processor": platform.processor(), "threads": torch.get_num_threads(),
-                    "torch": torch.__version__},
-        "published": "Burda et al. 2015, Table 1 (dynamically binarized MNIST, k=5000)",
-        "results": rows,
-    }, indent=2) + "\n")
+    args.json.write_text(
+        json.dumps(
+            {
+                "protocol": {
+                    "dataset": "binarized-mnist",
+                    "k": args.k,
+                    "test_size": args.test_size or 10000,
+                    "budget_minutes_per_model": args.minutes,
+                    "batch_size": 100,
+                    "lr": 1e-3,
+                    "seed": 0,
+                },
+                "machine": {
+                    "machine": platform.machine(),
+                    "processor": platform.processor(),
+                    "threads": torch.get_num_threads(),
+                    "torch": torch.__version__,
+                },
+                "published": "Burda et al. 2015, Table 1 (dynamically binarized MNIST, k=5000)",
+                "results": rows,
+            },
+            indent=2,
+        )
+        + "\n"
+    )
     print(args.json)
 
 

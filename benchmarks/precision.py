@@ -58,9 +58,12 @@ def figure_of(model: str) -> str:
 
 def train_and_measure(model: str, precision: str, seed: int, args) -> dict:
     run = args.runs / model / f"{precision}-seed{seed}"
-    config = {"model": {"name": model}, "data": {"dataset": "mnist"},
-              "train": {"steps": args.steps, "precision": precision, "tensorboard": False, "keep_checkpoints": 1},
-              "seed": seed}
+    config = {
+        "model": {"name": model},
+        "data": {"dataset": "mnist"},
+        "train": {"steps": args.steps, "precision": precision, "tensorboard": False, "keep_checkpoints": 1},
+        "seed": seed,
+    }
     started = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # bf16 emulated on this CPU; adversarial health notes: not the question
@@ -74,8 +77,15 @@ def train_and_measure(model: str, precision: str, seed: int, args) -> dict:
         trained = time.perf_counter() - started
         sections = genzoo.evaluate(run, samples=args.samples, plots=False, progress=False)
     test = result_test if result_test is not None else last_test_line(run)
-    row = {"model": model, "precision": precision, "seed": seed, "steps": args.steps, "train_seconds": trained,
-           "test": test, "test_loss": test.get("loss")}
+    row = {
+        "model": model,
+        "precision": precision,
+        "seed": seed,
+        "steps": args.steps,
+        "train_seconds": trained,
+        "test": test,
+        "test_loss": test.get("loss"),
+    }
     quality, codes = sections.get("quality", {}), sections.get("codes", {})
     row.update({k: quality[k] for k in ("fd_lenet", "recall", "conditional_accuracy") if k in quality})
     if "precision" in quality:  # the metric, not the row's arithmetic precision
@@ -98,35 +108,51 @@ def verdict(rows: list[dict], model: str, slack: float) -> dict:
     spread = max(max(v) - min(v) for v in values.values())
     allowed = spread + slack * abs(mean["fp32"])
     worse_by = mean["bf16"] - mean["fp32"]
-    return {"figure": figure, "done": True, "fp32": values["fp32"], "bf16": values["bf16"], "fp32_mean": mean["fp32"],
-            "bf16_mean": mean["bf16"], "spread": spread, "allowed": allowed, "bf16_worse_by": worse_by,
-            "keeps_quality": worse_by <= allowed, "declared_bf16_safe": get_model_class(model).bf16_safe}
+    return {
+        "figure": figure,
+        "done": True,
+        "fp32": values["fp32"],
+        "bf16": values["bf16"],
+        "fp32_mean": mean["fp32"],
+        "bf16_mean": mean["bf16"],
+        "spread": spread,
+        "allowed": allowed,
+        "bf16_worse_by": worse_by,
+        "keeps_quality": worse_by <= allowed,
+        "declared_bf16_safe": get_model_class(model).bf16_safe,
+    }
 
 
 def table(results: dict, args) -> str:
-    lines = ["# bf16 autocast against fp32, per model", "",
-             f"Made by `python benchmarks/precision.py --steps {args.steps} --samples {args.samples} --slack "
-             f"{args.slack:g}` on {results['machine']['cpu']} (bf16 native: {results['machine']['bf16_native']}), "
-             f"torch {results['machine']['torch']}. MNIST, every model's default config, {args.steps} steps, seeds "
-             f"{', '.join(map(str, SEEDS))} in each precision. Figures: test loss = negative ELBO in nats per image "
-             f"(VAE family); FD-lenet of {args.samples:,} samples vs the 10,000 test images (GANs, aae: not the "
-             "10,000-sample protocol of the zoo, so compare within this table only); reconstruction MSE per pixel "
-             "(other autoencoders). All lower is better. bf16 keeps quality when its mean over seeds is worse than "
-             "fp32's by at most the seed spread (the larger range over seeds of the two precisions) plus "
-             f"{args.slack:.0%} of fp32's mean. `train.precision: auto` gives bf16 only to models that keep "
-             "quality (`bf16_safe`).", "",
-             "| model | figure | fp32 (seeds) | bf16 (seeds) | bf16 - fp32 | allowed | keeps quality | declared |",
-             "|---|---|---|---|---:|---:|---|---|"]
+    lines = [
+        "# bf16 autocast against fp32, per model",
+        "",
+        f"Made by `python benchmarks/precision.py --steps {args.steps} --samples {args.samples} --slack "
+        f"{args.slack:g}` on {results['machine']['cpu']} (bf16 native: {results['machine']['bf16_native']}), "
+        f"torch {results['machine']['torch']}. MNIST, every model's default config, {args.steps} steps, seeds "
+        f"{', '.join(map(str, SEEDS))} in each precision. Figures: test loss = negative ELBO in nats per image "
+        f"(VAE family); FD-lenet of {args.samples:,} samples vs the 10,000 test images (GANs, aae: not the "
+        "10,000-sample protocol of the zoo, so compare within this table only); reconstruction MSE per pixel "
+        "(other autoencoders). All lower is better. bf16 keeps quality when its mean over seeds is worse than "
+        "fp32's by at most the seed spread (the larger range over seeds of the two precisions) plus "
+        f"{args.slack:.0%} of fp32's mean. `train.precision: auto` gives bf16 only to models that keep "
+        "quality (`bf16_safe`).",
+        "",
+        "| model | figure | fp32 (seeds) | bf16 (seeds) | bf16 - fp32 | allowed | keeps quality | declared |",
+        "|---|---|---|---|---:|---:|---|---|",
+    ]
     for model, v in sorted(results["verdicts"].items()):
         if not v["done"]:
             lines.append(f"| {model} | {v['figure']} | (not finished) | | | | | |")
             continue
         fmt = "{:.4f}" if v["figure"] == "reconstruction_mse" else "{:.2f}"
-        seeds = lambda xs: ", ".join(fmt.format(x) for x in xs)  # noqa: E731
-        lines.append(f"| {model} | {v['figure']} | {seeds(v['fp32'])} | {seeds(v['bf16'])} | "
-                     f"{fmt.format(v['bf16_worse_by'])} | {fmt.format(v['allowed'])} | "
-                     f"{'yes' if v['keeps_quality'] else '**no**'} | "
-                     f"{'bf16_safe' if v['declared_bf16_safe'] else 'fp32 only'} |")
+        seeds = lambda xs: ", ".join(fmt.format(x) for x in xs)  # noqa: B023 (called within this iteration)
+        lines.append(
+            f"| {model} | {v['figure']} | {seeds(v['fp32'])} | {seeds(v['bf16'])} | "
+            f"{fmt.format(v['bf16_worse_by'])} | {fmt.format(v['allowed'])} | "
+            f"{'yes' if v['keeps_quality'] else '**no**'} | "
+            f"{'bf16_safe' if v['declared_bf16_safe'] else 'fp32 only'} |"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -153,11 +179,22 @@ def main() -> None:
     path = args.out.with_suffix(".json")
     results = json.loads(path.read_text()) if path.exists() else {}
     if results.get("steps") not in (None, args.steps) or results.get("samples") not in (None, args.samples):
-        raise GenzooError(f"{path} holds results of --steps {results['steps']} --samples {results['samples']}; "
-                          "use the same settings or another --out")
-    results.update({"steps": args.steps, "samples": args.samples, "machine": {
-        "cpu": cpu_name(), "bf16_native": cpu_has_bf16(), "torch": torch.__version__,
-        "threads": torch.get_num_threads()}})
+        raise GenzooError(
+            f"{path} holds results of --steps {results['steps']} --samples {results['samples']}; "
+            "use the same settings or another --out"
+        )
+    results.update(
+        {
+            "steps": args.steps,
+            "samples": args.samples,
+            "machine": {
+                "cpu": cpu_name(),
+                "bf16_native": cpu_has_bf16(),
+                "torch": torch.__version__,
+                "threads": torch.get_num_threads(),
+            },
+        }
+    )
     rows = results.setdefault("rows", [])
     done = {(r["model"], r["precision"], r["seed"]) for r in rows}
     for model in args.models:
@@ -167,8 +204,11 @@ def main() -> None:
                     continue
                 row = train_and_measure(model, precision, seed, args)
                 rows.append(row)
-                print(f"{model:<12} {precision} seed {seed}: {figure_of(model)} {row.get(figure_of(model))} "
-                      f"({row['train_seconds']:.0f} s)", flush=True)
+                print(
+                    f"{model:<12} {precision} seed {seed}: {figure_of(model)} {row.get(figure_of(model))} "
+                    f"({row['train_seconds']:.0f} s)",
+                    flush=True,
+                )
                 save(results, path, args)  # after every run: an interrupted job loses one
     save(results, path, args)  # and at the end, so the declared column reads the models as they are now
     print(args.out.with_suffix(".md").read_text())
@@ -176,8 +216,9 @@ def main() -> None:
 
 def save(results: dict, path: Path, args) -> None:
     rows = results["rows"]
-    results["verdicts"] = {m: verdict([r for r in rows if r["model"] == m], m, args.slack)
-                           for m in sorted({r["model"] for r in rows})}
+    results["verdicts"] = {
+        m: verdict([r for r in rows if r["model"] == m], m, args.slack) for m in sorted({r["model"] for r in rows})
+    }
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(results, indent=1))
     args.out.with_suffix(".md").write_text(table(results, args))

@@ -89,13 +89,21 @@ class Adversarial:
 
 
 ADVERSARIAL = {
-    "gan": Adversarial("gan (wide) vs PyTorch-GAN gan.py", {"name": "gan", "preset": "wide"}, 200,
-                       ["gan_example.py"], 28, (">=", 3.0)),
+    "gan": Adversarial(
+        "gan (wide) vs PyTorch-GAN gan.py", {"name": "gan", "preset": "wide"}, 200, ["gan_example.py"], 28, (">=", 3.0)
+    ),
     "aae": Adversarial("aae vs PyTorch-GAN aae.py", {"name": "aae"}, 200, ["aae_example.py"], 28, (">=", 3.0)),
-    "dcgan64": Adversarial("dcgan classic-64 vs examples dcgan", {"name": "dcgan", "preset": "classic-64"}, 12,
-                           ["dcgan_example.py"], 64, (">=", 2.5)),
-    "dcgan28": Adversarial("dcgan 28x28 vs dcgan step @28", {"name": "dcgan"}, 50,
-                           ["dcgan_example.py", "--imageSize", "28"], 28, None),
+    "dcgan64": Adversarial(
+        "dcgan classic-64 vs examples dcgan",
+        {"name": "dcgan", "preset": "classic-64"},
+        12,
+        ["dcgan_example.py"],
+        64,
+        (">=", 2.5),
+    ),
+    "dcgan28": Adversarial(
+        "dcgan 28x28 vs dcgan step @28", {"name": "dcgan"}, 50, ["dcgan_example.py", "--imageSize", "28"], 28, None
+    ),
 }
 VAE_MODEL = {"name": "vae", "hidden": [400], "latent_dim": 20}
 VAE_STEPS_PER_EPOCH = 60000 // VAE_BATCH  # genzoo drops the last partial batch: 468
@@ -138,12 +146,25 @@ class Row:
 
     def as_dict(self) -> dict:
         best = {name: self.best(getattr(self, name)) for name in ("peer", "genzoo", "bare")}
-        return {"key": self.key, "case": self.case, "ratio_is": "genzoo/peer" if self.slower else "peer/genzoo", "precision": self.precision, "unit": self.unit,
-                **{f"{name}_s": value for name, value in best.items()}, "ratio": self.ratio(),
-                "goal": list(self.goal) if self.goal else None, "met": self.met(), "floor_s": self.floor, "floor_precision": self.floor_precision if self.floor else None,
-                "genzoo_over_floor": best["genzoo"] / self.floor if self.floor and best["genzoo"] else None,
-                "genzoo_over_bare": best["genzoo"] / best["bare"] if best["bare"] and best["genzoo"] else None,
-                "all_peer": self.peer, "all_genzoo": self.genzoo, "all_bare": self.bare, **self.extra}
+        return {
+            "key": self.key,
+            "case": self.case,
+            "ratio_is": "genzoo/peer" if self.slower else "peer/genzoo",
+            "precision": self.precision,
+            "unit": self.unit,
+            **{f"{name}_s": value for name, value in best.items()},
+            "ratio": self.ratio(),
+            "goal": list(self.goal) if self.goal else None,
+            "met": self.met(),
+            "floor_s": self.floor,
+            "floor_precision": self.floor_precision if self.floor else None,
+            "genzoo_over_floor": best["genzoo"] / self.floor if self.floor and best["genzoo"] else None,
+            "genzoo_over_bare": best["genzoo"] / best["bare"] if best["bare"] and best["genzoo"] else None,
+            "all_peer": self.peer,
+            "all_genzoo": self.genzoo,
+            "all_bare": self.bare,
+            **self.extra,
+        }
 
 
 # -- the machine --------------------------------------------------------------------------------------------------
@@ -162,8 +183,14 @@ def cpu_info() -> dict:
     except OSError:
         pass
     name = name or platform.processor() or platform.machine()
-    return {"cpu": name, "avx512_bf16": "avx512_bf16" in flags, "amx_bf16": "amx_bf16" in flags,
-            "amx_tile": "amx_tile" in flags, "avx512f": "avx512f" in flags, "cores": os.cpu_count()}
+    return {
+        "cpu": name,
+        "avx512_bf16": "avx512_bf16" in flags,
+        "amx_bf16": "amx_bf16" in flags,
+        "amx_tile": "amx_tile" in flags,
+        "avx512f": "avx512f" in flags,
+        "cores": os.cpu_count(),
+    }
 
 
 def native_bf16() -> bool:
@@ -206,8 +233,9 @@ def genzoo_cmd() -> list[str]:
 def run_process(cmd: list[str], env: dict) -> float:
     """Wall seconds of a command (stdout discarded, as a terminal would not slow it much); fails loudly."""
     start = time.perf_counter()
-    done = subprocess.run(cmd, check=False, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                          env=env, cwd=HERE.parent)
+    done = subprocess.run(
+        cmd, check=False, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env, cwd=HERE.parent
+    )
     seconds = time.perf_counter() - start
     if done.returncode:
         raise RuntimeError(f"{' '.join(cmd)} exited {done.returncode}:\n{done.stderr[-3000:]}")
@@ -218,8 +246,20 @@ def run_peer_loop(args: list[str], iterations: int, env: dict, tmp: Path) -> flo
     """Seconds of a peer script's own loop for `iterations` iterations (its timing file; startup excluded)."""
     timing = tmp / "timing.json"
     out_flag = "--outf" if args[0] == "dcgan_example.py" else "--out"
-    run_process([sys.executable, str(PEERS / args[0]), *args[1:], "--iterations", str(iterations),
-                 "--timing-json", str(timing), out_flag, str(tmp / "pictures")], env)
+    run_process(
+        [
+            sys.executable,
+            str(PEERS / args[0]),
+            *args[1:],
+            "--iterations",
+            str(iterations),
+            "--timing-json",
+            str(timing),
+            out_flag,
+            str(tmp / "pictures"),
+        ],
+        env,
+    )
     record = json.loads(timing.read_text())
     assert record["iterations"] == iterations, record
     return record["seconds"]
@@ -276,8 +316,10 @@ def premade(model_config: dict, batch_size: int, steps: int, side: int = 28) -> 
     config = RunConfig.from_dict({"model": model_config, "data": {"train_size": steps * batch_size, "test_size": 1}})
     batches = list(EpochBatches(load_data(config).train, batch_size, seed=0).epoch(0))
     if side != 28:
-        batches = [Batch(torch.nn.functional.interpolate(b.x, size=(side, side), mode="bilinear",
-                                                         align_corners=False), b.y) for b in batches]
+        batches = [
+            Batch(torch.nn.functional.interpolate(b.x, size=(side, side), mode="bilinear", align_corners=False), b.y)
+            for b in batches
+        ]
     return batches
 
 
@@ -287,8 +329,10 @@ def bare_loop(model_config: dict, batches: list[Batch], precision: str) -> float
     model = fresh_model(model_config)
     groups = model.optimizer_groups()
     defaults = RunConfig.from_dict({"model": model_config}).train  # a group without its own lr takes train.lr
-    optimizers = {g.name: torch.optim.Adam(g.params, lr=g.lr or defaults.lr, betas=g.betas or defaults.betas,
-                                           fused=True) for g in groups}
+    optimizers = {
+        g.name: torch.optim.Adam(g.params, lr=g.lr or defaults.lr, betas=g.betas or defaults.betas, fused=True)
+        for g in groups
+    }
     every = {id(p) for p in model.parameters() if p.requires_grad}
     inputs = {g.name: None if {id(p) for p in g.params} == every else g.params for g in groups}
     autocast = torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16")
@@ -315,35 +359,77 @@ def trainer_loop(config: dict) -> tuple[float, int]:
 
 
 def startup_case(args, env) -> list[Row]:
-    commands = {"torch": [sys.executable, "-c", "import torch"], "help": [*genzoo_cmd(), "--help"],
-                "models": [*genzoo_cmd(), "models"]}
+    commands = {
+        "torch": [sys.executable, "-c", "import torch"],
+        "help": [*genzoo_cmd(), "--help"],
+        "models": [*genzoo_cmd(), "models"],
+    }
     seconds = {name: [] for name in commands}
     for _ in range(max(3, args.repeats)):
         for name, cmd in commands.items():  # interleaved
             seconds[name].append(run_process(cmd, env))
-    return [Row("startup-help", "start-up: genzoo --help", "-", "s", seconds["help"], peer=seconds["torch"],
-                slower=True),
-            Row("startup-models", "start-up: genzoo models", "-", "s", seconds["models"], peer=seconds["torch"],
-                goal=("<=", 1.2), slower=True)]
+    return [
+        Row("startup-help", "start-up: genzoo --help", "-", "s", seconds["help"], peer=seconds["torch"], slower=True),
+        Row(
+            "startup-models",
+            "start-up: genzoo models",
+            "-",
+            "s",
+            seconds["models"],
+            peer=seconds["torch"],
+            goal=("<=", 1.2),
+            slower=True,
+        ),
+    ]
 
 
 def vae_case(args, env, step_flops) -> list[Row]:
-    rows = {(e, p): Row(f"vae-{e}", f"vae whole process, {e} epoch{'s' * (e > 1)}", p, "s", [],
-                        goal=(">=", 2.5) if e == 3 else None)
-            for e in args.vae_epochs for p in args.precisions}
+    rows = {
+        (e, p): Row(
+            f"vae-{e}", f"vae whole process, {e} epoch{'s' * (e > 1)}", p, "s", [], goal=(">=", 2.5) if e == 3 else None
+        )
+        for e in args.vae_epochs
+        for p in args.precisions
+    }
     peer = {e: [] for e in args.vae_epochs}
     for _ in range(args.repeats):
         for epochs in args.vae_epochs:
             with tempfile.TemporaryDirectory() as tmp:
-                peer[epochs].append(run_process([sys.executable, str(PEERS / "vae_example.py"), "--epochs",
-                                                 str(epochs), "--out", f"{tmp}/peer"], env))
+                peer[epochs].append(
+                    run_process(
+                        [
+                            sys.executable,
+                            str(PEERS / "vae_example.py"),
+                            "--epochs",
+                            str(epochs),
+                            "--out",
+                            f"{tmp}/peer",
+                        ],
+                        env,
+                    )
+                )
                 for precision in args.precisions:
-                    rows[epochs, precision].genzoo.append(run_process(
-                        [*genzoo_cmd(), "train", "vae", "--epochs", str(epochs), "--out", f"{tmp}/{precision}",
-                         *precision_flags(precision)], env))
+                    rows[epochs, precision].genzoo.append(
+                        run_process(
+                            [
+                                *genzoo_cmd(),
+                                "train",
+                                "vae",
+                                "--epochs",
+                                str(epochs),
+                                "--out",
+                                f"{tmp}/{precision}",
+                                *precision_flags(precision),
+                            ],
+                            env,
+                        )
+                    )
     for (epochs, precision), row in rows.items():
         row.peer = peer[epochs]
-        row.flops, row.floor_precision = step_flops * VAE_STEPS_PER_EPOCH * epochs, resolved_precision(precision, VAE_MODEL)
+        row.flops, row.floor_precision = (
+            step_flops * VAE_STEPS_PER_EPOCH * epochs,
+            resolved_precision(precision, VAE_MODEL),
+        )
     return list(rows.values())
 
 
@@ -355,9 +441,13 @@ def vae_loop_case(args, step_flops) -> list[Row]:
     for _ in range(args.repeats):
         for precision, row in rows.items():
             row.bare.append(bare_loop(VAE_MODEL, batches, resolved_precision(precision, VAE_MODEL)))
-            seconds, steps = trainer_loop({"model": VAE_MODEL, "data": {"dataset": "mnist"},
-                                           "train": {"epochs": 1, "batch_size": VAE_BATCH,
-                                                     **precision_config(precision)}})
+            seconds, steps = trainer_loop(
+                {
+                    "model": VAE_MODEL,
+                    "data": {"dataset": "mnist"},
+                    "train": {"epochs": 1, "batch_size": VAE_BATCH, **precision_config(precision)},
+                }
+            )
             assert steps == len(batches), (steps, len(batches))
             row.genzoo.append(seconds)
     for precision, row in rows.items():
@@ -373,8 +463,11 @@ def adversarial_case(key: str, args, env) -> tuple[list[Row], dict]:
     bare_loop(case.model, batches[:2], "fp32")  # warm the kernels once per case
     rows = {p: Row(key, case.label, p, "s/100 it", [], goal=case.goal) for p in args.precisions}
     peer = []
-    config = {"model": case.model, "data": {"dataset": "mnist", "train_size": steps * ADV_BATCH, "test_size": 256},
-              "train": {"epochs": 1, "batch_size": ADV_BATCH, "grid_size": 16, "eval_batch_size": 256}}
+    config = {
+        "model": case.model,
+        "data": {"dataset": "mnist", "train_size": steps * ADV_BATCH, "test_size": 256},
+        "train": {"epochs": 1, "batch_size": ADV_BATCH, "grid_size": 16, "eval_batch_size": 256},
+    }
     for _ in range(args.repeats):
         with tempfile.TemporaryDirectory() as tmp:
             peer.append(run_peer_loop(case.peer, steps, env, Path(tmp)) * per_100)
@@ -397,8 +490,17 @@ def evaluate_case(args, env) -> list[Row]:
         run = f"{tmp}/vae"
         train_s = run_process([*genzoo_cmd(), "train", "vae", "--epochs", "1", "--out", run], env)
         seconds = [run_process([*genzoo_cmd(), "evaluate", run], env) for _ in range(args.repeats)]
-    return [Row("evaluate", "genzoo evaluate (VAE, 1 epoch)", "-", "s", seconds, goal=("s<=", 15.0),
-                extra={"first_s": seconds[0], "train_s": train_s})]
+    return [
+        Row(
+            "evaluate",
+            "genzoo evaluate (VAE, 1 epoch)",
+            "-",
+            "s",
+            seconds,
+            goal=("s<=", 15.0),
+            extra={"first_s": seconds[0], "train_s": train_s},
+        )
+    ]
 
 
 # -- the table ----------------------------------------------------------------------------------------------------
@@ -417,16 +519,20 @@ def goal_text(goal: tuple[str, float] | None) -> str:
 
 def print_table(rows: list[Row], header: str) -> None:
     print(header)
-    print(f"{'case':<38}{'prec':<9}{'unit':<10}{'peer':>8}{'genzoo':>9}{'ratio':>14}{'goal':>9}{'met':>5}"
-          f"{'bare':>8}{'g/bare':>7}{'floor':>8}{'g/floor':>8}")
+    print(
+        f"{'case':<38}{'prec':<9}{'unit':<10}{'peer':>8}{'genzoo':>9}{'ratio':>14}{'goal':>9}{'met':>5}"
+        f"{'bare':>8}{'g/bare':>7}{'floor':>8}{'g/floor':>8}"
+    )
     for row in rows:
         d = row.as_dict()
         ratio = d["ratio"]
         ratio_text = "-" if ratio is None else f"{ratio:.2f}x{' slower' if row.slower and ratio >= 1 else ''}"
         met = {True: "yes", False: "no", None: "-"}[d["met"]]
-        print(f"{row.case:<38}{row.precision:<9}{row.unit:<10}{fmt(d['peer_s']):>8}{fmt(d['genzoo_s']):>9}"
-              f"{ratio_text:>14}{goal_text(row.goal):>9}{met:>5}{fmt(d['bare_s']):>8}"
-              f"{fmt(d['genzoo_over_bare']):>7}{fmt(d['floor_s'], '.3f'):>8}{fmt(d['genzoo_over_floor'], '.1f'):>8}")
+        print(
+            f"{row.case:<38}{row.precision:<9}{row.unit:<10}{fmt(d['peer_s']):>8}{fmt(d['genzoo_s']):>9}"
+            f"{ratio_text:>14}{goal_text(row.goal):>9}{met:>5}{fmt(d['bare_s']):>8}"
+            f"{fmt(d['genzoo_over_bare']):>7}{fmt(d['floor_s'], '.3f'):>8}{fmt(d['genzoo_over_floor'], '.1f'):>8}"
+        )
 
 
 def main() -> None:
@@ -435,10 +541,19 @@ def main() -> None:
     parser.add_argument("--cases", nargs="+", default=ALL_CASES, choices=ALL_CASES)
     parser.add_argument("--precisions", nargs="+", default=["default"], choices=["default", "fp32", "bf16"])
     parser.add_argument("--vae-epochs", nargs="+", type=int, default=[1, 3])
-    parser.add_argument("--steps", nargs="*", default=[], metavar="CASE=N",
-                        help="iterations timed per adversarial run, e.g. gan=400 dcgan64=24")
-    parser.add_argument("--threads", type=int, default=None,
-                        help="torch threads here and OMP_NUM_THREADS of every subprocess (default: torch's)")
+    parser.add_argument(
+        "--steps",
+        nargs="*",
+        default=[],
+        metavar="CASE=N",
+        help="iterations timed per adversarial run, e.g. gan=400 dcgan64=24",
+    )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="torch threads here and OMP_NUM_THREADS of every subprocess (default: torch's)",
+    )
     parser.add_argument("--json", type=Path, default=HERE / "results" / "speed.json")
     args = parser.parse_args()
     args.steps = {k: int(v) for k, v in (s.split("=") for s in args.steps)}
@@ -448,9 +563,14 @@ def main() -> None:
         env["OMP_NUM_THREADS"] = str(args.threads)
 
     started = time.perf_counter()
-    machine = {**cpu_info(), "machine": platform.machine(), "python": platform.python_version(),
-               "torch": torch.__version__, "threads": torch.get_num_threads(),
-               "omp_num_threads": env.get("OMP_NUM_THREADS")}
+    machine = {
+        **cpu_info(),
+        "machine": platform.machine(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "omp_num_threads": env.get("OMP_NUM_THREADS"),
+    }
     models = [VAE_MODEL, *(ADVERSARIAL[k].model for k in ADVERSARIAL if k in args.cases)]
     needed = {"fp32"} | {resolved_precision(p, m) for p in args.precisions for m in models}
     dtypes = {"fp32": torch.float32, "bf16": torch.bfloat16}
@@ -481,27 +601,46 @@ def main() -> None:
         if row.flops is not None:
             row.floor = row.flops / rates[row.floor_precision]
 
-    print_table(rows, f"\n{machine['cpu']} ({machine['cores']} cores; avx512_bf16 {machine['avx512_bf16']}, "
-                      f"amx_bf16 {machine['amx_bf16']}), torch {machine['torch']}, {machine['threads']} threads, "
-                      f"best of {args.repeats}; matmul "
-                      + ", ".join(f"{p} {r / 1e9:.0f} GFLOP/s" for p, r in rates.items()))
-    print("peer, genzoo, bare, floor in the unit's seconds. ratio = peer / genzoo (a speed-up); for start-up "
-          "genzoo / `python -c 'import torch'` (best of max(3, repeats) fresh processes). g/bare = genzoo / bare loop of the model's phases on pre-made "
-          "tensors; g/floor = genzoo / (FLOPs / matmul rate). Precision 'default' = genzoo's default; the "
-          "peers run as their scripts do (fp32).")
+    print_table(
+        rows,
+        f"\n{machine['cpu']} ({machine['cores']} cores; avx512_bf16 {machine['avx512_bf16']}, "
+        f"amx_bf16 {machine['amx_bf16']}), torch {machine['torch']}, {machine['threads']} threads, "
+        f"best of {args.repeats}; matmul " + ", ".join(f"{p} {r / 1e9:.0f} GFLOP/s" for p, r in rates.items()),
+    )
+    print(
+        "peer, genzoo, bare, floor in the unit's seconds. ratio = peer / genzoo (a speed-up); for start-up "
+        "genzoo / `python -c 'import torch'` (best of max(3, repeats) fresh processes). "
+        "g/bare = genzoo / bare loop of the "
+        "model's phases on pre-made "
+        "tensors; g/floor = genzoo / (FLOPs / matmul rate). Precision 'default' = genzoo's default; the "
+        "peers run as their scripts do (fp32)."
+    )
     if flops:
-        print("MFLOP per iteration (forward + backward, every phase): "
-              + "; ".join(f"{k} genzoo {v['genzoo'] / 1e6:,.0f} peer {v['peer'] / 1e6:,.0f}" for k, v in flops.items()))
+        print(
+            "MFLOP per iteration (forward + backward, every phase): "
+            + "; ".join(f"{k} genzoo {v['genzoo'] / 1e6:,.0f} peer {v['peer'] / 1e6:,.0f}" for k, v in flops.items())
+        )
     for row in rows:
         if row.key == "evaluate":
-            print(f"evaluate: first run {row.extra['first_s']:.1f} s; the 1-epoch VAE it evaluated trained in "
-                  f"{row.extra['train_s']:.1f} s (whole process)")
+            print(
+                f"evaluate: first run {row.extra['first_s']:.1f} s; the 1-epoch VAE it evaluated trained in "
+                f"{row.extra['train_s']:.1f} s (whole process)"
+            )
 
-    out = {"machine": machine, "settings": {"repeats": args.repeats, "cases": args.cases,
-                                            "precisions": args.precisions, "vae_epochs": args.vae_epochs,
-                                            "steps": {k: args.steps.get(k, c.steps) for k, c in ADVERSARIAL.items()}},
-           "matmul_gflops": {p: r / 1e9 for p, r in rates.items()}, "flops_per_iteration": flops,
-           "rows": [row.as_dict() for row in rows], "seconds": time.perf_counter() - started}
+    out = {
+        "machine": machine,
+        "settings": {
+            "repeats": args.repeats,
+            "cases": args.cases,
+            "precisions": args.precisions,
+            "vae_epochs": args.vae_epochs,
+            "steps": {k: args.steps.get(k, c.steps) for k, c in ADVERSARIAL.items()},
+        },
+        "matmul_gflops": {p: r / 1e9 for p, r in rates.items()},
+        "flops_per_iteration": flops,
+        "rows": [row.as_dict() for row in rows],
+        "seconds": time.perf_counter() - started,
+    }
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(out, indent=2))
     print(f"JSON: {args.json}")

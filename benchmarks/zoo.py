@@ -2,7 +2,8 @@
 
 The table a user reads to pick a model. Every model keeps its default config (`genzoo models` lists them), bf16
 autocast where the CPU has bf16 instructions (fp32 where it would be emulated, several times slower), batch 128,
-seed 0, and gets `--minutes` of training CPU time per data set, read from the process's CPU clock so that a job running beside it does not change what each model gets (the trainer's end-of-epoch test
+seed 0, and gets `--minutes` of training CPU time per data set, read from the process's CPU clock so that a job running
+beside it does not change what each model gets (the trainer's end-of-epoch test
 pass, pictures and checkpoints count against it). The step count follows from the model's own cost per step, so
 slow models (factor-vae, wgan-gp, lstm-ae, the conv GANs) get fewer steps, not more time.
 
@@ -48,9 +49,12 @@ def default_precision() -> str:
 
 
 def config_for(model: str, dataset: str, steps: int, precision: str) -> dict:
-    return {"model": {"name": model}, "data": {"dataset": dataset},
-            "train": {"steps": steps, "precision": precision, "tensorboard": False, "keep_checkpoints": 1},
-            "seed": 0}
+    return {
+        "model": {"name": model},
+        "data": {"dataset": dataset},
+        "train": {"steps": steps, "precision": precision, "tensorboard": False, "keep_checkpoints": 1},
+        "seed": 0,
+    }
 
 
 def cpu_seconds() -> float:
@@ -80,10 +84,13 @@ def train_under_budget(model: str, dataset: str, budget_s: float, run: Path, pre
             break
         before_cpu, before_wall, previous = cpu_seconds(), time.perf_counter(), result.step
         result = genzoo.resume(run, steps=previous + more, verbose=False)
-    return {"steps": result.step, "epochs": round(result.epochs, 2),
-            "train_cpu_seconds": round(cpu_seconds() - started, 1),
-            "train_wall_seconds": round(time.perf_counter() - wall, 1),
-            "images_per_second": round(result.images_per_second)}
+    return {
+        "steps": result.step,
+        "epochs": round(result.epochs, 2),
+        "train_cpu_seconds": round(cpu_seconds() - started, 1),
+        "train_wall_seconds": round(time.perf_counter() - wall, 1),
+        "images_per_second": round(result.images_per_second),
+    }
 
 
 def main() -> None:
@@ -93,21 +100,34 @@ def main() -> None:
     parser.add_argument("--models", nargs="+", default=model_names(), choices=model_names())
     parser.add_argument("--runs", type=Path, default=Path("runs/bench-zoo"))
     parser.add_argument("--out", type=Path, default=RESULTS / "zoo")
-    parser.add_argument("--precision", choices=["bf16", "fp32"], default=default_precision(),
-                        help="default: bf16 where the CPU has bf16 instructions, else fp32")
+    parser.add_argument(
+        "--precision",
+        choices=["bf16", "fp32"],
+        default=default_precision(),
+        help="default: bf16 where the CPU has bf16 instructions, else fp32",
+    )
     parser.add_argument("--gmm", action="store_true", help="also evaluate encoders with --sampler gmm")
     parser.add_argument("--no-train", action="store_true", help="evaluate the existing run folders only")
-    parser.add_argument("--merge", type=Path, nargs="+", default=[],
-                        help="only rebuild the tables: merge the rows of these zoo.json files into --out's")
+    parser.add_argument(
+        "--merge",
+        type=Path,
+        nargs="+",
+        default=[],
+        help="only rebuild the tables: merge the rows of these zoo.json files into --out's",
+    )
     args = parser.parse_args()
     if args.merge:  # e.g. the data sets were run as two processes side by side, one per core
         merged = json.loads(args.out.with_suffix(".json").read_text())
-        rows = {(r["dataset"], r["model"]): r for f in [args.out.with_suffix(".json"), *args.merge]
-                for r in json.loads(Path(f).read_text())["rows"]}
+        rows = {
+            (r["dataset"], r["model"]): r
+            for f in [args.out.with_suffix(".json"), *args.merge]
+            for r in json.loads(Path(f).read_text())["rows"]
+        }
         merged["rows"] = [rows[k] for k in sorted(rows)]
         args.out.with_suffix(".json").write_text(json.dumps(merged, indent=1))
-        args.out.with_suffix(".md").write_text(table(rows, merged["budget"]["train_cpu_minutes_per_model_and_dataset"],
-                                                    merged["budget"]["precision"]))
+        args.out.with_suffix(".md").write_text(
+            table(rows, merged["budget"]["train_cpu_minutes_per_model_and_dataset"], merged["budget"]["precision"])
+        )
         return
 
     json_path = args.out.with_suffix(".json")
@@ -116,8 +136,11 @@ def main() -> None:
     for dataset in args.datasets:
         for model in args.models:
             run = args.runs / dataset / model
-            print(f"{dataset} / {model}: " + ("evaluating" if args.no_train else
-                                               f"training for {args.minutes:g} CPU min"), flush=True)
+            print(
+                f"{dataset} / {model}: "
+                + ("evaluating" if args.no_train else f"training for {args.minutes:g} CPU min"),
+                flush=True,
+            )
             row = rows.get((dataset, model), {}) if args.no_train else {}
             row.update({"dataset": dataset, "model": model, "run": str(run)})
             try:
@@ -133,8 +156,11 @@ def main() -> None:
                 row["error"] = f"{type(exc).__name__}: {exc}"
             rows[(dataset, model)] = row
             fd = row.get("eval", {}).get("quality", {}).get("fd_lenet")
-            print(f"{dataset} / {model}: {row.get('error') or ''}{row.get('steps', '-')} steps, FD-lenet "
-                  f"{'-' if fd is None else f'{fd:.2f}'}", flush=True)
+            print(
+                f"{dataset} / {model}: {row.get('error') or ''}{row.get('steps', '-')} steps, FD-lenet "
+                f"{'-' if fd is None else f'{fd:.2f}'}",
+                flush=True,
+            )
             write(json_path, args, rows)  # after every model: an interrupted benchmark keeps what it measured
     write(json_path, args, rows)
     markdown = table(rows, args.minutes, args.precision)
@@ -149,48 +175,76 @@ def mixture_can_sample(model: str) -> bool:
 
 def write(json_path: Path, args: argparse.Namespace, rows: dict) -> None:
     json_path.parent.mkdir(parents=True, exist_ok=True)
-    json_path.write_text(json.dumps({
-        "command": f"OMP_NUM_THREADS={torch.get_num_threads()} OMP_WAIT_POLICY=PASSIVE python benchmarks/zoo.py "
-                   f"--minutes {args.minutes:g} --precision {args.precision}" + (" --gmm" if args.gmm else ""),
-        "budget": {"train_cpu_minutes_per_model_and_dataset": args.minutes, "precision": args.precision,
-                   "batch_size": 128, "seed": 0, "threads": torch.get_num_threads()},
-        "machine": {"machine": platform.machine(), "processor": platform.processor() or platform.machine(),
-                    "torch": torch.__version__},
-        "rows": [rows[k] for k in sorted(rows)],
-    }, indent=1))
+    json_path.write_text(
+        json.dumps(
+            {
+                "command": f"OMP_NUM_THREADS={torch.get_num_threads()} OMP_WAIT_POLICY=PASSIVE "
+                "python benchmarks/zoo.py "
+                f"--minutes {args.minutes:g} --precision {args.precision}" + (" --gmm" if args.gmm else ""),
+                "budget": {
+                    "train_cpu_minutes_per_model_and_dataset": args.minutes,
+                    "precision": args.precision,
+                    "batch_size": 128,
+                    "seed": 0,
+                    "threads": torch.get_num_threads(),
+                },
+                "machine": {
+                    "machine": platform.machine(),
+                    "processor": platform.processor() or platform.machine(),
+                    "torch": torch.__version__,
+                },
+                "rows": [rows[k] for k in sorted(rows)],
+            },
+            indent=1,
+        )
+    )
 
 
 def table(rows: dict, minutes: float, precision: str) -> str:
     """zoo.md: per data set, the leaderboard (floor first, generators by FD-lenet) and the budget each model got."""
-    lines = [f"# The zoo under one budget: {minutes:g} CPU minutes of training per model and data set", "",
-             "Made by `OMP_NUM_THREADS=1 OMP_WAIT_POLICY=PASSIVE python benchmarks/zoo.py "
-             f"--minutes {minutes:g} --precision {precision}` (one CPU thread of a shared 2-core machine, "
-             f"{'bf16 autocast' if precision == 'bf16' else 'fp32'}, batch 128, seed 0, "
-             "every model's default config; the budget is CPU time, so load beside it does not change it). Evaluation: "
-             "`genzoo evaluate RUN`, 10,000 samples vs the "
-             "10,000 test images in the shipped LeNet-style feature network's space (these are *not* Inception "
-             "FID/KID figures); KID-lenet is shown x1e3. The floor row is 10,000 real train images scored the same "
-             "way. Encoders add reconstruction MSE per pixel and probe accuracies on their test codes. Rows "
-             "`MODEL (gmm)` (`--gmm`): the same run sampled through a 10-component Gaussian mixture fitted to the codes "
-             "of 10,000 training images (`genzoo evaluate --sampler gmm`), which lets plain autoencoders sample.", ""]
+    lines = [
+        f"# The zoo under one budget: {minutes:g} CPU minutes of training per model and data set",
+        "",
+        "Made by `OMP_NUM_THREADS=1 OMP_WAIT_POLICY=PASSIVE python benchmarks/zoo.py "
+        f"--minutes {minutes:g} --precision {precision}` (one CPU thread of a shared 2-core machine, "
+        f"{'bf16 autocast' if precision == 'bf16' else 'fp32'}, batch 128, seed 0, "
+        "every model's default config; the budget is CPU time, so load beside it does not change it). Evaluation: "
+        "`genzoo evaluate RUN`, 10,000 samples vs the "
+        "10,000 test images in the shipped LeNet-style feature network's space (these are *not* Inception "
+        "FID/KID figures); KID-lenet is shown x1e3. The floor row is 10,000 real train images scored the same "
+        "way. Encoders add reconstruction MSE per pixel and probe accuracies on their test codes. Rows "
+        "`MODEL (gmm)` (`--gmm`): the same run sampled through a 10-component Gaussian mixture fitted to the codes "
+        "of 10,000 training images (`genzoo evaluate --sampler gmm`), which lets plain autoencoders sample.",
+        "",
+    ]
     for dataset in sorted({d for d, _ in rows}, key=lambda d: (d != "mnist", d)):
         ours = [r for (d, _), r in rows.items() if d == dataset]
         runs = [r["run"] for r in ours if "eval" in r]
         lines += [f"## {dataset}", "", compare(runs, markdown=True) if runs else "(no run evaluated)", ""]
-        lines += ["| model | steps | epochs | train CPU s | train wall s | img/s | eval s | note |",
-                  "|---|---:|---:|---:|---:|---:|---:|---|"]
+        lines += [
+            "| model | steps | epochs | train CPU s | train wall s | img/s | eval s | note |",
+            "|---|---:|---:|---:|---:|---:|---:|---|",
+        ]
         for r in sorted(ours, key=lambda r: r["model"]):
-            lines.append(f"| {r['model']} | {r.get('steps', '-')} | {r.get('epochs', '-')} | "
-                         f"{r.get('train_cpu_seconds', '-')} | {r.get('train_wall_seconds', '-')} | "
-                         f"{r.get('images_per_second', '-')} | {r.get('eval_seconds', '-')} | {r.get('error', '')} |")
+            lines.append(
+                f"| {r['model']} | {r.get('steps', '-')} | {r.get('epochs', '-')} | "
+                f"{r.get('train_cpu_seconds', '-')} | {r.get('train_wall_seconds', '-')} | "
+                f"{r.get('images_per_second', '-')} | {r.get('eval_seconds', '-')} | {r.get('error', '')} |"
+            )
         lines.append("")
-        measured = [(r["model"] + suffix, r["eval"][key]) for r in ours for key, suffix in SAMPLED_BY.items()
-                    if key in r.get("eval", {})]
+        measured = [
+            (r["model"] + suffix, r["eval"][key])
+            for r in ours
+            for key, suffix in SAMPLED_BY.items()
+            if key in r.get("eval", {})
+        ]
         if measured:
             name, q = min(measured, key=lambda m: m[1]["fd_lenet"])
-            lines += [f"Best generator on {dataset}: {name}, FD-lenet {q['fd_lenet']:.2f} = "
-                      f"{q['fd_lenet'] / q['floor']['fd_lenet']:.1f}x the real-data floor {q['floor']['fd_lenet']:.2f}.",
-                      ""]
+            lines += [
+                f"Best generator on {dataset}: {name}, FD-lenet {q['fd_lenet']:.2f} = "
+                f"{q['fd_lenet'] / q['floor']['fd_lenet']:.1f}x the real-data floor {q['floor']['fd_lenet']:.2f}.",
+                "",
+            ]
     return "\n".join(lines)
 
 

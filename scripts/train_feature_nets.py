@@ -29,7 +29,8 @@ def shift(x: torch.Tensor, generator: torch.Generator, max_shift: int = 2) -> to
     """Translate every image of the batch by the same random offset of up to max_shift pixels (zero fill)."""
     dx, dy = (torch.randint(-max_shift, max_shift + 1, (2,), generator=generator)).tolist()
     return torch.roll(F.pad(x, (max_shift,) * 4), shifts=(dy, dx), dims=(2, 3))[
-        ..., max_shift:-max_shift, max_shift:-max_shift]
+        ..., max_shift:-max_shift, max_shift:-max_shift
+    ]
 
 
 def train(name: str, epochs: int) -> dict:
@@ -55,14 +56,22 @@ def train(name: str, epochs: int) -> dict:
         net.eval()
         _, test_logits = extract_split(net, data.test)
         accuracy = (test_logits.argmax(1) == data.test.labels).double().mean().item()
-        print(f"{name} epoch {epoch + 1}/{epochs}: test accuracy {accuracy:.4f} ({time.perf_counter() - start:.0f} s)",
-              flush=True)
+        print(
+            f"{name} epoch {epoch + 1}/{epochs}: test accuracy {accuracy:.4f} ({time.perf_counter() - start:.0f} s)",
+            flush=True,
+        )
     WEIGHTS_DIR.mkdir(parents=True, exist_ok=True)
     path = WEIGHTS_DIR / f"{name}.safetensors"
     save_file({k: v.contiguous() for k, v in net.state_dict().items()}, str(path))
-    return {"file": path.name, "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
-            "test_accuracy": round(accuracy, 4), "epochs": epochs, "seed": SEED, "train_seconds":
-            round(time.perf_counter() - start), "torch": torch.__version__}
+    return {
+        "file": path.name,
+        "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+        "test_accuracy": round(accuracy, 4),
+        "epochs": epochs,
+        "seed": SEED,
+        "train_seconds": round(time.perf_counter() - start),
+        "torch": torch.__version__,
+    }
 
 
 def main() -> None:

@@ -164,8 +164,9 @@ def genzoo_command(*args: str | Path, fault: str = "none", processes: int = 1) -
     return [*command, str(FAULT_SCRIPT), fault, "--", *map(str, args)], env
 
 
-def run_genzoo(*args: str | Path, fault: str = "none", processes: int = 1,
-               timeout: float = 400) -> subprocess.CompletedProcess:
+def run_genzoo(
+    *args: str | Path, fault: str = "none", processes: int = 1, timeout: float = 400
+) -> subprocess.CompletedProcess:
     command, env = genzoo_command(*args, fault=fault, processes=processes)
     return subprocess.run(command, env=env, capture_output=True, text=True, timeout=timeout)
 

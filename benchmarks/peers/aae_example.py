@@ -38,8 +38,13 @@ class Encoder(nn.Module):
     def __init__(self, img_shape, latent_dim):
         super().__init__()
         self.latent_dim = latent_dim
-        self.model = nn.Sequential(nn.Linear(int(np.prod(img_shape)), 512), nn.LeakyReLU(0.2, inplace=True),
-                                   nn.Linear(512, 512), nn.BatchNorm1d(512), nn.LeakyReLU(0.2, inplace=True))
+        self.model = nn.Sequential(
+            nn.Linear(int(np.prod(img_shape)), 512),
+            nn.LeakyReLU(0.2, inplace=True),
+            nn.Linear(512, 512),
+            nn.BatchNorm1d(512),
+            nn.LeakyReLU(0.2, inplace=True),
+        )
         self.mu = nn.Linear(512, latent_dim)
         self.logvar = nn.Linear(512, latent_dim)
 
@@ -54,9 +59,15 @@ class Decoder(nn.Module):
     def __init__(self, img_shape, latent_dim):
         super().__init__()
         self.img_shape = img_shape
-        self.model = nn.Sequential(nn.Linear(latent_dim, 512), nn.LeakyReLU(0.2, inplace=True),
-                                   nn.Linear(512, 512), nn.BatchNorm1d(512), nn.LeakyReLU(0.2, inplace=True),
-                                   nn.Linear(512, int(np.prod(img_shape))), nn.Tanh())
+        self.model = nn.Sequential(
+            nn.Linear(latent_dim, 512),
+            nn.LeakyReLU(0.2, inplace=True),
+            nn.Linear(512, 512),
+            nn.BatchNorm1d(512),
+            nn.LeakyReLU(0.2, inplace=True),
+            nn.Linear(512, int(np.prod(img_shape))),
+            nn.Tanh(),
+        )
 
     def forward(self, z):
         return self.model(z).view(z.shape[0], *self.img_shape)
@@ -65,9 +76,14 @@ class Decoder(nn.Module):
 class Discriminator(nn.Module):
     def __init__(self, latent_dim):
         super().__init__()
-        self.model = nn.Sequential(nn.Linear(latent_dim, 512), nn.LeakyReLU(0.2, inplace=True),
-                                   nn.Linear(512, 256), nn.LeakyReLU(0.2, inplace=True),
-                                   nn.Linear(256, 1), nn.Sigmoid())
+        self.model = nn.Sequential(
+            nn.Linear(latent_dim, 512),
+            nn.LeakyReLU(0.2, inplace=True),
+            nn.Linear(512, 256),
+            nn.LeakyReLU(0.2, inplace=True),
+            nn.Linear(256, 1),
+            nn.Sigmoid(),
+        )
 
     def forward(self, z):
         return self.model(z)
@@ -78,8 +94,9 @@ def build(opt):
     img_shape = (opt.channels, opt.img_size, opt.img_size)
     encoder, decoder = Encoder(img_shape, opt.latent_dim), Decoder(img_shape, opt.latent_dim)
     discriminator = Discriminator(opt.latent_dim)
-    optimizer_g = torch.optim.Adam(itertools.chain(encoder.parameters(), decoder.parameters()), lr=opt.lr,
-                                   betas=(opt.b1, opt.b2))
+    optimizer_g = torch.optim.Adam(
+        itertools.chain(encoder.parameters(), decoder.parameters()), lr=opt.lr, betas=(opt.b1, opt.b2)
+    )
     optimizer_d = torch.optim.Adam(discriminator.parameters(), lr=opt.lr, betas=(opt.b1, opt.b2))
     return encoder, decoder, discriminator, optimizer_g, optimizer_d, nn.BCELoss(), nn.L1Loss()
 
@@ -94,8 +111,9 @@ def train_step(parts, imgs, opt):
     optimizer_g.zero_grad()
     encoded_imgs = encoder(real_imgs)
     decoded_imgs = decoder(encoded_imgs)
-    g_loss = (0.001 * adversarial_loss(discriminator(encoded_imgs), valid)
-              + 0.999 * pixelwise_loss(decoded_imgs, real_imgs))
+    g_loss = 0.001 * adversarial_loss(discriminator(encoded_imgs), valid) + 0.999 * pixelwise_loss(
+        decoded_imgs, real_imgs
+    )
     g_loss.backward()
     optimizer_g.step()
 
@@ -144,16 +162,19 @@ def main(argv=None):
 
     parts = build(opt)
     dataloader = DataLoader(
-        MNIST(opt.data_dir, train=True,
-              transform=Compose([Resize(opt.img_size), ToTensor(), Normalize([0.5], [0.5])])),
-        batch_size=opt.batch_size, shuffle=True)
+        MNIST(opt.data_dir, train=True, transform=Compose([Resize(opt.img_size), ToTensor(), Normalize([0.5], [0.5])])),
+        batch_size=opt.batch_size,
+        shuffle=True,
+    )
 
     done, start = 0, time.perf_counter()
     for epoch in range(opt.n_epochs):
         for i, (imgs, _) in enumerate(dataloader):
             d_loss, g_loss = train_step(parts, imgs, opt)
-            print(f"[Epoch {epoch}/{opt.n_epochs}] [Batch {i}/{len(dataloader)}] [D loss: {d_loss.item():f}] "
-                  f"[G loss: {g_loss.item():f}]")
+            print(
+                f"[Epoch {epoch}/{opt.n_epochs}] [Batch {i}/{len(dataloader)}] [D loss: {d_loss.item():f}] "
+                f"[G loss: {g_loss.item():f}]"
+            )
             batches_done = epoch * len(dataloader) + i
             if batches_done % opt.sample_interval == 0:
                 sample_image(parts[1], 10, batches_done, opt.latent_dim, opt.out)

@@ -81,8 +81,11 @@ class Discriminator(nn.Module):
         widths = [ndf * 2**k for k in range(stages)]  # 64x64: ndf, 2ndf, 4ndf, 8ndf
         layers = [nn.Conv2d(nc, widths[0], 4, 2, 1, bias=False), nn.LeakyReLU(0.2, inplace=True)]
         for w_in, w_out in itertools.pairwise(widths):
-            layers += [nn.Conv2d(w_in, w_out, 4, 2, 1, bias=False), nn.BatchNorm2d(w_out),
-                       nn.LeakyReLU(0.2, inplace=True)]
+            layers += [
+                nn.Conv2d(w_in, w_out, 4, 2, 1, bias=False),
+                nn.BatchNorm2d(w_out),
+                nn.LeakyReLU(0.2, inplace=True),
+            ]
         layers += [nn.Conv2d(widths[-1], 1, base, 1, 0, bias=False), nn.Sigmoid()]
         self.main = nn.Sequential(*layers)
 
@@ -167,10 +170,12 @@ def main(argv=None):
     random.seed(opt.manualSeed)
     torch.manual_seed(opt.manualSeed)
 
-    dataset = MNIST(opt.dataroot, train=True, transform=Compose([Resize(opt.imageSize), ToTensor(),
-                                                                 Normalize((0.5,), (0.5,))]))
-    dataloader = torch.utils.data.DataLoader(dataset, batch_size=opt.batchSize, shuffle=True,
-                                             num_workers=int(opt.workers))
+    dataset = MNIST(
+        opt.dataroot, train=True, transform=Compose([Resize(opt.imageSize), ToTensor(), Normalize((0.5,), (0.5,))])
+    )
+    dataloader = torch.utils.data.DataLoader(
+        dataset, batch_size=opt.batchSize, shuffle=True, num_workers=int(opt.workers)
+    )
     parts = build(opt)
     netG, netD = parts[0], parts[1]
     print(netG)
@@ -182,8 +187,10 @@ def main(argv=None):
         for i, data in enumerate(dataloader, 0):
             real_cpu = data[0]
             errD, errG, D_x, D_G_z1, D_G_z2 = train_step(parts, real_cpu, opt)
-            print(f"[{epoch}/{opt.niter}][{i}/{len(dataloader)}] Loss_D: {errD.item():.4f} "
-                  f"Loss_G: {errG.item():.4f} D(x): {D_x:.4f} D(G(z)): {D_G_z1:.4f} / {D_G_z2:.4f}")
+            print(
+                f"[{epoch}/{opt.niter}][{i}/{len(dataloader)}] Loss_D: {errD.item():.4f} "
+                f"Loss_G: {errG.item():.4f} D(x): {D_x:.4f} D(G(z)): {D_G_z1:.4f} / {D_G_z2:.4f}"
+            )
             if i % 100 == 0:
                 save_image(real_cpu, opt.outf / "real_samples.png", normalize=True)
                 fake = netG(fixed_noise)

@@ -46,8 +46,14 @@ class Generator(nn.Module):
             layers.append(nn.LeakyReLU(0.2, inplace=True))
             return layers
 
-        self.model = nn.Sequential(*block(latent_dim, 128, normalize=False), *block(128, 256), *block(256, 512),
-                                   *block(512, 1024), nn.Linear(1024, int(np.prod(img_shape))), nn.Tanh())
+        self.model = nn.Sequential(
+            *block(latent_dim, 128, normalize=False),
+            *block(128, 256),
+            *block(256, 512),
+            *block(512, 1024),
+            nn.Linear(1024, int(np.prod(img_shape))),
+            nn.Tanh(),
+        )
 
     def forward(self, z):
         return self.model(z).view(z.size(0), *self.img_shape)
@@ -56,9 +62,14 @@ class Generator(nn.Module):
 class Discriminator(nn.Module):
     def __init__(self, img_shape=(1, 28, 28)):
         super().__init__()
-        self.model = nn.Sequential(nn.Linear(int(np.prod(img_shape)), 512), nn.LeakyReLU(0.2, inplace=True),
-                                   nn.Linear(512, 256), nn.LeakyReLU(0.2, inplace=True),
-                                   nn.Linear(256, 1), nn.Sigmoid())
+        self.model = nn.Sequential(
+            nn.Linear(int(np.prod(img_shape)), 512),
+            nn.LeakyReLU(0.2, inplace=True),
+            nn.Linear(512, 256),
+            nn.LeakyReLU(0.2, inplace=True),
+            nn.Linear(256, 1),
+            nn.Sigmoid(),
+        )
 
     def forward(self, img):
         return self.model(img.view(img.size(0), -1))
@@ -127,16 +138,19 @@ def main(argv=None):
 
     parts = build(opt)
     dataloader = DataLoader(
-        MNIST(opt.data_dir, train=True,
-              transform=Compose([Resize(opt.img_size), ToTensor(), Normalize([0.5], [0.5])])),
-        batch_size=opt.batch_size, shuffle=True)
+        MNIST(opt.data_dir, train=True, transform=Compose([Resize(opt.img_size), ToTensor(), Normalize([0.5], [0.5])])),
+        batch_size=opt.batch_size,
+        shuffle=True,
+    )
 
     done, start = 0, time.perf_counter()
     for epoch in range(opt.n_epochs):
         for i, (imgs, _) in enumerate(dataloader):
             d_loss, g_loss, gen_imgs = train_step(parts, imgs, opt)
-            print(f"[Epoch {epoch}/{opt.n_epochs}] [Batch {i}/{len(dataloader)}] [D loss: {d_loss.item():f}] "
-                  f"[G loss: {g_loss.item():f}]")
+            print(
+                f"[Epoch {epoch}/{opt.n_epochs}] [Batch {i}/{len(dataloader)}] [D loss: {d_loss.item():f}] "
+                f"[G loss: {g_loss.item():f}]"
+            )
             batches_done = epoch * len(dataloader) + i
             if batches_done % opt.sample_interval == 0:
                 save_image(gen_imgs.data[:25], opt.out / f"{batches_done}.png", nrow=5, normalize=True)

@@ -28,8 +28,10 @@ import torch
 from PIL import Image
 
 DATA_DIR = Path(__file__).resolve().parents[2] / "data" / "mnist"
-FILES = {True: ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),
-         False: ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")}
+FILES = {
+    True: ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),
+    False: ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"),
+}
 
 
 def read_idx(path: Path, header: int) -> np.ndarray:
@@ -107,8 +109,9 @@ class Normalize:
         return x.sub_(mean.view(-1, 1, 1)).div_(std.view(-1, 1, 1))
 
 
-def save_image(tensor: torch.Tensor, path: str | Path, nrow: int = 8, normalize: bool = False,
-               padding: int = 2) -> None:
+def save_image(
+    tensor: torch.Tensor, path: str | Path, nrow: int = 8, normalize: bool = False, padding: int = 2
+) -> None:
     """(B, C, H, W) images -> one PNG grid of nrow columns; normalize=True stretches the batch's [min, max] to
     [0, 1], otherwise values are clamped to [0, 1]."""
     x = tensor.detach().cpu().float()
@@ -125,6 +128,6 @@ def save_image(tensor: torch.Tensor, path: str | Path, nrow: int = 8, normalize:
     grid = torch.zeros(c, rows * (h + padding) + padding, cols * (w + padding) + padding)
     for k in range(n):
         top, left = (k // cols) * (h + padding) + padding, (k % cols) * (w + padding) + padding
-        grid[:, top:top + h, left:left + w] = x[k]
+        grid[:, top : top + h, left : left + w] = x[k]
     pixels = grid.mul(255).add_(0.5).clamp_(0, 255).permute(1, 2, 0).to(torch.uint8).numpy()
     Image.fromarray(pixels).save(path)

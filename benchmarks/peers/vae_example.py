@@ -89,8 +89,10 @@ def train(epoch, parts, loader, log_interval):
         loss = train_step(parts, data)
         total += loss.item()
         if batch_idx % log_interval == 0:
-            print(f"Train Epoch: {epoch} [{batch_idx * len(data)}/{len(loader.dataset)} "
-                  f"({100.0 * batch_idx / len(loader):.0f}%)]\tLoss: {loss.item() / len(data):.6f}")
+            print(
+                f"Train Epoch: {epoch} [{batch_idx * len(data)}/{len(loader.dataset)} "
+                f"({100.0 * batch_idx / len(loader):.0f}%)]\tLoss: {loss.item() / len(data):.6f}"
+            )
     print(f"====> Epoch: {epoch} Average loss: {total / len(loader.dataset):.4f}")
 
 
@@ -123,10 +125,12 @@ def main(argv=None):
     args = parse_args(argv)
 
     torch.manual_seed(args.seed)
-    train_loader = torch.utils.data.DataLoader(MNIST(args.data_dir, train=True, transform=ToTensor()),
-                                               batch_size=args.batch_size, shuffle=True)
-    test_loader = torch.utils.data.DataLoader(MNIST(args.data_dir, train=False, transform=ToTensor()),
-                                              batch_size=args.batch_size, shuffle=False)
+    train_loader = torch.utils.data.DataLoader(
+        MNIST(args.data_dir, train=True, transform=ToTensor()), batch_size=args.batch_size, shuffle=True
+    )
+    test_loader = torch.utils.data.DataLoader(
+        MNIST(args.data_dir, train=False, transform=ToTensor()), batch_size=args.batch_size, shuffle=False
+    )
     parts = build(args)
     model = parts[0]
     args.out.mkdir(parents=True, exist_ok=True)

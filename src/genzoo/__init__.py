@@ -21,13 +21,14 @@ __version__ = "0.1.0"
 
 # name -> the module that defines it
 _EXPORTS = {
-    **dict.fromkeys(("compare", "evaluate", "load", "reconstruct", "report", "resume", "sample", "serve", "train"),
-                    "genzoo.api"),
+    **dict.fromkeys(
+        ("compare", "evaluate", "load", "reconstruct", "report", "resume", "sample", "serve", "train"), "genzoo.api"
+    ),
     **dict.fromkeys(("DataConfig", "RunConfig", "TrainConfig"), "genzoo.config"),
     **dict.fromkeys(("CapabilityError", "GenzooError"), "genzoo.errors"),
     "kl_divergence": "genzoo.evaluate.divergence",
 }
-__all__ = sorted(_EXPORTS)  # noqa: PLE0605
+__all__ = sorted(_EXPORTS)
 
 
 def __getattr__(name: str):

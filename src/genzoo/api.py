@@ -1,9 +1,9 @@
 """The Python API; the CLI is a thin shell over these functions.
 
-    import genzoo
-    run = genzoo.train({"model": {"name": "vae"}, "data": {"dataset": "mnist"}, "train": {"epochs": 5}})
-    model = genzoo.load(run.run_dir)
-    images = genzoo.sample(run.run_dir, n=64)          # (64, 1, 28, 28) in [0, 1]
+import genzoo
+run = genzoo.train({"model": {"name": "vae"}, "data": {"dataset": "mnist"}, "train": {"epochs": 5}})
+model = genzoo.load(run.run_dir)
+images = genzoo.sample(run.run_dir, n=64)          # (64, 1, 28, 28) in [0, 1]
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ from genzoo.train import distributed
 from genzoo.train.devices import deterministic_cuda, resolve_device, with_precision
 from genzoo.train.trainer import Trainer, TrainResult
 
+
 def as_config(config: RunConfig | dict[str, Any]) -> RunConfig:
     return config if isinstance(config, RunConfig) else RunConfig.from_dict(config)
 
@@ -60,8 +61,12 @@ def train(
         if world.active:  # a folder named after the clock: rank 0's name for every rank
             run_dir = Path(distributed.broadcast_object(str(run_dir)))
         folder = RunFolder(run_dir)
-        distributed.on_rank_zero(world, device, lambda: (folder.prepare(overwrite), config.save(folder.config_file)),
-                                 f"preparing the run folder {run_dir}")
+        distributed.on_rank_zero(
+            world,
+            device,
+            lambda: (folder.prepare(overwrite), config.save(folder.config_file)),
+            f"preparing the run folder {run_dir}",
+        )
         if verbose and world.is_main:
             params = sum(p.numel() for p in model.parameters())
             ranks = f" on {world.world_size} processes" if world.active else ""
@@ -85,8 +90,13 @@ def _process_group(config: RunConfig):
 
 
 def resume(
-    run_dir: Path | str, *, epochs: int | None = None, steps: int | None = None, overrides: list[str] = (),
-    allow_config_change: bool = False, verbose: bool = True,
+    run_dir: Path | str,
+    *,
+    epochs: int | None = None,
+    steps: int | None = None,
+    overrides: list[str] = (),
+    allow_config_change: bool = False,
+    verbose: bool = True,
 ) -> TrainResult:
     """Continue a run from its newest valid checkpoint; `epochs`/`steps` extend its length.
 
@@ -121,13 +131,17 @@ def resume(
     folder.load_weights(model, checkpoint)
     with _process_group(config) as (world, device):
         if length or overrides:
-            distributed.on_rank_zero(world, device, lambda: config.save(folder.config_file),
-                                     f"writing {folder.config_file}")
+            distributed.on_rank_zero(
+                world, device, lambda: config.save(folder.config_file), f"writing {folder.config_file}"
+            )
         if verbose and world.is_main:
-            print(f"resuming {run_dir} from {checkpoint.path.name}" + (f" with changes: {'; '.join(changes)}"
-                                                                          if changes else ""))
-        return Trainer(model.to(device), dataset, config, folder.path, device, resume_from=checkpoint,
-                       verbose=verbose, world=world).fit()
+            print(
+                f"resuming {run_dir} from {checkpoint.path.name}"
+                + (f" with changes: {'; '.join(changes)}" if changes else "")
+            )
+        return Trainer(
+            model.to(device), dataset, config, folder.path, device, resume_from=checkpoint, verbose=verbose, world=world
+        ).fit()
 
 
 def load(run_dir: Path | str, device: str | torch.device = "cpu") -> GenerativeModel:
@@ -137,8 +151,13 @@ def load(run_dir: Path | str, device: str | torch.device = "cpu") -> GenerativeM
 
 @torch.no_grad()
 def sample(
-    run: Path | str | GenerativeModel, n: int = 64, *, seed: int = 0, label: int | None = None,
-    sampler: str = "prior", components: int = 10,
+    run: Path | str | GenerativeModel,
+    n: int = 64,
+    *,
+    seed: int = 0,
+    label: int | None = None,
+    sampler: str = "prior",
+    components: int = 10,
 ) -> torch.Tensor:
     """n images (n, C, H, W) in [0, 1] from a run's model; the same seed gives the same images. A conditional
     model draws class `label`, or every class in turn when it is None. `sampler="gmm"` decodes draws of a
@@ -157,8 +176,11 @@ def sample(
         raise GenzooError(f"sampler {sampler!r}; expected one of {', '.join(SAMPLERS)}")
     labels = None
     if CONDITIONAL in model.capabilities:
-        labels = torch.full((n,), _class_label(model, label)) if label is not None \
+        labels = (
+            torch.full((n,), _class_label(model, label))
+            if label is not None
             else torch.arange(n) % model.config.num_classes
+        )
         labels = labels.to(model.device)
     else:
         _class_label(model, label)  # refuses a label for a model that has no use for one
@@ -170,8 +192,7 @@ def _class_label(model: GenerativeModel, label: int | None) -> int | None:
     """A checked --label: in range for a conditional model (0 when not given), refused for any other."""
     if CONDITIONAL not in model.capabilities:
         if label is not None:
-            raise GenzooError(f"model {model.name!r} is not conditional: --label needs a conditional model "
-                              "(e.g. cvae)")
+            raise GenzooError(f"model {model.name!r} is not conditional: --label needs a conditional model (e.g. cvae)")
         return None
     classes = model.config.num_classes
     if label is not None and not 0 <= label < classes:
@@ -201,15 +222,23 @@ def _output(path: Path | str, suffixes: tuple[str, ...] | None = None) -> Path:
     else:
         shown = ", ".join(suffixes)
     if path.suffix.lower() not in suffixes:
-        raise GenzooError(f"{path}: cannot write a {path.suffix or 'suffix-less'} file here; expected a name "
-                          f"ending in {shown}")
+        raise GenzooError(
+            f"{path}: cannot write a {path.suffix or 'suffix-less'} file here; expected a name ending in {shown}"
+        )
     if path.is_dir():
         raise GenzooError(f"{path} is a folder; expected a file name")
     return path
 
 
-def save_samples(run_dir: Path | str, path: Path | str, n: int = 64, seed: int = 0, label: int | None = None,
-                 sampler: str = "prior", components: int = 10) -> Path:
+def save_samples(
+    run_dir: Path | str,
+    path: Path | str,
+    n: int = 64,
+    seed: int = 0,
+    label: int | None = None,
+    sampler: str = "prior",
+    components: int = 10,
+) -> Path:
     path = _output(path)
     images = sample(run_dir, n, seed=seed, label=label, sampler=sampler, components=components)
     return save_grid(images, path, nrow=max(1, int(n**0.5)))
@@ -234,8 +263,7 @@ def _test_images(dataset: Dataset, index: torch.Tensor) -> torch.Tensor:
     return to_float(dataset.test.images[index])
 
 
-def save_interpolations(run_dir: Path | str, path: Path | str, pairs: int = 8, steps: int = 10,
-                        seed: int = 0) -> Path:
+def save_interpolations(run_dir: Path | str, path: Path | str, pairs: int = 8, steps: int = 10, seed: int = 0) -> Path:
     """One row per pair of random test images: decodings along the path between their codes."""
     path = _output(path)
     model, dataset = _model_and_data(run_dir)
@@ -243,12 +271,16 @@ def save_interpolations(run_dir: Path | str, path: Path | str, pairs: int = 8, s
     generator = torch.Generator().manual_seed(seed)
     index = torch.randperm(len(dataset.test), generator=generator)[: 2 * pairs]
     x, y = _test_images(dataset, index), dataset.test.labels[index]
-    return save_grid(latent.interpolate(model, x[:pairs], x[pairs:], steps, start_labels=y[:pairs],
-                                        end_labels=y[pairs:]), path, nrow=steps)
+    return save_grid(
+        latent.interpolate(model, x[:pairs], x[pairs:], steps, start_labels=y[:pairs], end_labels=y[pairs:]),
+        path,
+        nrow=steps,
+    )
 
 
-def save_manifold(run_dir: Path | str, path: Path | str, n: int = 20, dims: tuple[int, int] | None = None,
-                  label: int | None = None) -> Path:
+def save_manifold(
+    run_dir: Path | str, path: Path | str, n: int = 20, dims: tuple[int, int] | None = None, label: int | None = None
+) -> Path:
     """Decodings over a grid of two latent dimensions (the two that vary most over the test codes by default);
     a conditional model draws class `label` (0 by default)."""
     path = _output(path)
@@ -263,8 +295,14 @@ def save_manifold(run_dir: Path | str, path: Path | str, n: int = 20, dims: tupl
     return save_grid(images, path, nrow=n)
 
 
-def save_traversal(run_dir: Path | str, path: Path | str, steps: int = 11, index: int = 0,
-                   dims: list[int] | None = None, max_dims: int = 16) -> Path:
+def save_traversal(
+    run_dir: Path | str,
+    path: Path | str,
+    steps: int = 11,
+    index: int = 0,
+    dims: list[int] | None = None,
+    max_dims: int = 16,
+) -> Path:
     """One row per latent dimension (the `max_dims` that vary most, by default) of test image `index`."""
     path = _output(path)
     model, dataset = _model_and_data(run_dir)
@@ -279,8 +317,7 @@ def save_traversal(run_dir: Path | str, path: Path | str, steps: int = 11, index
     return save_grid(latent.traverse(model, x, steps, dims, codes, labels=labels), path, nrow=steps)
 
 
-def save_embedding(run_dir: Path | str, path: Path | str, plot: Path | str | None = None,
-                   method: str = "pca") -> Path:
+def save_embedding(run_dir: Path | str, path: Path | str, plot: Path | str | None = None, method: str = "pca") -> Path:
     """Test-set codes and labels to an .npz (codes, labels, points: the 2-D projection); optionally a scatter."""
     path = _output(path, (".npz",))  # numpy would add .npz to any other name, and the file would not be `path`
     plot = None if plot is None else _output(plot, FIGURE_SUFFIXES)
@@ -288,8 +325,9 @@ def save_embedding(run_dir: Path | str, path: Path | str, plot: Path | str | Non
     codes = latent.encode_split(model, dataset.test)
     points = latent.tsne_2d(codes) if method == "tsne" else latent.pca_2d(codes)
     path.parent.mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(path, codes=codes.cpu().numpy(), labels=dataset.test.labels.numpy(),
-                        points=points.cpu().numpy(), method=method)
+    np.savez_compressed(
+        path, codes=codes.cpu().numpy(), labels=dataset.test.labels.numpy(), points=points.cpu().numpy(), method=method
+    )
     if plot is not None:
         title = f"{model.name} on {dataset.name}: test codes ({codes.shape[1]}-d, {method.upper()})"
         scatter_by_class(points, dataset.test.labels, dataset.spec.classes, plot, title)
@@ -314,10 +352,22 @@ def compare(run_dirs: list[Path | str], markdown: bool = False) -> str:
     return format_table(header, rows, markdown)
 
 
-def evaluate(run_dir: Path | str, *, nll: bool = False, k: int = 5000, seed: int = 0, test_size: int | None = None,
-             batch_size: int = 100, device: str = "auto", plots: bool = True,
-             progress: bool = True, quality: bool = True, samples: int | None = None, sampler: str = "prior",
-             components: int = 10) -> dict[str, dict[str, Any]]:
+def evaluate(
+    run_dir: Path | str,
+    *,
+    nll: bool = False,
+    k: int = 5000,
+    seed: int = 0,
+    test_size: int | None = None,
+    batch_size: int = 100,
+    device: str = "auto",
+    plots: bool = True,
+    progress: bool = True,
+    quality: bool = True,
+    samples: int | None = None,
+    sampler: str = "prior",
+    components: int = 10,
+) -> dict[str, dict[str, Any]]:
     """Evaluate a run's newest valid checkpoint on its test set; merge the sections into eval.json; return them.
 
     - "diagnostics", for the adversarial models: their training-health figures (sample diversity, ...).
@@ -333,17 +383,33 @@ def evaluate(run_dir: Path | str, *, nll: bool = False, k: int = 5000, seed: int
     if sampler not in SAMPLERS:
         raise GenzooError(f"--sampler {sampler!r}; expected one of {', '.join(SAMPLERS)}")
     if sampler != "prior" and not quality:
-        raise GenzooError(f"--sampler {sampler} changes only the sample-quality figures, which --no-quality turns "
-                          "off; drop one of the two")
+        raise GenzooError(
+            f"--sampler {sampler} changes only the sample-quality figures, which --no-quality turns "
+            "off; drop one of the two"
+        )
     if not (device in ("auto", "cpu", "cuda") or device.startswith("cuda:")):
         raise GenzooError(f"--device {device!r}; expected auto, cpu, cuda or cuda:N")
     folder = RunFolder(run_dir)
     config = folder.config()
     checkpoint = folder.newest_checkpoint()
     model = folder.load_model(resolve_device(device), checkpoint)  # the weights of the step reported
-    return evaluate_checkpoint(folder, config, checkpoint, model, nll=nll, k=k, seed=seed, test_size=test_size,
-                               batch_size=batch_size, plots=plots, progress=progress, quality=quality,
-                               samples=samples, sampler=sampler, components=components)
+    return evaluate_checkpoint(
+        folder,
+        config,
+        checkpoint,
+        model,
+        nll=nll,
+        k=k,
+        seed=seed,
+        test_size=test_size,
+        batch_size=batch_size,
+        plots=plots,
+        progress=progress,
+        quality=quality,
+        samples=samples,
+        sampler=sampler,
+        components=components,
+    )
 
 
 # -- reports and the run browser (read run folders only) --------------------------------------------------------
@@ -381,10 +447,14 @@ def serve(root: Path | str = "runs", host: str = "127.0.0.1", port: int = 8000, 
     server = make_server(root, host, port, quiet=quiet)
     address = f"[{host}]" if ":" in host else host
     if host not in LOCAL_NAMES:
-        print(f"genzoo: warning: listening on {host}: anyone who can reach this machine can read these runs",
-              file=sys.stderr)
-    print(f"serving the runs under {Path(root).resolve()} at http://{address}:{server.server_address[1]}/ "
-          "(Ctrl-C stops)", flush=True)
+        print(
+            f"genzoo: warning: listening on {host}: anyone who can reach this machine can read these runs",
+            file=sys.stderr,
+        )
+    print(
+        f"serving the runs under {Path(root).resolve()} at http://{address}:{server.server_address[1]}/ (Ctrl-C stops)",
+        flush=True,
+    )
     try:
         server.serve_forever()
     finally:

@@ -42,8 +42,17 @@ def train_config(args: argparse.Namespace) -> RunConfig:
         flags["data"] = {"dataset": args.dataset}
     if args.data_dir is not None:
         flags.setdefault("data", {})["data_dir"] = str(args.data_dir)
-    train = {k: v for k, v in (("epochs", args.epochs), ("steps", args.steps), ("batch_size", args.batch_size),
-                               ("precision", args.precision), ("device", args.device)) if v is not None}
+    train = {
+        k: v
+        for k, v in (
+            ("epochs", args.epochs),
+            ("steps", args.steps),
+            ("batch_size", args.batch_size),
+            ("precision", args.precision),
+            ("device", args.device),
+        )
+        if v is not None
+    }
     if train:
         flags["train"] = train
     if args.seed is not None:
@@ -60,16 +69,19 @@ def cmd_train(args: argparse.Namespace) -> None:
 
     result = api.train(train_config(args), args.out, overwrite=args.overwrite)
     if from_environment().is_main:  # under torchrun, one line for the whole job
-        print(f"done: {result.step} steps in {result.train_seconds:.1f} s ({result.images_per_second:,.0f} img/s); "
-              f"run folder {result.run_dir}")
+        print(
+            f"done: {result.step} steps in {result.train_seconds:.1f} s ({result.images_per_second:,.0f} img/s); "
+            f"run folder {result.run_dir}"
+        )
 
 
 def cmd_resume(args: argparse.Namespace) -> None:
     from genzoo import api
     from genzoo.train.distributed import from_environment
 
-    result = api.resume(args.run, epochs=args.epochs, steps=args.steps, overrides=args.set,
-                        allow_config_change=args.allow_config_change)
+    result = api.resume(
+        args.run, epochs=args.epochs, steps=args.steps, overrides=args.set, allow_config_change=args.allow_config_change
+    )
     if from_environment().is_main:
         print(f"done: step {result.step}; run folder {result.run_dir}")
 
@@ -77,8 +89,17 @@ def cmd_resume(args: argparse.Namespace) -> None:
 def cmd_sample(args: argparse.Namespace) -> None:
     from genzoo import api
 
-    print(api.save_samples(args.run, args.output, n=args.n, seed=args.seed, label=args.label, sampler=args.sampler,
-                           components=args.components))
+    print(
+        api.save_samples(
+            args.run,
+            args.output,
+            n=args.n,
+            seed=args.seed,
+            label=args.label,
+            sampler=args.sampler,
+            components=args.components,
+        )
+    )
 
 
 def cmd_reconstruct(args: argparse.Namespace) -> None:
@@ -96,8 +117,11 @@ def cmd_interpolate(args: argparse.Namespace) -> None:
 def cmd_manifold(args: argparse.Namespace) -> None:
     from genzoo import api
 
-    print(api.save_manifold(args.run, args.output, n=args.n, dims=tuple(args.dims) if args.dims else None,
-                            label=args.label))
+    print(
+        api.save_manifold(
+            args.run, args.output, n=args.n, dims=tuple(args.dims) if args.dims else None, label=args.label
+        )
+    )
 
 
 def cmd_traverse(args: argparse.Namespace) -> None:
@@ -123,29 +147,49 @@ def cmd_denoise(args: argparse.Namespace) -> None:
 def cmd_evaluate(args: argparse.Namespace) -> None:
     from genzoo import api
 
-    sections = api.evaluate(args.run, nll=args.nll, k=args.k, seed=args.seed, test_size=args.test_size,
-                            batch_size=args.batch_size, device=args.device, quality=args.quality,
-                            samples=args.samples, sampler=args.sampler, components=args.components)
-    if {"quality", "quality-gmm", "codes", "nll"} & sections.keys():  # the leaderboard's row for this run, under the floor's
+    sections = api.evaluate(
+        args.run,
+        nll=args.nll,
+        k=args.k,
+        seed=args.seed,
+        test_size=args.test_size,
+        batch_size=args.batch_size,
+        device=args.device,
+        quality=args.quality,
+        samples=args.samples,
+        sampler=args.sampler,
+        components=args.components,
+    )
+    if {
+        "quality",
+        "quality-gmm",
+        "codes",
+        "nll",
+    } & sections.keys():  # the leaderboard's row for this run, under the floor's
         print(api.compare([args.run]))
     health = sections.get("diagnostics")
     if health:
-        figures = ", ".join(f"{k} {v:.4g}" for k, v in health.items() if k not in ("step", "n_images")
-                            and isinstance(v, float))
+        figures = ", ".join(
+            f"{k} {v:.4g}" for k, v in health.items() if k not in ("step", "n_images") and isinstance(v, float)
+        )
         print(f"diagnostics: {figures}")
     posterior = sections.get("posterior")
     if posterior:
         layers = posterior.get("active_units_per_layer")
         per_layer = f" (per layer, bottom first: {layers})" if layers else ""
         kl = sum(posterior["kl_per_dim"])
-        print(f"posterior: {posterior['active_units']} of {len(posterior['kl_per_dim'])} latent units active"
-              f"{per_layer}; KL {kl:.2f} nats over {posterior['n_images']} test images")
+        print(
+            f"posterior: {posterior['active_units']} of {len(posterior['kl_per_dim'])} latent units active"
+            f"{per_layer}; KL {kl:.2f} nats over {posterior['n_images']} test images"
+        )
         for name in posterior.get("plots", []):
             print(Path(args.run) / name)
     nll = sections.get("nll")
     if nll:
-        print(f"test NLL {nll['nll']:.2f} nats (+-{nll['nll_stderr']:.2f}; k={nll['k']}, {nll['n_images']} images, "
-              f"seed {nll['seed']}), ELBO {nll['elbo']:.2f} nats, {nll['seconds']:.0f} s")
+        print(
+            f"test NLL {nll['nll']:.2f} nats (+-{nll['nll_stderr']:.2f}; k={nll['k']}, {nll['n_images']} images, "
+            f"seed {nll['seed']}), ELBO {nll['elbo']:.2f} nats, {nll['seconds']:.0f} s"
+        )
     print(Path(args.run) / "eval.json")
 
 
@@ -175,9 +219,13 @@ def positive_int(text: str) -> int:
 
 
 def add_sampler_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--sampler", choices=["prior", "gmm"], default="prior",
-                   help="prior: the model's own (default); gmm: decode draws of a Gaussian mixture fitted to the "
-                        "codes of training images (any encoder, plain autoencoders included; Ghosh et al. 2020)")
+    p.add_argument(
+        "--sampler",
+        choices=["prior", "gmm"],
+        default="prior",
+        help="prior: the model's own (default); gmm: decode draws of a Gaussian mixture fitted to the "
+        "codes of training images (any encoder, plain autoencoders included; Ghosh et al. 2020)",
+    )
     p.add_argument("--components", type=positive_int, default=10, help="mixture components for --sampler gmm")
 
 
@@ -214,13 +262,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=positive_int)
     p.add_argument("--steps", type=positive_int, help="train for this many steps instead of whole epochs")
     p.add_argument("--batch-size", type=positive_int)
-    p.add_argument("--precision", choices=["auto", "fp32", "bf16"],
-                   help="auto (default): bf16 autocast where the hardware computes bf16 natively, else fp32")
+    p.add_argument(
+        "--precision",
+        choices=["auto", "fp32", "bf16"],
+        help="auto (default): bf16 autocast where the hardware computes bf16 natively, else fp32",
+    )
     p.add_argument("--device", help="auto (default), cpu, cuda or cuda:N")
     add_seed(p, default=None)  # None: the config's seed
     p.add_argument("--config", type=Path, help="YAML file with model/data/train sections")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="override one config value, e.g. --set model.beta=4 (repeatable)")
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override one config value, e.g. --set model.beta=4 (repeatable)",
+    )
     p.add_argument("--out", type=Path, help="run folder (default runs/MODEL-DATASET-TIME)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing run folder at --out")
     p.set_defaults(func=cmd_train)
@@ -228,10 +284,18 @@ def build_parser() -> argparse.ArgumentParser:
     p = add_run_command(sub, "resume", cmd_resume, help="continue a run from its newest valid checkpoint")
     p.add_argument("--epochs", type=positive_int, help="new total number of epochs")
     p.add_argument("--steps", type=positive_int, help="new total number of steps")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="change one config value for the rest of the run (needs --allow-config-change)")
-    p.add_argument("--allow-config-change", action="store_true",
-                   help="continue even though config.yaml (or --set) differs from the checkpoint's config")
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="change one config value for the rest of the run (needs --allow-config-change)",
+    )
+    p.add_argument(
+        "--allow-config-change",
+        action="store_true",
+        help="continue even though config.yaml (or --set) differs from the checkpoint's config",
+    )
 
     p = add_run_command(sub, "sample", cmd_sample, help="draw a grid of samples from a trained model")
     p.add_argument("-n", type=positive_int, default=64, help="number of samples (default 64)")
@@ -252,13 +316,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add_run_command(sub, "manifold", cmd_manifold, help="decodings over a grid of two latent dimensions")
     p.add_argument("-n", type=positive_int, default=20, help="grid side, default 20")
-    p.add_argument("--dims", type=int, nargs=2, metavar=("X", "Y"),
-                   help="latent dimensions for the axes (default: the two that vary most over the test codes)")
+    p.add_argument(
+        "--dims",
+        type=int,
+        nargs=2,
+        metavar=("X", "Y"),
+        help="latent dimensions for the axes (default: the two that vary most over the test codes)",
+    )
     p.add_argument("--label", type=int, help="class a conditional model draws (default 0)")
     add_output(p)
 
-    p = add_run_command(sub, "traverse", cmd_traverse,
-                        help="one row per latent dimension, sweeping it while the rest stay fixed")
+    p = add_run_command(
+        sub, "traverse", cmd_traverse, help="one row per latent dimension, sweeping it while the rest stay fixed"
+    )
     p.add_argument("--steps", type=positive_int, default=11, help="images per row, default 11")
     p.add_argument("--index", type=int, default=0, help="test image whose code is the starting point")
     p.add_argument("--dims", type=int, nargs="+", help="latent dimensions (default: up to 16 that vary most)")
@@ -269,26 +339,38 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--plot", type=Path, help="PNG scatter of the codes coloured by class")
     p.add_argument("--tsne", action="store_true", help="t-SNE instead of PCA (needs scikit-learn)")
 
-    p = add_run_command(sub, "denoise", cmd_denoise,
-                        help="rows of noisy / denoised / clean test images (denoising models)")
+    p = add_run_command(
+        sub, "denoise", cmd_denoise, help="rows of noisy / denoised / clean test images (denoising models)"
+    )
     p.add_argument("-n", type=positive_int, default=10, help="images per row, default 10")
     add_seed(p, "fixes the noise")
     add_output(p)
 
-    p = add_run_command(sub, "evaluate", cmd_evaluate,
-                        help="sample quality vs the real-data floor, code probes, posterior collapse and (--nll) test "
-                             "log-likelihood, into eval.json")
-    p.add_argument("--nll", action="store_true",
-                   help="importance-weighted estimate of -log p(x) in nats on the test set (Burda et al. 2015)")
+    p = add_run_command(
+        sub,
+        "evaluate",
+        cmd_evaluate,
+        help="sample quality vs the real-data floor, code probes, posterior collapse and (--nll) test "
+        "log-likelihood, into eval.json",
+    )
+    p.add_argument(
+        "--nll",
+        action="store_true",
+        help="importance-weighted estimate of -log p(x) in nats on the test set (Burda et al. 2015)",
+    )
     p.add_argument("--k", type=positive_int, default=5000, help="importance samples per image (default 5000)")
     add_seed(p, "fixes the importance samples")
     p.add_argument("--test-size", type=positive_int, help="evaluate the first n test images (default: all)")
     p.add_argument("--batch-size", type=positive_int, default=100, help="test images per batch (default 100)")
     p.add_argument("--device", default="auto", help="auto (default), cpu, cuda or cuda:N")
-    p.add_argument("--quality", action=argparse.BooleanOptionalAction, default=True,
-                   help="sample-quality metrics (FD-lenet, KID, precision/recall, density/coverage, classifier "
-                        "score) beside the real-data floor, and reconstruction/probe figures for encoders "
-                        "(default; --no-quality skips them)")
+    p.add_argument(
+        "--quality",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="sample-quality metrics (FD-lenet, KID, precision/recall, density/coverage, classifier "
+        "score) beside the real-data floor, and reconstruction/probe figures for encoders "
+        "(default; --no-quality skips them)",
+    )
     p.add_argument("--samples", type=positive_int, help="generated images for the quality metrics (default 10000)")
     add_sampler_options(p)
 
@@ -300,8 +382,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("report", help="one self-contained HTML page of runs: leaderboard, pictures, curves, config")
     p.add_argument("runs", type=Path, nargs="+")
     add_output(p, "HTML file to write")
-    p.add_argument("--gif", action=argparse.BooleanOptionalAction, default=True,
-                   help="embed each run's GIF of samples over training (default; --no-gif: a much smaller file)")
+    p.add_argument(
+        "--gif",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="embed each run's GIF of samples over training (default; --no-gif: a much smaller file)",
+    )
     p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("serve", help="a local web page to browse runs and explore their latent spaces")
@@ -321,8 +407,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"genzoo: error: {exc}", file=sys.stderr)
         return getattr(exc, "exit_code", 2)  # 2: bad input; 3: training diverged (NonFiniteLoss)
     except TrainingInterrupted as exc:
-        print(f"genzoo: {exc}; continue with `genzoo resume {exc.checkpoint.parents[1] if exc.checkpoint else 'RUN'}`",
-              file=sys.stderr)
+        print(
+            f"genzoo: {exc}; continue with `genzoo resume {exc.checkpoint.parents[1] if exc.checkpoint else 'RUN'}`",
+            file=sys.stderr,
+        )
         return exc.exit_code  # 143 after SIGTERM, 130 after SIGINT
     except KeyboardInterrupt:
         print("genzoo: interrupted", file=sys.stderr)

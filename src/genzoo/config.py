@@ -51,7 +51,7 @@ class DataConfig:
 
     def folder_options(self):
         """The image-folder options as the data layer takes them (other data sets ignore them)."""
-        from genzoo.data.datasets import FolderOptions  # the data layer does not know configs
+        from genzoo.data.types import FolderOptions  # a local import: the types need torch, a config does not
 
         return FolderOptions(self.image_size, self.channels, self.test_fraction)
 
@@ -77,8 +77,17 @@ class TrainConfig:
     tensorboard: bool = True  # write tb/ when the tensorboard package is installed
 
     def __post_init__(self):
-        for name in ("epochs", "batch_size", "log_every", "keep_checkpoints", "grid_size", "eval_batch_size", "steps",
-                     "lr", "checkpoint_every"):
+        for name in (
+            "epochs",
+            "batch_size",
+            "log_every",
+            "keep_checkpoints",
+            "grid_size",
+            "eval_batch_size",
+            "steps",
+            "lr",
+            "checkpoint_every",
+        ):
             checks.positive(f"train.{name}", getattr(self, name))
         checks.adam_betas("train.betas", self.betas)
         checks.at_least("train.weight_decay", self.weight_decay, 0)
@@ -157,7 +166,9 @@ def read_yaml(path: Path | str) -> dict[str, Any]:
     if data is None:
         return {}
     if not isinstance(data, dict):
-        raise GenzooError(f"{path}: expected a mapping of sections (model, data, train, seed), got {type(data).__name__}")
+        raise GenzooError(
+            f"{path}: expected a mapping of sections (model, data, train, seed), got {type(data).__name__}"
+        )
     return data
 
 
@@ -282,5 +293,8 @@ RESUMABLE_CHANGES = frozenset({"train.epochs", "train.steps", "train.device", "d
 def config_changes(before: dict[str, Any], after: dict[str, Any], ignore=RESUMABLE_CHANGES) -> list[str]:
     """`key: old -> new` for every dotted key whose value differs between two config dicts."""
     a, b = _flatten(before), _flatten(after)
-    return [f"{key}: {a.get(key, '(unset)')!r} -> {b.get(key, '(unset)')!r}"
-            for key in sorted(a.keys() | b.keys()) if key not in ignore and a.get(key) != b.get(key)]
+    return [
+        f"{key}: {a.get(key, '(unset)')!r} -> {b.get(key, '(unset)')!r}"
+        for key in sorted(a.keys() | b.keys())
+        if key not in ignore and a.get(key) != b.get(key)
+    ]

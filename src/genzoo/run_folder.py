@@ -230,14 +230,19 @@ class RunFolder:
         self.check_model(checkpoint, model.name)
         weights = load_weights(checkpoint)
         own = model.state_dict()
-        problems = [f"{k}: {tuple(v.shape)} in the checkpoint, {tuple(own[k].shape)} in the model"
-                    for k, v in weights.items() if k in own and v.shape != own[k].shape]
+        problems = [
+            f"{k}: {tuple(v.shape)} in the checkpoint, {tuple(own[k].shape)} in the model"
+            for k, v in weights.items()
+            if k in own and v.shape != own[k].shape
+        ]
         problems += [f"{k}: missing from the checkpoint" for k in own.keys() - weights.keys() - model.optional_state]
         problems += [f"{k}: not in the model" for k in weights.keys() - own.keys()]
         if problems:  # the config describes another shape of model than the one trained
             more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
-            raise GenzooError(f"{checkpoint.path / WEIGHTS} does not fit the model {self.config_file} "
-                              f"describes: {'; '.join(sorted(problems)[:3])}{more}")
+            raise GenzooError(
+                f"{checkpoint.path / WEIGHTS} does not fit the model {self.config_file} "
+                f"describes: {'; '.join(sorted(problems)[:3])}{more}"
+            )
         model.load_state_dict(weights)
 
     def load_model(self, device: str | torch.device = "cpu", checkpoint: Checkpoint | None = None) -> GenerativeModel:

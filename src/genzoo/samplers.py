@@ -30,8 +30,13 @@ class GaussianMixture:
     iterations: int
 
     def to(self, device: torch.device | str, dtype: torch.dtype = torch.float32) -> GaussianMixture:
-        return GaussianMixture(self.weights.to(device, dtype), self.means.to(device, dtype),
-                               self.scale_tril.to(device, dtype), self.log_likelihood, self.iterations)
+        return GaussianMixture(
+            self.weights.to(device, dtype),
+            self.means.to(device, dtype),
+            self.scale_tril.to(device, dtype),
+            self.log_likelihood,
+            self.iterations,
+        )
 
     def components(self) -> MultivariateNormal:
         return MultivariateNormal(self.means, scale_tril=self.scale_tril)  # batch shape (K,)
@@ -43,8 +48,9 @@ class GaussianMixture:
     def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """(n, D) draws: a component by weight, then a Gaussian draw from it."""
         which = torch.multinomial(self.weights, n, replacement=True, generator=generator)  # (n,)
-        noise = torch.randn(n, self.means.shape[1], 1, generator=generator, device=self.means.device,
-                            dtype=self.means.dtype)
+        noise = torch.randn(
+            n, self.means.shape[1], 1, generator=generator, device=self.means.device, dtype=self.means.dtype
+        )
         return self.means[which] + (self.scale_tril[which] @ noise).squeeze(-1)
 
 
@@ -59,8 +65,14 @@ def kmeans_plus_plus(x: torch.Tensor, k: int, generator: torch.Generator) -> tor
     return torch.stack(centres)
 
 
-def fit_gaussian_mixture(x: torch.Tensor, components: int = 10, iterations: int = 200, seed: int = 0,
-                         tolerance: float = 1e-5, ridge: float = 1e-6) -> GaussianMixture:
+def fit_gaussian_mixture(
+    x: torch.Tensor,
+    components: int = 10,
+    iterations: int = 200,
+    seed: int = 0,
+    tolerance: float = 1e-5,
+    ridge: float = 1e-6,
+) -> GaussianMixture:
     """Maximum-likelihood mixture of `components` full-covariance Gaussians for points x (N, D), by EM from a
     k-means++ start; stops when the mean log-likelihood gains less than `tolerance` nats. `ridge` (times the
     data's mean variance) keeps every covariance positive definite."""
@@ -97,15 +109,24 @@ class MixtureSampler:
 
     def __init__(self, model: GenerativeModel, codes: torch.Tensor, components: int = 10, seed: int = 0):
         if not {ENCODE, DECODE} <= model.capabilities:
-            raise GenzooError(f"--sampler gmm fits codes and decodes them: model {model.name!r} needs to encode "
-                              f"and decode (it can: {', '.join(sorted(model.capabilities))})")
+            raise GenzooError(
+                f"--sampler gmm fits codes and decodes them: model {model.name!r} needs to encode "
+                f"and decode (it can: {', '.join(sorted(model.capabilities))})"
+            )
         if CONDITIONAL in model.capabilities:
-            raise GenzooError(f"--sampler gmm is for unconditional models; {model.name!r} draws codes per class "
-                              "from its own prior (use the default --sampler prior)")
+            raise GenzooError(
+                f"--sampler gmm is for unconditional models; {model.name!r} draws codes per class "
+                "from its own prior (use the default --sampler prior)"
+            )
         self.model = model
         fitted = fit_gaussian_mixture(codes, components, seed=seed)
-        self.protocol = {"sampler": "gmm", "components": components, "fit_codes": len(codes),
-                         "fit_log_likelihood": fitted.log_likelihood, "em_iterations": fitted.iterations}
+        self.protocol = {
+            "sampler": "gmm",
+            "components": components,
+            "fit_codes": len(codes),
+            "fit_log_likelihood": fitted.log_likelihood,
+            "em_iterations": fitted.iterations,
+        }
         self.mixture = fitted.to(model.device)  # draws happen where the model lives, from the caller's generator
 
     @property
@@ -113,6 +134,7 @@ class MixtureSampler:
         return (self.model.capabilities | {SAMPLE}) - {CONDITIONAL}  # it samples, even for a plain autoencoder
 
     @torch.no_grad()
-    def sample(self, n: int, generator: torch.Generator | None = None,
-               labels: torch.Tensor | None = None) -> torch.Tensor:
+    def sample(
+        self, n: int, generator: torch.Generator | None = None, labels: torch.Tensor | None = None
+    ) -> torch.Tensor:
         return self.model.decode(self.mixture.sample(n, generator))

@@ -9,20 +9,33 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import one_line_error, read_metrics
 from PIL import Image
 
 from genzoo.cli import main
 from genzoo.config import RunConfig
 from genzoo.train.checkpoint import META, STATE, WEIGHTS
 
+from conftest import one_line_error, read_metrics
+
 PYTHON = sys.executable
 GENZOO_SCRIPT = Path(sys.executable).parent / "genzoo"
 
 # The command from the README-level promise: a VAE on 512 MNIST images for 2 epochs of 8 batches.
 TRAIN_ARGS = [
-    "train", "vae", "--dataset", "mnist", "--epochs", "2", "--set", "data.train_size=512",
-    "--set", "data.test_size=64", "--batch-size", "64", "--set", "train.tensorboard=false",
+    "train",
+    "vae",
+    "--dataset",
+    "mnist",
+    "--epochs",
+    "2",
+    "--set",
+    "data.train_size=512",
+    "--set",
+    "data.test_size=64",
+    "--batch-size",
+    "64",
+    "--set",
+    "train.tensorboard=false",
 ]
 
 
@@ -130,9 +143,24 @@ def test_user_errors_exit_2_naming_the_fix(args, expected, tmp_path, capsys):
 
 def test_training_into_an_existing_run_needs_overwrite(tmp_path, capsys):
     out = tmp_path / "run"
-    args = ["train", "vae", "--steps", "2", "--batch-size", "32", "--set", "data.train_size=64",
-            "--set", "data.test_size=32", "--set", "train.tensorboard=false", "--set", "model.hidden=[16]",
-            "--out", str(out)]
+    args = [
+        "train",
+        "vae",
+        "--steps",
+        "2",
+        "--batch-size",
+        "32",
+        "--set",
+        "data.train_size=64",
+        "--set",
+        "data.test_size=32",
+        "--set",
+        "train.tensorboard=false",
+        "--set",
+        "model.hidden=[16]",
+        "--out",
+        str(out),
+    ]
     assert main(args) == 0
     before = (out / "metrics.jsonl").read_bytes()
     capsys.readouterr()

@@ -17,12 +17,13 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import MNIST_DIR, MNIST_FILES, flip_byte
 
 from genzoo.data import datasets
 from genzoo.data.datasets import MNIST, cache_dir, download, load_dataset, locate
 from genzoo.errors import GenzooError
 from genzoo.files import sha256_file
+
+from conftest import MNIST_DIR, MNIST_FILES, flip_byte
 
 
 class QuietHandler(SimpleHTTPRequestHandler):
@@ -94,9 +95,8 @@ def test_load_dataset_downloads_every_file(no_local_data, mirror_folder, tmp_pat
 def test_corrupted_mirror_file_is_refused_and_nothing_is_left(no_local_data, mirror_folder, tmp_path):
     flip_byte(mirror_folder / "train-images-idx3-ubyte.gz")
     target = tmp_path / "target"
-    with serve(mirror_folder) as url:
-        with pytest.raises(GenzooError) as info:
-            load_dataset("mnist", data_dir=target, mirrors=[url])
+    with serve(mirror_folder) as url, pytest.raises(GenzooError) as info:
+        load_dataset("mnist", data_dir=target, mirrors=[url])
     message = str(info.value)
     assert "train-images-idx3-ubyte.gz" in message and "SHA-256" in message and url in message
     assert leftovers(target / "mnist") == []  # neither the bad file nor a .part file
@@ -106,9 +106,8 @@ def test_truncated_mirror_file_is_refused(no_local_data, mirror_folder, tmp_path
     path = mirror_folder / "t10k-labels-idx1-ubyte.gz"
     path.write_bytes(path.read_bytes()[:1000])
     target = tmp_path / "target"
-    with serve(mirror_folder) as url:
-        with pytest.raises(GenzooError, match="SHA-256"):
-            download(MNIST.test_labels, [url], target)
+    with serve(mirror_folder) as url, pytest.raises(GenzooError, match="SHA-256"):
+        download(MNIST.test_labels, [url], target)
     assert leftovers(target) == []
 
 

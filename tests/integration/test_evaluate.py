@@ -7,12 +7,13 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import build_tiny_config, read_metrics
 from PIL import Image
 
 import genzoo
 from genzoo.api import evaluate
 from genzoo.cli import main
+
+from conftest import build_tiny_config, read_metrics
 
 TINY_VAE = {"hidden": [32], "latent_dim": 4}
 
@@ -40,16 +41,24 @@ def test_test_lines_carry_posterior_diagnostics(binarized_vae_run):
 def test_cli_evaluate_writes_sections_and_plots(binarized_vae_run, capsys):
     run = binarized_vae_run
     (run / "eval.json").write_text(json.dumps({"fid": {"value": 1.0}}))  # a section another tool wrote
-    assert main(["evaluate", str(run), "--nll", "--k", "16", "--test-size", "32", "--batch-size", "10",
-                 "--no-quality"]) == 0
+    assert (
+        main(["evaluate", str(run), "--nll", "--k", "16", "--test-size", "32", "--batch-size", "10", "--no-quality"])
+        == 0
+    )
     out = capsys.readouterr().out
     assert "test NLL" in out and "latent units active" in out
     data = json.loads((run / "eval.json").read_text())
     assert data["fid"] == {"value": 1.0}  # kept
     nll = data["nll"]
     assert {k: nll[k] for k in ("k", "n_images", "seed", "dataset", "model", "step", "likelihood")} == {
-        "k": 16, "n_images": 32, "seed": 0, "dataset": "binarized-mnist", "model": "vae", "step": 16,
-        "likelihood": "bernoulli"}
+        "k": 16,
+        "n_images": 32,
+        "seed": 0,
+        "dataset": "binarized-mnist",
+        "model": "vae",
+        "step": 16,
+        "likelihood": "bernoulli",
+    }
     assert nll["burda_protocol"] is False  # k = 16 on 32 images is not the published protocol
     assert 0 < nll["nll"] < 800 and nll["elbo"] <= -nll["nll"] + 1e-6
     posterior = data["posterior"]
@@ -61,8 +70,9 @@ def test_cli_evaluate_writes_sections_and_plots(binarized_vae_run, capsys):
 
     # The same seed gives the same figure; a later run without --nll keeps the nll section.
     first = nll["nll"]
-    assert evaluate(run, nll=True, k=16, test_size=32, batch_size=10, progress=False,
-                    quality=False)["nll"]["nll"] == first
+    assert (
+        evaluate(run, nll=True, k=16, test_size=32, batch_size=10, progress=False, quality=False)["nll"]["nll"] == first
+    )
     evaluate(run, test_size=32, quality=False)
     assert json.loads((run / "eval.json").read_text())["nll"]["nll"] == first
 
@@ -72,8 +82,10 @@ def test_cli_evaluate_refuses_models_with_nothing_to_evaluate(tiny_ae_run, capsy
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "cannot log_likelihood" in err
     assert main(["evaluate", str(tiny_ae_run), "--no-quality"]) == 2
-    assert "nothing to evaluate for model 'ae' on mnist: --no-quality leaves only posterior diagnostics" \
+    assert (
+        "nothing to evaluate for model 'ae' on mnist: --no-quality leaves only posterior diagnostics"
         in capsys.readouterr().err
+    )
 
 
 def test_cvae_samples_the_label_it_is_given(tmp_path):

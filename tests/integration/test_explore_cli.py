@@ -63,15 +63,19 @@ def test_embed_writes_codes_labels_and_a_scatter(tiny_vae_run, tmp_path):
     assert picture(plot).size[0] > 300
 
 
-@pytest.mark.parametrize("verb, output, words", [
-    (["sample"], "x.txt", "cannot write a .txt file here; expected a name ending in .png"),
-    (["reconstruct"], "r", "cannot write a suffix-less file here"),
-    (["interpolate"], "i.npz", "cannot write a .npz file here"),
-    (["embed"], "codes.png", "expected a name ending in .npz"),
-    (["embed", "--plot", "PLOT/scatter.txt"], "codes.npz", "expected a name ending in .png, .pdf, .svg"),
-])
-def test_an_output_name_the_verb_cannot_write_is_refused_before_any_work(tiny_vae_run, tmp_path, capsys, verb,
-                                                                         output, words):
+@pytest.mark.parametrize(
+    "verb, output, words",
+    [
+        (["sample"], "x.txt", "cannot write a .txt file here; expected a name ending in .png"),
+        (["reconstruct"], "r", "cannot write a suffix-less file here"),
+        (["interpolate"], "i.npz", "cannot write a .npz file here"),
+        (["embed"], "codes.png", "expected a name ending in .npz"),
+        (["embed", "--plot", "PLOT/scatter.txt"], "codes.npz", "expected a name ending in .png, .pdf, .svg"),
+    ],
+)
+def test_an_output_name_the_verb_cannot_write_is_refused_before_any_work(
+    tiny_vae_run, tmp_path, capsys, verb, output, words
+):
     verb = [part.replace("PLOT", str(tmp_path)) for part in verb]
     assert main([verb[0], str(tiny_vae_run), *verb[1:], "-o", str(tmp_path / output)]) == 2
     line = one_line_error(capsys.readouterr().err)

@@ -33,8 +33,9 @@ for attempt in (1, 2):
 
 def test_the_readme_api_example_works_twice_in_one_process(tmp_path):
     config = build_tiny_config("vae", data={"dataset": "fashion-mnist"})
-    out = subprocess.run([sys.executable, "-c", EXAMPLE, json.dumps(config)], cwd=tmp_path, capture_output=True,
-                         text=True, timeout=300)
+    out = subprocess.run(
+        [sys.executable, "-c", EXAMPLE, json.dumps(config)], cwd=tmp_path, capture_output=True, text=True, timeout=300
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     first, second = (json.loads(line) for line in out.stdout.splitlines()[-2:])
     assert first == second

@@ -59,7 +59,7 @@ def test_report_is_one_self_contained_page(root, tmp_path, capsys):
     page = out.read_text()
     # The leaderboard: the floor first, then the evaluated run; the unevaluated one says how to evaluate it.
     assert re.search(r"<tr class=\"floor\"><td>real data \(floor\)</td><td class=\"num\">0.41</td>", page)
-    assert "<td>vae</td><td class=\"num\">12.50</td>" in page
+    assert '<td>vae</td><td class="num">12.50</td>' in page
     assert "genzoo evaluate" in page
     # Every picture is embedded (the page needs no other file) and decodes as the PNG it claims to be.
     images = re.findall(r"src=\"data:image/(png|gif);base64,([^\"]+)\"", page)
@@ -80,8 +80,11 @@ def test_report_escapes_what_comes_from_run_folders(root, tmp_path):
 def test_report_keeps_runs_scored_with_other_sample_counts_in_their_own_tables(tiny_vae_run, tmp_path):
     for name, samples in (("full", 10_000), ("quick", 1_000)):
         run = Path(shutil.copytree(tiny_vae_run, tmp_path / name))
-        quality = {"fd_lenet": 5.0, "floor": {"fd_lenet": 0.41 if samples == 10_000 else 1.59},
-                   "protocol": {**PROTOCOL, "samples": samples}}
+        quality = {
+            "fd_lenet": 5.0,
+            "floor": {"fd_lenet": 0.41 if samples == 10_000 else 1.59},
+            "protocol": {**PROTOCOL, "samples": samples},
+        }
         (run / "eval.json").write_text(json.dumps({"quality": quality}))
     out = tmp_path / "r.html"
     assert main(["report", str(tmp_path / "full"), str(tmp_path / "quick"), "-o", str(out)]) == 0
@@ -144,8 +147,8 @@ def test_index_lists_every_run_with_links_and_the_leaderboard(server):
     page = body.decode()
     assert status == 200 and kind.startswith("text/html")
     for name in ("vae", "gans/cgan"):
-        assert f"href=\"/run?name={name.replace('/', '%2F')}\"" in page
-        assert f"href=\"/explore?name={name.replace('/', '%2F')}\"" in page
+        assert f'href="/run?name={name.replace("/", "%2F")}"' in page
+        assert f'href="/explore?name={name.replace("/", "%2F")}"' in page
     assert "&lt;b&gt;odd" in page and "<b>odd" not in page
     assert "notes" not in page
     assert "real data (floor)" in page and "12.50" in page
@@ -193,7 +196,9 @@ def test_random_code_of_an_autoencoder_is_a_new_code_from_the_fitted_mixture(ser
     spec = json.loads(get(server, "/api/latent?run=ae")[2])
     assert spec["prior"] is None and spec["can_encode"]
     draws = torch.tensor([json.loads(get(server, f"/api/code?run=ae&seed={seed}")[2])["z"] for seed in range(8)])
-    assert draws.shape == (8, spec["latent_dim"]) and "index" not in json.loads(get(server, "/api/code?run=ae&seed=1")[2])
+    assert draws.shape == (8, spec["latent_dim"]) and "index" not in json.loads(
+        get(server, "/api/code?run=ae&seed=1")[2]
+    )
     assert torch.equal(draws[1], torch.tensor(json.loads(get(server, "/api/code?run=ae&seed=1")[2])["z"]))
     x = to_float(load_dataset("mnist", train_size=1, test_size=2000).test.images)
     with torch.no_grad():
@@ -213,30 +218,33 @@ def test_a_conditional_model_takes_a_label_and_draws_a_manifold(server):
     assert status == 200 and png_of(body).size == (2 * (5 * 30 + 2),) * 2  # 5 tiles of 28 + 2 px padding, x2
 
 
-@pytest.mark.parametrize("path, status, words", [
-    ("/file?run=vae&path=../../../../etc/passwd", 404, "not a file this server shows"),
-    ("/file?run=vae&path=/etc/passwd", 404, "not a file this server shows"),
-    ("/file?run=vae&path=%2e%2e/gans/cgan/config.yaml", 404, "not a file this server shows"),
-    ("/file?run=vae&path=checkpoints", 404, "not a file this server shows"),
-    ("/file?run=vae&path=link.png", 404, "not a file this server shows"),  # a link out of the run
-    ("/run?name=..", 404, "no run named '..'"),
-    ("/run?name=notes", 404, "no run named 'notes'"),
-    ("/nowhere", 404, "no page '/nowhere'"),
-    ("/api/decode?run=vae&z=1,2", 400, "z has 2 numbers; this model's code has 4"),
-    ("/api/decode?run=vae&z=1,2,x,4", 400, "expected comma-separated numbers"),
-    ("/api/decode?run=vae&z=1,nan,0,0", 400, "must be finite"),
-    ("/api/decode?run=gans/cgan&z=0&label=10", 400, "label 10 is out of range: this model knows 0..9"),
-    ("/api/code?run=vae&index=5000", 400, "index 5000 is out of range"),
-    ("/api/code?run=gans/cgan&index=0", 400, "has no encoder"),
-    ("/api/manifold?run=vae&dims=0,0", 400, "two distinct latent dimensions"),
-    ("/api/manifold?run=vae&n=500", 400, "n 500 is out of range"),
-    ("/api/code?run=vae&index=", 400, "index='': expected a whole number"),
-    ("/api/code?run=vae&seed=99999999999999999999999", 400, "from 0 to 2**63 - 1"),
-    ("/api/code?run=vae&index=-1", 400, "index=-1: expected a whole number >= 0"),
-    ("/api/decode?run=vae&z=0,0,0,0&label=1", 400, "model 'vae' is not conditional; leave label out"),
-    ("/file?run=vae&path=%00eval.json", 404, "not a file this server shows"),
-    ("/run?name=", 404, "no run named ''"),
-])
+@pytest.mark.parametrize(
+    "path, status, words",
+    [
+        ("/file?run=vae&path=../../../../etc/passwd", 404, "not a file this server shows"),
+        ("/file?run=vae&path=/etc/passwd", 404, "not a file this server shows"),
+        ("/file?run=vae&path=%2e%2e/gans/cgan/config.yaml", 404, "not a file this server shows"),
+        ("/file?run=vae&path=checkpoints", 404, "not a file this server shows"),
+        ("/file?run=vae&path=link.png", 404, "not a file this server shows"),  # a link out of the run
+        ("/run?name=..", 404, "no run named '..'"),
+        ("/run?name=notes", 404, "no run named 'notes'"),
+        ("/nowhere", 404, "no page '/nowhere'"),
+        ("/api/decode?run=vae&z=1,2", 400, "z has 2 numbers; this model's code has 4"),
+        ("/api/decode?run=vae&z=1,2,x,4", 400, "expected comma-separated numbers"),
+        ("/api/decode?run=vae&z=1,nan,0,0", 400, "must be finite"),
+        ("/api/decode?run=gans/cgan&z=0&label=10", 400, "label 10 is out of range: this model knows 0..9"),
+        ("/api/code?run=vae&index=5000", 400, "index 5000 is out of range"),
+        ("/api/code?run=gans/cgan&index=0", 400, "has no encoder"),
+        ("/api/manifold?run=vae&dims=0,0", 400, "two distinct latent dimensions"),
+        ("/api/manifold?run=vae&n=500", 400, "n 500 is out of range"),
+        ("/api/code?run=vae&index=", 400, "index='': expected a whole number"),
+        ("/api/code?run=vae&seed=99999999999999999999999", 400, "from 0 to 2**63 - 1"),
+        ("/api/code?run=vae&index=-1", 400, "index=-1: expected a whole number >= 0"),
+        ("/api/decode?run=vae&z=0,0,0,0&label=1", 400, "model 'vae' is not conditional; leave label out"),
+        ("/file?run=vae&path=%00eval.json", 404, "not a file this server shows"),
+        ("/run?name=", 404, "no run named ''"),
+    ],
+)
 def test_bad_requests_are_refused_with_a_reason(server, root, path, status, words):
     link = root / "vae" / "link.png"
     if not link.exists():
@@ -250,10 +258,10 @@ def test_bad_requests_are_refused_with_a_reason(server, root, path, status, word
 def test_a_page_reads_its_run_now_and_a_link_out_of_the_run_is_never_read(server, root, tmp_path):
     run = root / "growing"
     shutil.copytree(root / "vae", run)
-    assert b"<td>steps trained</td><td class=\"num\">16</td>" in get(server, "/run?name=growing")[2]
+    assert b'<td>steps trained</td><td class="num">16</td>' in get(server, "/run?name=growing")[2]
     later = run / "checkpoints" / "step-000020"
     shutil.copytree(run / "checkpoints" / "step-000016", later)  # the run saved a newer checkpoint
-    assert b"<td>steps trained</td><td class=\"num\">20</td>" in get(server, "/run?name=growing")[2]
+    assert b'<td>steps trained</td><td class="num">20</td>' in get(server, "/run?name=growing")[2]
     secret = tmp_path / "secret.yaml"
     secret.write_text("model: {name: vae}\npassword: hunter2\n")
     (run / "config.yaml").unlink()

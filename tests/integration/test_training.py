@@ -6,12 +6,13 @@ import math
 
 import pytest
 import torch
-from conftest import build_tiny_config, newest_weights, read_metrics
 
 import genzoo
 from genzoo.config import RunConfig
 from genzoo.errors import GenzooError
 from genzoo.models.vae import VAE
+
+from conftest import build_tiny_config, newest_weights, read_metrics
 
 
 def test_session_run_metrics(tiny_vae_run):
@@ -88,8 +89,9 @@ def test_steps_replace_epochs_and_stop_mid_epoch(tiny_config, tmp_path):
 
 def test_checkpoint_every_and_keep_checkpoints(tiny_config, tmp_path):
     run = tmp_path / "run"
-    genzoo.train(tiny_config("vae", train={"epochs": 2, "checkpoint_every": 3, "keep_checkpoints": 3}), run,
-                 verbose=False)
+    genzoo.train(
+        tiny_config("vae", train={"epochs": 2, "checkpoint_every": 3, "keep_checkpoints": 3}), run, verbose=False
+    )
     # Every 3 steps (3, 6, 9, 12, 15) and at each epoch end (8, 16); the newest 3 are kept.
     assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["step-000012", "step-000015", "step-000016"]
 

@@ -112,7 +112,7 @@ def check_replicas() -> None:
 
 def install(fault: str) -> None:
     fault, _, rank = fault.partition(":rank")
-    if rank and int(rank) != RANK or fault == "none":
+    if (rank and int(rank) != RANK) or fault == "none":
         return
     name, _, step = fault.partition("@")
     if name.startswith("signal:"):

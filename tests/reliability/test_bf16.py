@@ -9,7 +9,6 @@ import warnings
 
 import pytest
 import torch
-from conftest import build_tiny_config, newest_weights, read_metrics
 
 import genzoo
 from genzoo.config import RunConfig
@@ -19,12 +18,16 @@ from genzoo.train import devices
 from genzoo.train.checkpoint import list_checkpoints
 from genzoo.train.trainer import Trainer
 
+from conftest import build_tiny_config, newest_weights, read_metrics
+
 # On a CPU without bf16 instructions the trainer says bf16 is emulated; these tests use it on purpose.
 pytestmark = pytest.mark.filterwarnings("ignore:train.precision=bf16 on a CPU without bf16")
 
 
 def bf16_config(precision: str) -> dict:
-    return build_tiny_config("vae", model={"hidden": [64], "latent_dim": 8}, train={"epochs": 2, "precision": precision})
+    return build_tiny_config(
+        "vae", model={"hidden": [64], "latent_dim": 8}, train={"epochs": 2, "precision": precision}
+    )
 
 
 def test_bf16_run_matches_fp32(tmp_path):

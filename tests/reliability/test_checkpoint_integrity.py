@@ -9,11 +9,12 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import flip_byte
 
 import genzoo
 from genzoo.errors import GenzooError
 from genzoo.train import checkpoint as ckpt
+
+from conftest import flip_byte
 
 
 def weights_of(run: Path, step: int) -> dict[str, torch.Tensor]:

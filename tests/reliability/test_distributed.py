@@ -12,10 +12,11 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import assert_same_run, build_tiny_config, newest_weights, read_metrics, run_genzoo, write_config
 
 import genzoo
 from genzoo.train import checkpoint as ckpt
+
+from conftest import assert_same_run, build_tiny_config, newest_weights, read_metrics, run_genzoo, write_config
 
 # 16 steps of a global batch of 32 (16 per rank); a VAE, so each rank's own noise stream matters for resumes.
 VAE = build_tiny_config("vae", train={"epochs": 2, "log_every": 3, "checkpoint_every": 5, "keep_checkpoints": 4})
@@ -24,8 +25,17 @@ AE = build_tiny_config("ae", train={"epochs": 2, "log_every": 3})
 
 def torchrun(tmp_path: Path, config: dict, *extra: str, fault: str = "check-replicas", name: str = "run"):
     config_file = write_config(tmp_path / f"{name}.yaml", config)
-    return run_genzoo("train", config["model"]["name"], "--config", config_file, "--out", tmp_path / name, *extra,
-                      fault=fault, processes=2)
+    return run_genzoo(
+        "train",
+        config["model"]["name"],
+        "--config",
+        config_file,
+        "--out",
+        tmp_path / name,
+        *extra,
+        fault=fault,
+        processes=2,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -54,8 +64,13 @@ def test_two_processes_match_one_with_the_same_global_batch(tmp_path):
 
 
 def test_replicas_agree_after_every_step_and_rank_0_writes_the_folder(reference):
-    assert sorted(p.name for p in reference.iterdir()) == ["checkpoints", "config.yaml", "metrics.jsonl",
-                                                            "reconstructions", "samples"]
+    assert sorted(p.name for p in reference.iterdir()) == [
+        "checkpoints",
+        "config.yaml",
+        "metrics.jsonl",
+        "reconstructions",
+        "samples",
+    ]
     state = ckpt.load_train_state(ckpt.latest_valid(reference / "checkpoints"))
     assert len(state["ranks"]) == 2  # each rank's RNG state, saved by rank 0
     assert not torch.equal(state["ranks"][0]["rng"]["cpu"], state["ranks"][1]["rng"]["cpu"])

@@ -17,8 +17,6 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
-from conftest import (assert_same_run, build_tiny_config, genzoo_command, one_line_error, read_metrics,
-                      newest_weights, run_genzoo, write_config)
 
 import genzoo
 from genzoo import cli
@@ -30,6 +28,17 @@ from genzoo.models.vae import VAE
 from genzoo.train import checkpoint as ckpt
 from genzoo.train.stopping import NonFiniteLoss
 from genzoo.train.trainer import Trainer
+
+from conftest import (
+    assert_same_run,
+    build_tiny_config,
+    genzoo_command,
+    newest_weights,
+    one_line_error,
+    read_metrics,
+    run_genzoo,
+    write_config,
+)
 
 # 8 steps per epoch, 24 in all; train lines every 3 steps (not a divisor of the epoch), checkpoints every 5.
 CONFIG = build_tiny_config("vae", train={"epochs": 3, "log_every": 3, "checkpoint_every": 5, "keep_checkpoints": 3})
@@ -48,14 +57,17 @@ def train_args(tmp_path: Path) -> list[str]:
     return ["train", "vae", "--config", str(config), "--out", str(tmp_path / "run")]
 
 
-@pytest.mark.parametrize("fault", [
-    "signal:KILL@2",  # before the first checkpoint: resume has nothing to start from
-    "signal:KILL@7",  # mid-epoch, two steps after a checkpoint
-    "signal:KILL@17",  # right after an epoch boundary
-    "kill-in-checkpoint@10",  # checkpoint files written, folder not yet renamed into place
-    "kill-in-checkpoint@16",  # the same at an epoch's end (after its test line and pictures)
-    "kill-in-log@9",  # a torn last line in metrics.jsonl
-])
+@pytest.mark.parametrize(
+    "fault",
+    [
+        "signal:KILL@2",  # before the first checkpoint: resume has nothing to start from
+        "signal:KILL@7",  # mid-epoch, two steps after a checkpoint
+        "signal:KILL@17",  # right after an epoch boundary
+        "kill-in-checkpoint@10",  # checkpoint files written, folder not yet renamed into place
+        "kill-in-checkpoint@16",  # the same at an epoch's end (after its test line and pictures)
+        "kill-in-log@9",  # a torn last line in metrics.jsonl
+    ],
+)
 def test_kill_9_then_resume_equals_the_uninterrupted_run(fault, reference, tmp_path):
     killed = run_genzoo(*train_args(tmp_path), fault=fault)
     assert killed.returncode == -signal.SIGKILL, killed.stderr
@@ -94,8 +106,9 @@ def test_a_signal_checkpoints_then_exits_and_the_resume_is_exact(sig, step, code
 def test_sigterm_from_outside_at_an_arbitrary_moment(tmp_path):
     """A scheduler's SIGTERM lands wherever the trainer happens to be (a step, a test pass, a checkpoint)."""
     config = build_tiny_config("vae", train={"epochs": 500, "log_every": 3})
-    command, env = genzoo_command("train", "vae", "--config", write_config(tmp_path / "c.yaml", config),
-                                  "--out", tmp_path / "run")
+    command, env = genzoo_command(
+        "train", "vae", "--config", write_config(tmp_path / "c.yaml", config), "--out", tmp_path / "run"
+    )
     process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     metrics, deadline = tmp_path / "run" / "metrics.jsonl", time.monotonic() + 120
     while not (metrics.exists() and len(metrics.read_text().splitlines()) >= 5) and time.monotonic() < deadline:
@@ -165,8 +178,7 @@ def test_a_diverging_learning_rate_is_stopped_not_saved(tmp_path):
     assert all(ckpt.validate(p).step < step for p in checkpoints)
     if checkpoints:
         assert_only_finite_checkpoints(tmp_path / "run", newest=ckpt.validate(checkpoints[0]).step)
-    assert all(math.isfinite(v) for r in read_metrics(tmp_path / "run") for k, v in r.items()
-               if isinstance(v, float))
+    assert all(math.isfinite(v) for r in read_metrics(tmp_path / "run") for k, v in r.items() if isinstance(v, float))
 
 
 # -- a changed config on resume, an unwritable run folder -----------------------------------------------------
@@ -194,8 +206,7 @@ def test_allow_config_change_continues_with_the_new_values(run_copy):
 def test_resume_set_changes_a_value_only_when_allowed(run_copy, capsys):
     assert cli.main(["resume", str(run_copy), "--epochs", "3", "--set", "train.lr=1e-4"]) == 2
     assert "train.lr: 0.001 -> 0.0001" in one_line_error(capsys.readouterr().err)
-    assert cli.main(["resume", str(run_copy), "--epochs", "3", "--set", "train.lr=1e-4",
-                     "--allow-config-change"]) == 0
+    assert cli.main(["resume", str(run_copy), "--epochs", "3", "--set", "train.lr=1e-4", "--allow-config-change"]) == 0
     assert RunConfig.load(run_copy / "config.yaml").train.lr == 1e-4
 
 
@@ -210,8 +221,7 @@ def test_a_changed_learning_rate_is_the_one_the_resumed_steps_use(run_copy):
     """The optimizer's saved moments carry on, its saved lr does not: with lr 1e-12 the 8 resumed Adam steps
     (each moves a weight by about lr) leave the weights where the checkpoint had them."""
     before = newest_weights(run_copy)
-    assert cli.main(["resume", str(run_copy), "--epochs", "3", "--set", "train.lr=1e-12",
-                     "--allow-config-change"]) == 0
+    assert cli.main(["resume", str(run_copy), "--epochs", "3", "--set", "train.lr=1e-12", "--allow-config-change"]) == 0
     after = newest_weights(run_copy)
     assert ckpt.latest_valid(run_copy / "checkpoints").step == 24
     assert all(torch.allclose(before[k], after[k], rtol=0, atol=1e-9) for k in before)
@@ -236,15 +246,19 @@ def test_weights_that_do_not_fit_the_config_are_refused_naming_the_tensor(run_co
     edit_config(run_copy, "model", "latent_dim", 8)  # the checkpoint's latent layer has 4 units
     with pytest.raises(GenzooError, match=r"model.latent_dim: 4 -> 8"):
         genzoo.resume(run_copy, epochs=3, verbose=False)
-    with pytest.raises(GenzooError, match=r"model.safetensors does not fit the model .*config.yaml describes: "
-                       r"decoder.0.weight: \(32, 4\) in the checkpoint, \(32, 8\) in the model"):
+    with pytest.raises(
+        GenzooError,
+        match=r"model.safetensors does not fit the model .*config.yaml describes: "
+        r"decoder.0.weight: \(32, 4\) in the checkpoint, \(32, 8\) in the model",
+    ):
         genzoo.resume(run_copy, epochs=3, allow_config_change=True, verbose=False)
 
 
 def test_an_unwritable_run_folder_is_reported_before_training(tmp_path, capsys):
     blocker = tmp_path / "a-file"
     blocker.write_text("not a folder")
-    code = cli.main(["train", "vae", "--config", str(write_config(tmp_path / "c.yaml", CONFIG)),
-                     "--out", str(blocker / "run")])
+    code = cli.main(
+        ["train", "vae", "--config", str(write_config(tmp_path / "c.yaml", CONFIG)), "--out", str(blocker / "run")]
+    )
     assert code == 2
     assert "cannot write the run folder" in one_line_error(capsys.readouterr().err)

@@ -13,11 +13,12 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import assert_same_run, build_tiny_config, newest_weights
 
 import genzoo
 from genzoo.models.registry import model_names
 from genzoo.train import checkpoint as ckpt
+
+from conftest import assert_same_run, build_tiny_config, newest_weights
 
 RESUME_TRAIN = {"epochs": 2, "log_every": 2, "checkpoint_every": 4, "keep_checkpoints": 2}
 

@@ -7,11 +7,12 @@ import os
 
 import pytest
 import torch
-from conftest import flip_byte
 
 from genzoo.errors import GenzooError
 from genzoo.files import atomic_write_text
 from genzoo.train import checkpoint as ckpt
+
+from conftest import flip_byte
 
 
 def weights(seed: int = 0) -> dict[str, torch.Tensor]:
@@ -20,7 +21,11 @@ def weights(seed: int = 0) -> dict[str, torch.Tensor]:
 
 
 def save(folder, step: int, seed: int = 0):
-    state = {"step": step, "optimizers": {"loss": {"state": {}, "param_groups": []}}, "rng": {"cpu": torch.get_rng_state()}}
+    state = {
+        "step": step,
+        "optimizers": {"loss": {"state": {}, "param_groups": []}},
+        "rng": {"cpu": torch.get_rng_state()},
+    }
     return ckpt.save_checkpoint(folder, step, weights(seed), state, {"epoch": step / 10, "model": "vae"})
 
 
@@ -55,7 +60,10 @@ def test_list_is_newest_first_and_ignores_other_folders(tmp_path):
     (tmp_path / "step-000300.old").mkdir()
     (tmp_path / "notes").mkdir()
     assert [p.name for p in ckpt.list_checkpoints(tmp_path)] == [
-        "step-000100", "step-000020", "step-000007", "step-000003"
+        "step-000100",
+        "step-000020",
+        "step-000007",
+        "step-000003",
     ]
     assert ckpt.list_checkpoints(tmp_path / "missing") == []
 

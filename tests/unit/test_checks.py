@@ -18,19 +18,30 @@ from genzoo.models.registry import MODELS, get_model_class
 from genzoo.models.vae import Penalty
 
 
-@pytest.mark.parametrize("call,message", [
-    (lambda: checks.positive("train.lr", 0.0), "train.lr=0.0 is out of range; expected a value > 0"),
-    (lambda: checks.positive("train.lr", float("nan")), "train.lr=nan is out of range; expected a value > 0"),
-    (lambda: checks.at_least("model.free_bits", -1, 0, "nats per latent dimension"),
-     "model.free_bits=-1 is out of range; expected >= 0 (nats per latent dimension)"),
-    (lambda: checks.sizes("model.hidden", (64, 0)), "model.hidden=[64, 0] is out of range; expected sizes > 0"),
-    (lambda: checks.sizes("model.channels", (), non_empty=True),
-     "model.channels=[] is out of range; expected a non-empty list of sizes > 0"),
-    (lambda: checks.adam_betas("model.betas_d", (1.0, 0.9)),
-     "model.betas_d=[1.0, 0.9] is out of range; expected two values in [0, 1)"),
-    (lambda: checks.one_of("train.precision", "fp16", ("auto", "fp32", "bf16")),
-     "train.precision='fp16'; expected one of auto, fp32, bf16"),
-])
+@pytest.mark.parametrize(
+    "call,message",
+    [
+        (lambda: checks.positive("train.lr", 0.0), "train.lr=0.0 is out of range; expected a value > 0"),
+        (lambda: checks.positive("train.lr", float("nan")), "train.lr=nan is out of range; expected a value > 0"),
+        (
+            lambda: checks.at_least("model.free_bits", -1, 0, "nats per latent dimension"),
+            "model.free_bits=-1 is out of range; expected >= 0 (nats per latent dimension)",
+        ),
+        (lambda: checks.sizes("model.hidden", (64, 0)), "model.hidden=[64, 0] is out of range; expected sizes > 0"),
+        (
+            lambda: checks.sizes("model.channels", (), non_empty=True),
+            "model.channels=[] is out of range; expected a non-empty list of sizes > 0",
+        ),
+        (
+            lambda: checks.adam_betas("model.betas_d", (1.0, 0.9)),
+            "model.betas_d=[1.0, 0.9] is out of range; expected two values in [0, 1)",
+        ),
+        (
+            lambda: checks.one_of("train.precision", "fp16", ("auto", "fp32", "bf16")),
+            "train.precision='fp16'; expected one of auto, fp32, bf16",
+        ),
+    ],
+)
 def test_one_wording_names_the_full_key_the_value_and_what_was_expected(call, message):
     with pytest.raises(GenzooError) as info:
         call()
@@ -44,18 +55,21 @@ def test_checks_pass_good_values_and_an_unset_positive():
     checks.at_least("model.beta", 0, 0)
 
 
-@pytest.mark.parametrize("name,overrides,key", [
-    ("ae", {"latent_dim": 0}, "model.latent_dim=0"),
-    ("ae", {"network": "conv", "tied": True}, "model.tied=true needs network=mlp"),
-    ("dae", {"noise_std": -1.0}, "model.noise_std=-1.0"),
-    ("cae", {"contraction": -1.0}, "model.contraction=-1.0"),
-    ("cae", {"projections": 0}, "model.projections=0"),
-    ("gan", {"noise_dim": 0}, "model.noise_dim=0"),
-    ("dcgan", {"width_d": 0}, "model.width_d=0"),
-    ("aae", {"lr_g": 0.0}, "model.lr_g=0.0 is out of range; expected a value > 0"),
-    ("aae", {"hidden_d": [8, 0]}, "model.hidden_d=[8, 0]"),
-    ("factor-vae", {"discriminator_lr": 0.0}, "model.discriminator_lr=0.0 is out of range; expected a value > 0"),
-])
+@pytest.mark.parametrize(
+    "name,overrides,key",
+    [
+        ("ae", {"latent_dim": 0}, "model.latent_dim=0"),
+        ("ae", {"network": "conv", "tied": True}, "model.tied=true needs network=mlp"),
+        ("dae", {"noise_std": -1.0}, "model.noise_std=-1.0"),
+        ("cae", {"contraction": -1.0}, "model.contraction=-1.0"),
+        ("cae", {"projections": 0}, "model.projections=0"),
+        ("gan", {"noise_dim": 0}, "model.noise_dim=0"),
+        ("dcgan", {"width_d": 0}, "model.width_d=0"),
+        ("aae", {"lr_g": 0.0}, "model.lr_g=0.0 is out of range; expected a value > 0"),
+        ("aae", {"hidden_d": [8, 0]}, "model.hidden_d=[8, 0]"),
+        ("factor-vae", {"discriminator_lr": 0.0}, "model.discriminator_lr=0.0 is out of range; expected a value > 0"),
+    ],
+)
 def test_every_model_error_names_the_model_key(name, overrides, key):
     with pytest.raises(GenzooError, match="^command line: " + key.replace("[", r"\[").replace("]", r"\]")):
         RunConfig.from_dict({"model": {"name": name, **overrides}}, "command line")
@@ -65,17 +79,44 @@ def slopes(module: nn.Module) -> set[float]:
     return {m.negative_slope for m in module.modules() if isinstance(m, nn.LeakyReLU)}
 
 
-@pytest.mark.parametrize("name,overrides,networks,slope,key,resolved", [
-    ("vae", {"activation": "leaky_relu", "hidden": (8,), "latent_dim": 2}, ("encoder", "decoder"), 0.01,
-     "activation", "leaky_relu_0.01"),
-    ("ae", {"activation": "leaky_relu", "hidden": (8,), "latent_dim": 2}, ("encoder", "decoder"), 0.01,
-     "activation", "leaky_relu_0.01"),
-    ("ladder-vae", {"activation": "leaky_relu", "hidden": (8, 4), "latent_dims": (2, 2)}, ("up", "down", "decoder"),
-     0.01, "activation", "leaky_relu_0.01"),
-    ("gan", {"activation_g": "leaky_relu", "hidden_g": (8,), "hidden_d": (8,), "noise_dim": 2},
-     ("generator", "discriminator"), 0.2, "activation_g", "leaky_relu_0.2"),
-    ("aae", {"hidden": (8,), "hidden_d": (8,)}, ("discriminator",), 0.2, "activation_d", "leaky_relu_0.2"),
-])
+@pytest.mark.parametrize(
+    "name,overrides,networks,slope,key,resolved",
+    [
+        (
+            "vae",
+            {"activation": "leaky_relu", "hidden": (8,), "latent_dim": 2},
+            ("encoder", "decoder"),
+            0.01,
+            "activation",
+            "leaky_relu_0.01",
+        ),
+        (
+            "ae",
+            {"activation": "leaky_relu", "hidden": (8,), "latent_dim": 2},
+            ("encoder", "decoder"),
+            0.01,
+            "activation",
+            "leaky_relu_0.01",
+        ),
+        (
+            "ladder-vae",
+            {"activation": "leaky_relu", "hidden": (8, 4), "latent_dims": (2, 2)},
+            ("up", "down", "decoder"),
+            0.01,
+            "activation",
+            "leaky_relu_0.01",
+        ),
+        (
+            "gan",
+            {"activation_g": "leaky_relu", "hidden_g": (8,), "hidden_d": (8,), "noise_dim": 2},
+            ("generator", "discriminator"),
+            0.2,
+            "activation_g",
+            "leaky_relu_0.2",
+        ),
+        ("aae", {"hidden": (8,), "hidden_d": (8,)}, ("discriminator",), 0.2, "activation_d", "leaky_relu_0.2"),
+    ],
+)
 def test_a_bare_leaky_relu_keeps_the_slope_its_family_always_meant(name, overrides, networks, slope, key, resolved):
     config = RunConfig.from_dict({"model": {"name": name, **overrides}})
     assert getattr(config.model, key) == resolved  # config.yaml records the explicit name
@@ -87,14 +128,21 @@ def test_a_bare_leaky_relu_keeps_the_slope_its_family_always_meant(name, overrid
 def test_explicit_slopes_can_be_asked_for_in_either_family():
     vae = RunConfig.from_dict({"model": {"name": "vae", "activation": "leaky_relu_0.2", "hidden": (8,)}}).model
     assert slopes(get_model_class("vae")(vae).encoder) == {0.2}
-    gan = RunConfig.from_dict({"model": {"name": "gan", "activation_d": "leaky_relu_0.01", "hidden_d": (8,),
-                                         "hidden_g": (8,)}}).model
+    gan = RunConfig.from_dict(
+        {"model": {"name": "gan", "activation_d": "leaky_relu_0.01", "hidden_d": (8,), "hidden_g": (8,)}}
+    ).model
     assert slopes(get_model_class("gan")(gan).discriminator) == {0.01}
 
 
 def test_presets_and_prior_defaults_are_resolved_before_the_frozen_config_exists():
     gan = get_model_class("gan").Config(preset="small")
-    assert (gan.network, gan.noise, gan.hidden_g, gan.activation_d, gan.lr_d) == ("mlp", "uniform", (128,), "relu", 1e-3)
+    assert (gan.network, gan.noise, gan.hidden_g, gan.activation_d, gan.lr_d) == (
+        "mlp",
+        "uniform",
+        (128,),
+        "relu",
+        1e-3,
+    )
     assert gan.width_g is None  # the conv network's settings stay unset
     assert dataclasses.replace(gan, image_shape=(1, 32, 32)).hidden_d == (128,)
     aae = get_model_class("aae").Config(prior="mixture")
@@ -103,14 +151,17 @@ def test_presets_and_prior_defaults_are_resolved_before_the_frozen_config_exists
         gan.noise = "gaussian"  # type: ignore[misc]
 
 
-@pytest.mark.parametrize("name,overrides,conditional", [
-    ("vae", {"hidden": (8,), "latent_dim": 2}, False),
-    ("cvae", {"hidden": (8,), "latent_dim": 2}, True),
-    ("gan", {"hidden_g": (8,), "hidden_d": (8,), "noise_dim": 2}, False),
-    ("cgan", {"width_g": 2, "width_d": 2, "noise_dim": 2}, True),
-    ("aae", {"hidden": (8,), "hidden_d": (8,)}, False),
-    ("aae", {"hidden": (8,), "hidden_d": (8,), "prior": "mixture"}, True),  # a setting makes it conditional
-])
+@pytest.mark.parametrize(
+    "name,overrides,conditional",
+    [
+        ("vae", {"hidden": (8,), "latent_dim": 2}, False),
+        ("cvae", {"hidden": (8,), "latent_dim": 2}, True),
+        ("gan", {"hidden_g": (8,), "hidden_d": (8,), "noise_dim": 2}, False),
+        ("cgan", {"width_g": 2, "width_d": 2, "noise_dim": 2}, True),
+        ("aae", {"hidden": (8,), "hidden_d": (8,)}, False),
+        ("aae", {"hidden": (8,), "hidden_d": (8,), "prior": "mixture"}, True),  # a setting makes it conditional
+    ],
+)
 def test_conditional_is_the_declared_capability(name, overrides, conditional):
     cls = get_model_class(name)
     model = cls(cls.Config(**overrides))

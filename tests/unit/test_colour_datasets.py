@@ -70,8 +70,13 @@ def test_cifar_records_become_rgb_planes_and_labels(fake_cifar):
     assert data.test.labels.tolist() == [5, 6, 7, 8] and (data.test.images[:, 1] == 5).all()
 
 
-@pytest.mark.parametrize("damage, words", [("short", "data_batch_3.bin holds 12287 bytes, expected 12292"),
-                                           ("missing", "no member cifar-10-batches-bin/test_batch.bin")])
+@pytest.mark.parametrize(
+    "damage, words",
+    [
+        ("short", "data_batch_3.bin holds 12287 bytes, expected 12292"),
+        ("missing", "no member cifar-10-batches-bin/test_batch.bin"),
+    ],
+)
 def test_a_cifar_archive_of_the_wrong_layout_is_refused_by_name(fake_cifar, damage, words):
     with pytest.raises(GenzooError, match=words):
         load_dataset("cifar10", fake_cifar(damage=damage))
@@ -136,12 +141,21 @@ def test_a_flat_folder_is_one_class(tmp_path):
     assert data.spec.classes == ("flat",) and len(data.train) == 3 and len(data.test) == 1
 
 
-@pytest.mark.parametrize("make, words", [
-    (lambda root: None, "needs data.data_dir"),
-    (lambda root: root.mkdir(), "found 0 pictures"),
-    (lambda root: (root.mkdir(), (root / "a.png").write_bytes(b"\x89PNG broken"), (root / "b.png").write_bytes(b"x")),
-     "a.png: not a picture Pillow can read"),
-])
+@pytest.mark.parametrize(
+    "make, words",
+    [
+        (lambda root: None, "needs data.data_dir"),
+        (lambda root: root.mkdir(), "found 0 pictures"),
+        (
+            lambda root: (
+                root.mkdir(),
+                (root / "a.png").write_bytes(b"\x89PNG broken"),
+                (root / "b.png").write_bytes(b"x"),
+            ),
+            "a.png: not a picture Pillow can read",
+        ),
+    ],
+)
 def test_bad_image_folders_are_refused_naming_what_to_fix(tmp_path, make, words):
     root = tmp_path / "pictures"
     make(root)
@@ -151,9 +165,18 @@ def test_bad_image_folders_are_refused_naming_what_to_fix(tmp_path, make, words)
 
 def test_a_dcgan_trains_on_an_image_folder_at_32_px(tmp_path):
     root = picture_folder(tmp_path / "pictures", per_class=16)
-    config = build_tiny_config("dcgan", data={"dataset": "image-folder", "data_dir": str(root), "image_size": 32,
-                                              "train_size": None, "test_size": None},
-                               model={"width_g": 8, "width_d": 8, "noise_dim": 8}, train={"batch_size": 8})
+    config = build_tiny_config(
+        "dcgan",
+        data={
+            "dataset": "image-folder",
+            "data_dir": str(root),
+            "image_size": 32,
+            "train_size": None,
+            "test_size": None,
+        },
+        model={"width_g": 8, "width_d": 8, "noise_dim": 8},
+        train={"batch_size": 8},
+    )
     result = genzoo.train(config, tmp_path / "run", verbose=False)
     assert result.step == 3  # 29 training pictures (32 less the test tenth) in whole batches of 8
     model = genzoo.load(tmp_path / "run")

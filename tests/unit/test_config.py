@@ -33,8 +33,15 @@ def config_with(*assignments: str, model: str = "vae") -> RunConfig:
         {
             "model": {"name": "vae", "likelihood": "gaussian", "sigma": 0.2, "beta": 4, "kl_warmup_steps": 10},
             "data": {"dataset": "fashion-mnist", "train_size": 100, "data_dir": "/somewhere"},
-            "train": {"epochs": 3, "steps": 50, "lr": 3e-4, "betas": [0.5, 0.9], "precision": "bf16",
-                      "checkpoint_every": 7, "tensorboard": False},
+            "train": {
+                "epochs": 3,
+                "steps": 50,
+                "lr": 3e-4,
+                "betas": [0.5, 0.9],
+                "precision": "bf16",
+                "checkpoint_every": 7,
+                "tensorboard": False,
+            },
             "seed": 42,
         },
     ],
@@ -106,8 +113,18 @@ def test_cli_precedence_defaults_file_flags_set(tmp_path):
         "model: {name: vae, latent_dim: 8, beta: 2}\ntrain: {epochs: 9, batch_size: 16, lr: 0.01}\nseed: 5\n"
     )
     args = build_parser().parse_args(
-        ["train", "vae", "--config", str(tmp_path / "run.yaml"), "--epochs", "2", "--set", "train.lr=1e-4",
-         "--set", "model.beta=3"]
+        [
+            "train",
+            "vae",
+            "--config",
+            str(tmp_path / "run.yaml"),
+            "--epochs",
+            "2",
+            "--set",
+            "train.lr=1e-4",
+            "--set",
+            "model.beta=3",
+        ]
     )
     config = train_config(args)
     assert config.model.latent_dim == 8  # file over defaults

@@ -15,11 +15,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import MNIST_DIR, flip_byte
 
 from genzoo.data import datasets
 from genzoo.data.datasets import DATASETS, MNIST, DataFile, get_spec, load_dataset, locate, verify
 from genzoo.errors import GenzooError
+
+from conftest import MNIST_DIR, flip_byte
 
 
 def idx_bytes(array: np.ndarray) -> bytes:
@@ -99,7 +100,7 @@ def test_images_of_wrong_rank_are_refused(fake_dataset):
 
 
 def test_labels_of_wrong_rank_are_refused(fake_dataset):
-    data_dir, folder = fake_dataset(images(2), np.zeros((2, 1), dtype=np.uint8))
+    data_dir, _folder = fake_dataset(images(2), np.zeros((2, 1), dtype=np.uint8))
     with pytest.raises(GenzooError, match=r"expected labels of shape \(N,\)"):
         load_dataset("fake", data_dir)
 

@@ -27,7 +27,7 @@ def test_kl_closed_form_matches_monte_carlo():
     q = gaussian()
     closed = q.kl().sum(1)  # (B,)
     n = 200_000
-    batch, dim = q.mean.shape
+    batch, _dim = q.mean.shape
     many = DiagonalGaussian(q.mean.repeat(n, 1), q.logvar.repeat(n, 1))  # (n*B, D), row r is example r % B
     z = many.sample(generator=torch.Generator().manual_seed(1))
     log_ratio = (many.log_prob(z) - standard_normal_log_prob(z)).view(n, batch)

@@ -18,8 +18,12 @@ def test_matches_the_definition_in_nats():
     value = genzoo.kl_divergence(p, q)
     assert value.shape == () and value.dtype == torch.float64
     assert value.item() == pytest.approx(expected, abs=1e-15)
-    assert genzoo.kl_divergence([0.9, 0.1], [0.5, 0.5]).item() == pytest.approx(0.9 * math.log(1.8) + 0.1 * math.log(0.2))
-    assert genzoo.kl_divergence([0.5, 0.5], [0.9, 0.1]).item() == pytest.approx(0.5 * math.log(0.5 / 0.9) + 0.5 * math.log(5))
+    assert genzoo.kl_divergence([0.9, 0.1], [0.5, 0.5]).item() == pytest.approx(
+        0.9 * math.log(1.8) + 0.1 * math.log(0.2)
+    )
+    assert genzoo.kl_divergence([0.5, 0.5], [0.9, 0.1]).item() == pytest.approx(
+        0.5 * math.log(0.5 / 0.9) + 0.5 * math.log(5)
+    )
     assert genzoo.kl_divergence(p, p).item() == 0.0
 
 
@@ -41,7 +45,9 @@ def test_batched_over_leading_axes():
     assert out.shape == (2, 3)
     for i in range(2):
         for j in range(3):
-            expected = sum(pk * math.log(pk / qk) if qk > 0 else math.inf for pk, qk in zip(p[i, j].tolist(), q[i, j].tolist()))
+            expected = sum(
+                pk * math.log(pk / qk) if qk > 0 else math.inf for pk, qk in zip(p[i, j].tolist(), q[i, j].tolist())
+            )
             assert out[i, j].item() == pytest.approx(expected, rel=1e-6)
     assert out[1, 2].item() == math.inf and torch.isfinite(out[0]).all()
 
@@ -52,17 +58,20 @@ def test_accepts_numpy_and_integer_one_hot_rows():
     assert genzoo.kl_divergence(p, q).tolist() == pytest.approx([-math.log(0.5), -math.log(0.6)])
 
 
-@pytest.mark.parametrize("p,q,match", [
-    ([0.5, 0.5], [0.2, 0.3, 0.5], r"p has shape \(2,\) but q has shape \(3,\)"),
-    ([[0.5, 0.5]], [0.5, 0.5], r"p has shape \(1, 2\) but q has shape \(2,\)"),
-    ([1.2, -0.2], [0.5, 0.5], r"p\[1\] = -0.2 is negative"),
-    ([0.5, 0.5], [[0.5, 0.5], [0.7, 0.4]], r"q\[1\] sums to 1.1, not 1"),
-    ([0.5, 0.6], [0.5, 0.5], r"p sums to 1.1, not 1"),
-    ([math.nan, 1.0], [0.5, 0.5], r"p\[0\] = nan; expected finite"),
-    (0.5, 0.5, "scalar"),
-    ([], [], "no outcomes"),
-    (["a", "b"], [0.5, 0.5], "p"),
-])
+@pytest.mark.parametrize(
+    "p,q,match",
+    [
+        ([0.5, 0.5], [0.2, 0.3, 0.5], r"p has shape \(2,\) but q has shape \(3,\)"),
+        ([[0.5, 0.5]], [0.5, 0.5], r"p has shape \(1, 2\) but q has shape \(2,\)"),
+        ([1.2, -0.2], [0.5, 0.5], r"p\[1\] = -0.2 is negative"),
+        ([0.5, 0.5], [[0.5, 0.5], [0.7, 0.4]], r"q\[1\] sums to 1.1, not 1"),
+        ([0.5, 0.6], [0.5, 0.5], r"p sums to 1.1, not 1"),
+        ([math.nan, 1.0], [0.5, 0.5], r"p\[0\] = nan; expected finite"),
+        (0.5, 0.5, "scalar"),
+        ([], [], "no outcomes"),
+        (["a", "b"], [0.5, 0.5], "p"),
+    ],
+)
 def test_bad_inputs_are_one_line_errors(p, q, match):
     with pytest.raises(GenzooError, match=match) as info:
         genzoo.kl_divergence(p, q)

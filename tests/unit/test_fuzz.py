@@ -32,9 +32,12 @@ def test_random_bytes_parse_or_fail_cleanly(data):
 
 
 @FUZZ
-@given(code=st.sampled_from([0x08, 0x09, 0x0B, 0x0C, 0x0D, 0x0E, 0x00, 0x0A, 0xFF]),
-       dims=st.lists(st.integers(0, 6), min_size=0, max_size=4),
-       payload=st.binary(max_size=300), cut=st.integers(0, 40))
+@given(
+    code=st.sampled_from([0x08, 0x09, 0x0B, 0x0C, 0x0D, 0x0E, 0x00, 0x0A, 0xFF]),
+    dims=st.lists(st.integers(0, 6), min_size=0, max_size=4),
+    payload=st.binary(max_size=300),
+    cut=st.integers(0, 40),
+)
 def test_plausible_headers_with_any_payload(code, dims, payload, cut):
     """Headers that look right, payloads too short, too long or exact, files cut anywhere."""
     data = (idx_header(code, dims) + payload)[: max(0, len(idx_header(code, dims)) + len(payload) - cut)]
@@ -65,11 +68,14 @@ def test_valid_files_round_trip(values):
 
 
 # -- the config loader ---------------------------------------------------------------------------------------
-scalars = st.one_of(st.none(), st.booleans(), st.integers(-10**6, 10**6), st.floats(allow_nan=True),
-                    st.text(max_size=12))
-values = st.recursive(scalars, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8),
-                                                                                          inner, max_size=3),
-                      max_leaves=6)
+scalars = st.one_of(
+    st.none(), st.booleans(), st.integers(-(10**6), 10**6), st.floats(allow_nan=True), st.text(max_size=12)
+)
+values = st.recursive(
+    scalars,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
+    max_leaves=6,
+)
 KNOWN = {
     "model": ["name", "latent_dim", "hidden", "beta", "noise", "noise_fraction", "tied", "likelihood", "network"],
     "data": ["dataset", "train_size", "test_size", "data_dir"],
@@ -82,9 +88,13 @@ section_values = {
 
 
 @FUZZ
-@given(model=section_values["model"], data=section_values["data"], train=section_values["train"],
-       name=st.sampled_from(["vae", "ae", "dae", "gan", "dcgan", "nope", ""]),
-       seed=st.one_of(st.integers(-3, 10**9), scalars))
+@given(
+    model=section_values["model"],
+    data=section_values["data"],
+    train=section_values["train"],
+    name=st.sampled_from(["vae", "ae", "dae", "gan", "dcgan", "nope", ""]),
+    seed=st.one_of(st.integers(-3, 10**9), scalars),
+)
 def test_config_dicts_load_or_fail_cleanly(model, data, train, name, seed):
     raw = {"model": {**model, "name": name}, "data": data, "train": train, "seed": seed}
     try:

@@ -19,8 +19,14 @@ from genzoo.config import RunConfig
 from genzoo.data.batches import Batch
 from genzoo.data.datasets import ImageSplit
 from genzoo.errors import GenzooError
-from genzoo.models.gan import (DISCRIMINATOR, GENERATOR, AdversarialHealth, TrainingHealthWarning, binary_entropy,
-                               ema_update)
+from genzoo.models.gan import (
+    DISCRIMINATOR,
+    GENERATOR,
+    AdversarialHealth,
+    TrainingHealthWarning,
+    binary_entropy,
+    ema_update,
+)
 from genzoo.models.registry import get_model_class
 from genzoo.nets.gan_nets import DCDiscriminator, DCGenerator, conv_layout
 from genzoo.train.checkpoint import META, WEIGHTS, list_checkpoints, sha256_file
@@ -104,12 +110,19 @@ def test_classic_64_is_the_pytorch_dcgan_example():
     g, d = DCGenerator(100, (3, 64, 64), 64), DCDiscriminator((3, 64, 64), 64)
     spec = lambda m: (type(m).__name__, m.in_channels, m.out_channels, m.kernel_size[0], m.stride[0], m.padding[0])
     assert [spec(m) for m in layers(g)] == [
-        ("ConvTranspose2d", 100, 512, 4, 1, 0), ("ConvTranspose2d", 512, 256, 4, 2, 1),
-        ("ConvTranspose2d", 256, 128, 4, 2, 1), ("ConvTranspose2d", 128, 64, 4, 2, 1),
-        ("ConvTranspose2d", 64, 3, 4, 2, 1)]
+        ("ConvTranspose2d", 100, 512, 4, 1, 0),
+        ("ConvTranspose2d", 512, 256, 4, 2, 1),
+        ("ConvTranspose2d", 256, 128, 4, 2, 1),
+        ("ConvTranspose2d", 128, 64, 4, 2, 1),
+        ("ConvTranspose2d", 64, 3, 4, 2, 1),
+    ]
     assert [spec(m) for m in layers(d)] == [
-        ("Conv2d", 3, 64, 4, 2, 1), ("Conv2d", 64, 128, 4, 2, 1), ("Conv2d", 128, 256, 4, 2, 1),
-        ("Conv2d", 256, 512, 4, 2, 1), ("Conv2d", 512, 1, 4, 1, 0)]
+        ("Conv2d", 3, 64, 4, 2, 1),
+        ("Conv2d", 64, 128, 4, 2, 1),
+        ("Conv2d", 128, 256, 4, 2, 1),
+        ("Conv2d", 256, 512, 4, 2, 1),
+        ("Conv2d", 512, 1, 4, 1, 0),
+    ]
     assert len([m for m in d.modules() if isinstance(m, nn.BatchNorm2d)]) == 3  # none on the first layer
     assert all(m.bias is None for m in layers(g) + layers(d))
     assert d(g(torch.randn(2, 100))).shape == (2,)
@@ -150,19 +163,22 @@ def test_wgan_gp_critic_has_no_batch_norm():
     assert (c.n_critic, c.lr_d, c.betas_d, c.gp_weight) == (5, 1e-4, (0.0, 0.9), 10.0)  # Algorithm 1
 
 
-@pytest.mark.parametrize("model,overrides,message", [
-    ("gan", {"width_g": 8}, "model.width_g applies to network=conv"),
-    ("dcgan", {"hidden_g": (8,)}, "model.hidden_g applies to network=mlp"),
-    ("wgan-gp", {"norm_d": "batch"}, "norm_d=layer or none"),
-    ("wgan-gp", {"label_smoothing": 0.1}, "no labels to smooth"),
-    ("gan", {"label_smoothing": 0.6}, "label_smoothing=0.6 is out of range"),
-    ("gan", {"ema_decay": 1.0}, "ema_decay=1.0 is out of range"),
-    ("gan", {"n_critic": 0}, "n_critic=0"),
-    ("gan", {"lr_d": 0.0}, "lr_d=0.0"),
-    ("dcgan", {"image_size": 30}, "does not fit the DCGAN layout"),
-    ("aae", {"prior": "mixture", "latent_dim": 3}, "latent_dim=3 is odd"),
-    ("aae", {"tied": True, "ema_decay": 0.9}, "cannot average a tied decoder"),
-])
+@pytest.mark.parametrize(
+    "model,overrides,message",
+    [
+        ("gan", {"width_g": 8}, "model.width_g applies to network=conv"),
+        ("dcgan", {"hidden_g": (8,)}, "model.hidden_g applies to network=mlp"),
+        ("wgan-gp", {"norm_d": "batch"}, "norm_d=layer or none"),
+        ("wgan-gp", {"label_smoothing": 0.1}, "no labels to smooth"),
+        ("gan", {"label_smoothing": 0.6}, "label_smoothing=0.6 is out of range"),
+        ("gan", {"ema_decay": 1.0}, "ema_decay=1.0 is out of range"),
+        ("gan", {"n_critic": 0}, "n_critic=0"),
+        ("gan", {"lr_d": 0.0}, "lr_d=0.0"),
+        ("dcgan", {"image_size": 30}, "does not fit the DCGAN layout"),
+        ("aae", {"prior": "mixture", "latent_dim": 3}, "latent_dim=3 is odd"),
+        ("aae", {"tied": True, "ema_decay": 0.9}, "cannot average a tied decoder"),
+    ],
+)
 def test_bad_settings_fail_in_one_line(model, overrides, message):
     with pytest.raises(GenzooError, match=message) as info:
         RunConfig.from_dict({"model": {"name": model, **overrides}})
@@ -215,8 +231,9 @@ def test_one_generator_forward_per_step_and_the_generator_scores_the_discriminat
     model.training_step(batch, 7, DISCRIMINATOR)
     pending = model._pending
     loss = model.training_step(batch, 7, GENERATOR).loss
-    torch.testing.assert_close(loss, F.binary_cross_entropy_with_logits(
-        model.discriminator(pending.fake).float(), torch.ones(len(batch))))
+    torch.testing.assert_close(
+        loss, F.binary_cross_entropy_with_logits(model.discriminator(pending.fake).float(), torch.ones(len(batch)))
+    )
     assert model._pending is None
 
 
@@ -239,7 +256,8 @@ def test_wgan_gp_runs_n_critic_steps_per_generator_step():
     model = build("wgan-gp", width_g=4, width_d=4, noise_dim=8)
     schedule = [model.phases(step) for step in range(10)]
     assert schedule == [(DISCRIMINATOR,)] * 4 + [(DISCRIMINATOR, GENERATOR)] + [(DISCRIMINATOR,)] * 4 + [
-        (DISCRIMINATOR, GENERATOR)]
+        (DISCRIMINATOR, GENERATOR)
+    ]
     assert build("gan").phases(3) == (DISCRIMINATOR, GENERATOR)
 
 
@@ -258,17 +276,21 @@ def test_gradient_penalty_matches_its_formula_for_a_linear_critic():
     out.loss.backward()  # differentiable through the penalty (double backward)
     assert linear.weight.grad is not None and torch.isfinite(linear.weight.grad).all()
     with torch.no_grad():  # evaluation still measures the penalty
-        torch.testing.assert_close(model.training_step(batch, 0, DISCRIMINATOR).terms["gradient_penalty"],
-                                   (norm - 1) ** 2)
+        torch.testing.assert_close(
+            model.training_step(batch, 0, DISCRIMINATOR).terms["gradient_penalty"], (norm - 1) ** 2
+        )
 
 
-@pytest.mark.parametrize("name,overrides", [
-    ("gan", {"hidden_g": (16,), "hidden_d": (16,), "noise_dim": 4}),
-    ("cgan", {"width_g": 4, "width_d": 4, "noise_dim": 4}),
-    ("dcgan", {"width_g": 4, "width_d": 4, "noise_dim": 4, "ema_decay": 0.9}),
-    ("wgan-gp", {"width_g": 4, "width_d": 4, "noise_dim": 4, "n_critic": 1}),
-    ("aae", {"hidden": (16,), "latent_dim": 2, "prior": "mixture"}),
-])
+@pytest.mark.parametrize(
+    "name,overrides",
+    [
+        ("gan", {"hidden_g": (16,), "hidden_d": (16,), "noise_dim": 4}),
+        ("cgan", {"width_g": 4, "width_d": 4, "noise_dim": 4}),
+        ("dcgan", {"width_g": 4, "width_d": 4, "noise_dim": 4, "ema_decay": 0.9}),
+        ("wgan-gp", {"width_g": 4, "width_d": 4, "noise_dim": 4, "n_critic": 1}),
+        ("aae", {"hidden": (16,), "latent_dim": 2, "prior": "mixture"}),
+    ],
+)
 def test_every_phase_runs_under_bf16_autocast(name, overrides):
     model = build(name, **overrides)
     with torch.autocast("cpu", dtype=torch.bfloat16):
@@ -456,8 +478,7 @@ def test_aae_mixture_prior_puts_each_class_on_its_own_petal():
     for k in (0, 2, 7):
         z = model.prior_sample(4000, torch.full((4000,), k), gen)
         angle = 2 * math.pi * k / 10
-        torch.testing.assert_close(z.mean(0), 2.0 * torch.tensor([math.cos(angle), math.sin(angle)]),
-                                   atol=0.05, rtol=0)
+        torch.testing.assert_close(z.mean(0), 2.0 * torch.tensor([math.cos(angle), math.sin(angle)]), atol=0.05, rtol=0)
     assert "conditional" in model.capabilities and "conditional" not in type(model).capabilities
     assert layers(model.discriminator)[0].in_features == 2 + 10  # codes and one-hot labels
     gaussian = build("aae", hidden=(16,), latent_dim=2)
@@ -482,8 +503,9 @@ def test_manifold_axes_follow_the_noise_distribution():
 
 @pytest.mark.filterwarnings("ignore::genzoo.models.gan.TrainingHealthWarning")  # tiny runs
 def test_wgan_gp_through_the_trainer_logs_each_player_per_own_step(tmp_path):
-    config = build_tiny_config("wgan-gp", model={"width_g": 4, "width_d": 4, "noise_dim": 8, "n_critic": 3},
-                               train={"log_every": 3})
+    config = build_tiny_config(
+        "wgan-gp", model={"width_g": 4, "width_d": 4, "noise_dim": 8, "n_critic": 3}, train={"log_every": 3}
+    )
     genzoo.train(config, tmp_path / "run", verbose=False)
     records = read_metrics(tmp_path / "run")
     train = [r for r in records if r["split"] == "train"]
@@ -501,8 +523,12 @@ def test_wgan_gp_through_the_trainer_logs_each_player_per_own_step(tmp_path):
 def test_gan_learns_the_data_in_a_short_run(tmp_path):
     """A real (if tiny) check that the game learns: after 192 steps on 2048 digits the mean sample is far closer
     to the mean digit than the untrained generator's (a GAN's players never lower the sum of their losses)."""
-    config = build_tiny_config("gan", model={"hidden_g": (64,), "hidden_d": (64,), "noise_dim": 16, "lr_g": 1e-3,
-                                             "lr_d": 1e-3}, data={"train_size": 2048}, train={"epochs": 3})
+    config = build_tiny_config(
+        "gan",
+        model={"hidden_g": (64,), "hidden_d": (64,), "noise_dim": 16, "lr_g": 1e-3, "lr_d": 1e-3},
+        data={"train_size": 2048},
+        train={"epochs": 3},
+    )
     run = tmp_path / "run"
     untrained = get_model_class("gan")(RunConfig.from_dict(config).model)
     result = genzoo.train(config, run, verbose=False)

@@ -34,6 +34,7 @@ BENEATH: dict[str, tuple[str, ...]] = {
     "__init__": (),  # genzoo's lazy namespace: names resolved with importlib, no import statements
 }
 
+
 def allowed(part: str) -> set[str]:
     """`part` and every part beneath it, transitively."""
     seen, todo = {part}, list(BENEATH[part])
@@ -89,16 +90,22 @@ def test_every_part_of_the_package_is_in_the_table():
 
 
 def test_imports_go_down_the_layers():
-    wrong = sorted((importer, imported) for importer, targets in GRAPH.items() for imported in targets
-                   if part_of(imported) not in allowed(part_of(importer)))
-    assert not wrong, "\n".join(f"{a} imports {b} ({part_of(a)} may import {', '.join(sorted(allowed(part_of(a))))})"
-                                for a, b in wrong)
+    wrong = sorted(
+        (importer, imported)
+        for importer, targets in GRAPH.items()
+        for imported in targets
+        if part_of(imported) not in allowed(part_of(importer))
+    )
+    assert not wrong, "\n".join(
+        f"{a} imports {b} ({part_of(a)} may import {', '.join(sorted(allowed(part_of(a))))})" for a, b in wrong
+    )
 
 
 def test_no_import_cycles():
     """No two modules import each other, however indirectly and wherever in the file. A module's import of its
     own package (the model registry loading genzoo.models so that every model registers) is not a cycle to mend:
     the package's __init__ exists to gather its modules."""
+
     def edges(module: str) -> set[str]:
         own_packages = {module.rsplit(".", n)[0] for n in range(1, module.count(".") + 1)}
         return {m for m in GRAPH[module] if m not in own_packages}
@@ -110,9 +117,9 @@ def test_no_import_cycles():
         state[module] = "open"
         for target in sorted(edges(module)):
             if state.get(target) == "open":  # back on the current path: path[target:] -> module -> target
-                cycles.append(path[path.index(target):] + [module, target])
+                cycles.append([*path[path.index(target) :], module, target])
             elif target not in state:
-                visit(target, path + [module])
+                visit(target, [*path, module])
         state[module] = "done"
 
     for module in sorted(GRAPH):

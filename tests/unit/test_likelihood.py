@@ -63,11 +63,14 @@ def exact_log_px_ladder(model, x: torch.Tensor) -> torch.Tensor:
     return torch.logsumexp(joint.flatten(0, 1), 0) + 2 * math.log(step)
 
 
-@pytest.mark.parametrize("name,overrides,exact", [
-    ("vae", {"hidden": (16,), "latent_dim": 1}, exact_log_px_single_layer),
-    ("vamp-vae", {"hidden": (16,), "latent_dim": 1, "pseudo_inputs": 5}, exact_log_px_single_layer),
-    ("ladder-vae", {"hidden": (16, 8), "latent_dims": (1, 1)}, exact_log_px_ladder),
-])
+@pytest.mark.parametrize(
+    "name,overrides,exact",
+    [
+        ("vae", {"hidden": (16,), "latent_dim": 1}, exact_log_px_single_layer),
+        ("vamp-vae", {"hidden": (16,), "latent_dim": 1, "pseudo_inputs": 5}, exact_log_px_single_layer),
+        ("ladder-vae", {"hidden": (16, 8), "latent_dims": (1, 1)}, exact_log_px_ladder),
+    ],
+)
 def test_importance_bound_matches_the_exact_integral(name, overrides, exact):
     model, x = tiny(name, **overrides), binary_images()
     truth = exact(model, x)  # (B,)
@@ -125,8 +128,12 @@ def test_evaluate_nll_reports_the_protocol_and_is_seeded():
     b = evaluate_nll(model, split, k=64, seed=3, batch_size=3, progress=False)
     c = evaluate_nll(model, split, k=64, seed=4, batch_size=3, progress=False)
     assert a["nll"] == b["nll"] and a["nll"] != c["nll"]
-    assert {k: a[k] for k in ("k", "n_images", "seed", "quantity")} == {"k": 64, "n_images": 7, "seed": 3,
-                                                                         "quantity": "-log p(x)"}
+    assert {k: a[k] for k in ("k", "n_images", "seed", "quantity")} == {
+        "k": 64,
+        "n_images": 7,
+        "seed": 3,
+        "quantity": "-log p(x)",
+    }
     assert a["nll"] > 0 and a["elbo"] < -a["nll"] + 1e-9 and a["gap"] >= 0 and a["nll_stderr"] > 0
     assert model.training is False
 

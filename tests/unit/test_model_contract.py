@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from genzoo.config import RunConfig
 from genzoo.api import build_model
+from genzoo.config import RunConfig
 from genzoo.data.batches import Batch, to_float
 from genzoo.errors import CapabilityError
 from genzoo.models import base
@@ -77,10 +77,7 @@ CASE_IDS = [case_id(c) for c in CASES]
 VERBS = (ENCODE, DECODE, RECONSTRUCT, SAMPLE)
 CONDITIONAL = getattr(base, "CONDITIONAL", "conditional")
 UNDECLARED = [
-    (name, extra, verb)
-    for name, extra in CASES
-    for verb in VERBS
-    if verb not in get_model_class(name).capabilities
+    (name, extra, verb) for name, extra in CASES for verb in VERBS if verb not in get_model_class(name).capabilities
 ]
 
 BATCH = 5
@@ -157,8 +154,11 @@ def test_declares_known_capabilities_and_metadata(name, extra):
         assert {ENCODE, DECODE} <= set(cls.capabilities)
 
 
-CONFIG_CAPABILITIES = [(name, verb, setting) for name in model_names()
-                       for verb, setting in get_model_class(name).config_capabilities.items()]
+CONFIG_CAPABILITIES = [
+    (name, verb, setting)
+    for name in model_names()
+    for verb, setting in get_model_class(name).config_capabilities.items()
+]
 
 
 @pytest.mark.parametrize("name,verb,setting", CONFIG_CAPABILITIES)
@@ -218,9 +218,7 @@ def test_sample_is_reproducible_with_a_generator(name, extra):
     assert not torch.equal(a, c)
 
 
-@pytest.mark.parametrize(
-    "name,extra,verb", UNDECLARED, ids=[f"{case_id((n, e))}-{v}" for n, e, v in UNDECLARED]
-)
+@pytest.mark.parametrize("name,extra,verb", UNDECLARED, ids=[f"{case_id((n, e))}-{v}" for n, e, v in UNDECLARED])
 def test_undeclared_verb_raises_capability_error(name, extra, verb):
     model = make_model(name, extra)
     x, z = inputs(model)
@@ -243,8 +241,10 @@ def test_log_weights_when_declared(name, extra):
         return
     model.eval()
     with torch.no_grad():
-        a, b, c = (model.log_weights(x, 3, generator=torch.Generator().manual_seed(seed), **label_kwargs(model, len(x)))
-                   for seed in (0, 0, 1))
+        a, b, c = (
+            model.log_weights(x, 3, generator=torch.Generator().manual_seed(seed), **label_kwargs(model, len(x)))
+            for seed in (0, 0, 1)
+        )
     assert a.shape == (3, BATCH) and a.dtype == torch.float32 and torch.isfinite(a).all()
     assert torch.equal(a, b) and not torch.equal(a, c)
 
@@ -259,8 +259,11 @@ def test_a_missing_verb_gives_the_reason_for_that_verb():
     gan = make_model("gan", TINY_OVERRIDES["gan"])
     with pytest.raises(CapabilityError, match="a GAN has no encoder"):
         gan.encode(torch.zeros(1, 1, 28, 28))
-    with pytest.raises(CapabilityError, match=r"cannot log_likelihood \(a test log-likelihood needs a model that "
-                                              r"defines p\(x\): vae, iwae"):
+    with pytest.raises(
+        CapabilityError,
+        match=r"cannot log_likelihood \(a test log-likelihood needs a model that "
+        r"defines p\(x\): vae, iwae",
+    ):
         gan.log_weights(torch.zeros(1, 1, 28, 28), 2)
 
 
@@ -272,9 +275,7 @@ def test_checkpoint_round_trip_gives_identical_outputs(name, extra, tmp_path):
     model = make_model(name, extra, seed=0)
     x, z = inputs(model)
     expected = declared_outputs(model, x, z)
-    save_checkpoint(
-        tmp_path / "checkpoints", 3, model.state_dict(), {"step": 3}, {"epoch": 0.5, "model": name}
-    )
+    save_checkpoint(tmp_path / "checkpoints", 3, model.state_dict(), {"step": 3}, {"epoch": 0.5, "model": name})
     checkpoint = latest_valid(tmp_path / "checkpoints")
     assert checkpoint is not None and checkpoint.step == 3
 
@@ -330,7 +331,7 @@ def test_adam_steps_on_a_fixed_batch_lower_the_loss(name, extra, mnist_small):
     for only in trials:
         optimizers = {g.name: torch.optim.Adam(g.params, lr=(g.lr or 3e-3) if only is None else 3e-3) for g in groups}
 
-        def phases(step: int) -> tuple[str, ...]:
+        def phases(step: int, only: str | None = only) -> tuple[str, ...]:
             return model.phases(step) if only is None else (only,)
 
         def loss_now() -> float:

@@ -81,8 +81,10 @@ def test_features_do_not_depend_on_the_batching(mnist_small):
     train = load_dataset("mnist", train_size=70 * threads + 5, test_size=1).train.images.float() / 255
     for n in (70 * threads + 5, 64 * threads + 3):  # a last batch long enough to keep; one short enough to merge
         assert torch.equal(features.extract(net, train[:n]), features.extract(net, train[:n], batch_size=n))
-    assert torch.equal(features.extract_split(net, mnist_small.test)[0],
-                       features.extract(net, mnist_small.test.images.float() / 255, batch_size=64))
+    assert torch.equal(
+        features.extract_split(net, mnist_small.test)[0],
+        features.extract(net, mnist_small.test.images.float() / 255, batch_size=64),
+    )
 
 
 def test_batch_bounds_cover_every_item_once_and_merge_a_short_tail():
@@ -91,4 +93,3 @@ def test_batch_bounds_cover_every_item_once_and_merge_a_short_tail():
     assert features.batch_bounds(520, 250, smallest=12) == [(0, 250), (250, 500), (500, 520)]
     assert features.batch_bounds(7, 250, smallest=12) == [(0, 7)]
     assert features.batch_bounds(0, 250) == []
-

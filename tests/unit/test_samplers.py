@@ -17,8 +17,9 @@ from genzoo.samplers import MixtureSampler, fit_gaussian_mixture
 from tests.conftest import build_tiny_config, one_line_error
 
 MEANS = torch.tensor([[0.0, 0.0], [6.0, 6.0], [-6.0, 5.0]], dtype=torch.float64)
-COVARIANCES = torch.tensor([[[1.0, 0.6], [0.6, 1.0]], [[0.25, 0.0], [0.0, 2.0]], [[0.5, -0.2], [-0.2, 0.5]]],
-                           dtype=torch.float64)
+COVARIANCES = torch.tensor(
+    [[[1.0, 0.6], [0.6, 1.0]], [[0.25, 0.0], [0.0, 2.0]], [[0.5, -0.2], [-0.2, 0.5]]], dtype=torch.float64
+)
 WEIGHTS = torch.tensor([0.5, 0.3, 0.2], dtype=torch.float64)
 
 
@@ -73,7 +74,9 @@ def test_evaluate_with_the_mixture_adds_a_leaderboard_row(tiny_ae_run, tmp_path,
     assert rows[2].startswith("real data (floor)") and rows[3].startswith("ae (gmm) ")
     sections = json.loads((run / "eval.json").read_text())
     protocol = sections["quality-gmm"]["protocol"]
-    assert protocol["sampler"] == "gmm" and protocol["components"] == 3 and protocol["fit_codes"] == 10_000  # the probes' training images
+    assert (
+        protocol["sampler"] == "gmm" and protocol["components"] == 3 and protocol["fit_codes"] == 10_000
+    )  # the probes' training images
     assert "quality" not in sections and sections["quality-gmm"]["fd_lenet"] > 0
 
 

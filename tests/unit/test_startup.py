@@ -35,11 +35,14 @@ def test_help_needs_no_torch():
     assert "genzoo.cli" in modules
 
 
-@pytest.mark.parametrize("code", [
-    "from genzoo import cli\ncli.main(['models'])",
-    "from genzoo import cli\ncli.main(['datasets'])",
-    "import genzoo.api",
-])
+@pytest.mark.parametrize(
+    "code",
+    [
+        "from genzoo import cli\ncli.main(['models'])",
+        "from genzoo import cli\ncli.main(['datasets'])",
+        "import genzoo.api",
+    ],
+)
 def test_quick_commands_and_the_api_leave_heavy_modules_alone(code):
     modules = loaded_after(code)
     assert not modules & set(HEAVY), sorted(modules & set(HEAVY))
@@ -47,12 +50,21 @@ def test_quick_commands_and_the_api_leave_heavy_modules_alone(code):
 
 def test_lazy_names_resolve_and_stay_functions():
     """genzoo.train / evaluate / report are functions even after their namesake subpackages' modules load."""
-    out = subprocess.run([sys.executable, "-c", (
-        "import genzoo, inspect\n"
-        "import genzoo.train.trainer, genzoo.report.html, genzoo.evaluate.quality\n"
-        "names = ['train', 'evaluate', 'report', 'load', 'kl_divergence', 'RunConfig', 'GenzooError']\n"
-        "print(all(callable(getattr(genzoo, n)) and not inspect.ismodule(getattr(genzoo, n)) for n in names))\n"
-        "print(sorted(genzoo.__all__) == sorted(n for n in genzoo.__all__ if hasattr(genzoo, n)))\n"
-        "try:\n    genzoo.no_such_name\nexcept AttributeError as exc:\n    print(exc)\n")],
-        capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            (
+                "import genzoo, inspect\n"
+                "import genzoo.train.trainer, genzoo.report.html, genzoo.evaluate.quality\n"
+                "names = ['train', 'evaluate', 'report', 'load', 'kl_divergence', 'RunConfig', 'GenzooError']\n"
+                "print(all(callable(getattr(genzoo, n)) and not inspect.ismodule(getattr(genzoo, n)) for n in names))\n"
+                "print(sorted(genzoo.__all__) == sorted(n for n in genzoo.__all__ if hasattr(genzoo, n)))\n"
+                "try:\n    genzoo.no_such_name\nexcept AttributeError as exc:\n    print(exc)\n"
+            ),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert out.stdout.splitlines() == ["True", "True", "module 'genzoo' has no attribute 'no_such_name'"]

@@ -29,24 +29,29 @@ def build(name: str, **overrides):
 
 def batch_of(mnist_small, n: int = 32, binary: bool = True) -> Batch:
     x = to_float(mnist_small.train.images[:n])
-    return Batch(torch.bernoulli(x, generator=torch.Generator().manual_seed(0)) if binary else x,
-                 mnist_small.train.labels[:n])
+    return Batch(
+        torch.bernoulli(x, generator=torch.Generator().manual_seed(0)) if binary else x, mnist_small.train.labels[:n]
+    )
 
 
 def gaussian(shape=(4, 3), seed: int = 0, dtype=torch.float64) -> DiagonalGaussian:
     gen = torch.Generator().manual_seed(seed)
-    return DiagonalGaussian(torch.randn(shape, generator=gen, dtype=dtype),
-                            torch.randn(shape, generator=gen, dtype=dtype) * 0.7)
+    return DiagonalGaussian(
+        torch.randn(shape, generator=gen, dtype=dtype), torch.randn(shape, generator=gen, dtype=dtype) * 0.7
+    )
 
 
 # -- Monte Carlo KL against the closed forms the objectives use --------------------------------------------------
 
 
-@pytest.mark.parametrize("name,overrides", [
-    ("vae", {"hidden": (32,), "latent_dim": 3}),
-    ("cvae", {"hidden": (32,), "latent_dim": 3}),
-    ("ladder-vae", {"hidden": (32, 16), "latent_dims": (3, 2)}),
-])
+@pytest.mark.parametrize(
+    "name,overrides",
+    [
+        ("vae", {"hidden": (32,), "latent_dim": 3}),
+        ("cvae", {"hidden": (32,), "latent_dim": 3}),
+        ("ladder-vae", {"hidden": (32, 16), "latent_dims": (3, 2)}),
+    ],
+)
 def test_model_monte_carlo_kl_matches_its_closed_form(name, overrides, mnist_small):
     """E_q[log q(z|x) - log p(z)] over many draws equals the closed-form KL the ELBO objective uses (the cvae's
     prior is p(z|y); for the ladder, the sum over layers of KL(q(z_i | x, z_{i+1}) || p(z_i | z_{i+1})), averaged
@@ -70,11 +75,12 @@ def test_model_monte_carlo_kl_matches_its_closed_form(name, overrides, mnist_sma
 
 def test_gaussian_to_gaussian_kl_matches_torch_and_monte_carlo():
     q, p = gaussian(seed=0), gaussian(seed=1)
-    reference = torch.distributions.kl_divergence(torch.distributions.Normal(q.mean, q.std),
-                                                  torch.distributions.Normal(p.mean, p.std))
+    reference = torch.distributions.kl_divergence(
+        torch.distributions.Normal(q.mean, q.std), torch.distributions.Normal(p.mean, p.std)
+    )
     assert torch.allclose(q.kl_to(p), reference, atol=1e-12)
     z = q.sample(torch.Generator().manual_seed(2), n=200_000)  # (n, B, D)
-    ratio = (q.log_prob_per_dim(z) - p.log_prob_per_dim(z))
+    ratio = q.log_prob_per_dim(z) - p.log_prob_per_dim(z)
     assert torch.all((ratio.mean(0) - q.kl_to(p)).abs() < 5 * ratio.std(0) / math.sqrt(200_000) + 1e-3)
     standard = DiagonalGaussian(torch.zeros(4, 3, dtype=torch.float64), torch.zeros(4, 3, dtype=torch.float64))
     assert torch.allclose(q.kl_to(standard), q.kl(), atol=1e-12)  # against N(0, I) it is the VAE's closed form
@@ -99,14 +105,18 @@ def test_vamp_prior_density_is_the_mixture_of_its_pseudo_input_posteriors():
         comps = model.prior.components()  # (K, D)
         mixture = torch.distributions.MixtureSameFamily(
             torch.distributions.Categorical(logits=torch.zeros(7)),
-            torch.distributions.Independent(torch.distributions.Normal(comps.mean, comps.std), 1))
+            torch.distributions.Independent(torch.distributions.Normal(comps.mean, comps.std), 1),
+        )
         assert torch.allclose(model.prior.log_prob(z), mixture.log_prob(z), atol=1e-4)
         marginal = torch.distributions.MixtureSameFamily(
             torch.distributions.Categorical(logits=torch.zeros(3, 7)),
-            torch.distributions.Normal(comps.mean.T, comps.std.T))  # one 1-D mixture per dimension
+            torch.distributions.Normal(comps.mean.T, comps.std.T),
+        )  # one 1-D mixture per dimension
         assert torch.allclose(model.prior.log_prob_per_dim(z), marginal.log_prob(z), atol=1e-4)
     assert isinstance(model.prior, VampPrior) and model.prior.pseudo_inputs().shape == (7, 1, 28, 28)
-    assert "prior.pseudo_logits" in model.state_dict() and not any(k.startswith("prior.posterior") for k in model.state_dict())
+    assert "prior.pseudo_logits" in model.state_dict() and not any(
+        k.startswith("prior.posterior") for k in model.state_dict()
+    )
     draws = model.prior.sample(4, torch.Generator().manual_seed(0))
     assert draws.shape == (4, 3) and torch.isfinite(draws).all()
 
@@ -219,7 +229,9 @@ def test_minibatch_tc_is_exact_for_identical_posteriors():
     """If q(z|x) is one factorised Gaussian for every x, q(z) is that Gaussian and TC = 0; the minibatch-weighted
     estimator then gives exactly its constant offset (D - 1) log N (Chen et al. 2018's log(NM) normaliser)."""
     batch, dim, n = 16, 5, 1000
-    q = DiagonalGaussian(torch.full((batch, dim), 0.3, dtype=torch.float64), torch.full((batch, dim), -0.4, dtype=torch.float64))
+    q = DiagonalGaussian(
+        torch.full((batch, dim), 0.3, dtype=torch.float64), torch.full((batch, dim), -0.4, dtype=torch.float64)
+    )
     z = q.sample(torch.Generator().manual_seed(0))
     offset = torch.tensor((dim - 1) * math.log(n), dtype=torch.float64)
     assert torch.allclose(total_correlation(q, z, n, "mws"), offset)
@@ -229,7 +241,7 @@ def test_minibatch_tc_is_exact_for_identical_posteriors():
 
 def exact_tc_of_the_mixture(q: DiagonalGaussian, z: torch.Tensor) -> torch.Tensor:
     """TC at the draws z for q(z) = the mean of the N posteriors in q, written out with torch.distributions."""
-    n, dim = z.shape
+    n, _dim = z.shape
     normal = torch.distributions.Normal(q.mean[None], (0.5 * q.logvar[None]).exp())  # (1, N, D)
     per_dim = normal.log_prob(z[:, None, :])  # (N_i, N_j, D)
     log_qz = torch.logsumexp(per_dim.sum(2), 1) - math.log(n)
@@ -243,8 +255,9 @@ def test_stratified_tc_is_exact_when_the_batch_is_the_data_set():
     n, dim = 12, 3
     gen = torch.Generator().manual_seed(0)
     t = torch.linspace(-2, 2, n, dtype=torch.float64)[:, None]
-    q = DiagonalGaussian(t * torch.tensor([1.0, 0.8, -0.5], dtype=torch.float64),
-                         torch.full((n, dim), -3.0, dtype=torch.float64))
+    q = DiagonalGaussian(
+        t * torch.tensor([1.0, 0.8, -0.5], dtype=torch.float64), torch.full((n, dim), -3.0, dtype=torch.float64)
+    )
     z = q.sample(gen)
     exact = exact_tc_of_the_mixture(q, z)
     assert exact > 0.5
@@ -258,8 +271,10 @@ def test_stratified_density_estimate_is_unbiased_over_random_batches():
     without replacement, averages over every such batch (all enumerated) to the exact mixture density."""
     n, m, dim = 7, 3, 2
     gen = torch.Generator().manual_seed(1)
-    q = DiagonalGaussian(torch.randn(n, dim, generator=gen, dtype=torch.float64),
-                         torch.randn(n, dim, generator=gen, dtype=torch.float64) * 0.3)
+    q = DiagonalGaussian(
+        torch.randn(n, dim, generator=gen, dtype=torch.float64),
+        torch.randn(n, dim, generator=gen, dtype=torch.float64) * 0.3,
+    )
     z0 = q.sample(gen)[0]
     density = torch.distributions.Normal(q.mean, (0.5 * q.logvar).exp()).log_prob(z0).sum(1).exp()  # (N,) q(z0|x_n)
     batches = [torch.tensor((0, *others)) for others in itertools.combinations(range(1, n), m - 1)]
@@ -315,19 +330,22 @@ def test_factor_vae_has_two_disjoint_optimizer_groups(mnist_small):
 # -- config errors ------------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name,key,value,match", [
-    ("vae", "free_bits", -1, r"model\.free_bits=-1"),
-    ("vae", "samples", 0, r"model\.samples=0"),
-    ("vae", "learn_sigma", True, r"model\.learn_sigma=true needs likelihood=gaussian"),
-    ("iwae", "free_bits", 0.5, r"model\.free_bits=0\.5 needs objective=elbo"),
-    ("vamp-vae", "free_bits", 0.5, r"model\.free_bits=0\.5 needs a factorised prior"),
-    ("vamp-vae", "pseudo_inputs", 0, r"model\.pseudo_inputs=0"),
-    ("info-vae", "alpha", 2.0, r"model\.alpha=2\.0"),
-    ("info-vae", "objective", "iwae", r"model\.objective=iwae is not supported by info-vae"),
-    ("factor-vae", "discriminator_hidden", [], r"model\.discriminator_hidden=\[\]"),
-    ("ladder-vae", "latent_dims", [8], r"model\.latent_dims=\[8\]"),
-    ("vae", "channels", [], r"model\.channels=\[\]"),
-])
+@pytest.mark.parametrize(
+    "name,key,value,match",
+    [
+        ("vae", "free_bits", -1, r"model\.free_bits=-1"),
+        ("vae", "samples", 0, r"model\.samples=0"),
+        ("vae", "learn_sigma", True, r"model\.learn_sigma=true needs likelihood=gaussian"),
+        ("iwae", "free_bits", 0.5, r"model\.free_bits=0\.5 needs objective=elbo"),
+        ("vamp-vae", "free_bits", 0.5, r"model\.free_bits=0\.5 needs a factorised prior"),
+        ("vamp-vae", "pseudo_inputs", 0, r"model\.pseudo_inputs=0"),
+        ("info-vae", "alpha", 2.0, r"model\.alpha=2\.0"),
+        ("info-vae", "objective", "iwae", r"model\.objective=iwae is not supported by info-vae"),
+        ("factor-vae", "discriminator_hidden", [], r"model\.discriminator_hidden=\[\]"),
+        ("ladder-vae", "latent_dims", [8], r"model\.latent_dims=\[8\]"),
+        ("vae", "channels", [], r"model\.channels=\[\]"),
+    ],
+)
 def test_bad_values_are_one_line_errors_naming_the_key(name, key, value, match):
     with pytest.raises(GenzooError, match=match) as info:
         RunConfig.from_dict({"model": {"name": name, key: value}})
@@ -339,8 +357,15 @@ def test_bad_values_are_one_line_errors_naming_the_key(name, key, value, match):
 
 def test_collapse_summary_counts_units_whose_mean_moves_with_x():
     gen = torch.Generator().manual_seed(0)
-    means = torch.stack([torch.randn(500, generator=gen), torch.full((500,), 0.7),  # active, collapsed
-                         0.05 * torch.randn(500, generator=gen), 0.2 * torch.randn(500, generator=gen)], 1)  # 0.0025, 0.04
+    means = torch.stack(
+        [
+            torch.randn(500, generator=gen),
+            torch.full((500,), 0.7),  # active, collapsed
+            0.05 * torch.randn(500, generator=gen),
+            0.2 * torch.randn(500, generator=gen),
+        ],
+        1,
+    )  # 0.0025, 0.04
     kl = torch.tensor([[2.0, 0.0, 0.1, 0.5]]).expand(500, 4)
     summary = collapse_summary(means, kl, layers=(2, 2))
     assert summary["active_units"] == 2 and summary["active_units_per_layer"] == [1, 1]

@@ -72,8 +72,10 @@ class IdxDatasetSpec(FileDatasetSpec):
         return (self.train_images, self.train_labels, self.test_images, self.test_labels)
 
     def read(self, paths: Sequence[Path]) -> tuple[ImageSplit, ImageSplit]:
-        return (_read_idx_split(self, decoded_idx(paths[0], self.train_images.sha256), read_idx(paths[1]), paths),
-                _read_idx_split(self, decoded_idx(paths[2], self.test_images.sha256), read_idx(paths[3]), paths[2:]))
+        return (
+            _read_idx_split(self, decoded_idx(paths[0], self.train_images.sha256), read_idx(paths[1]), paths),
+            _read_idx_split(self, decoded_idx(paths[2], self.test_images.sha256), read_idx(paths[3]), paths[2:]),
+        )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -95,22 +97,28 @@ class CifarSpec(FileDatasetSpec):
         record = 1 + 3 * 32 * 32
         try:
             with tarfile.open(paths[0], "r:gz") as archive:
+
                 def split(members: tuple[str, ...]) -> ImageSplit:
                     parts = []
                     for name in members:
                         try:
                             member = archive.getmember(name)
                         except KeyError:
-                            raise GenzooError(f"{paths[0]}: no member {name}; not the CIFAR-10 binary archive") from None
+                            raise GenzooError(
+                                f"{paths[0]}: no member {name}; not the CIFAR-10 binary archive"
+                            ) from None
                         if not member.isfile() or member.size != record * self.records_per_member:
-                            raise GenzooError(f"{paths[0]}: {name} holds {member.size} bytes, expected "
-                                              f"{record * self.records_per_member} ({self.records_per_member} records)")
+                            raise GenzooError(
+                                f"{paths[0]}: {name} holds {member.size} bytes, expected "
+                                f"{record * self.records_per_member} ({self.records_per_member} records)"
+                            )
                         parts.append(np.frombuffer(archive.extractfile(member).read(), np.uint8).reshape(-1, record))
                     rows = np.concatenate(parts)  # (N, 3073)
                     labels = rows[:, 0].astype(np.int64)
                     if labels.max() >= len(self.classes):
-                        raise GenzooError(f"{paths[0]}: labels must lie in 0..{len(self.classes) - 1}, "
-                                          f"found {labels.max()}")
+                        raise GenzooError(
+                            f"{paths[0]}: labels must lie in 0..{len(self.classes) - 1}, found {labels.max()}"
+                        )
                     images = np.ascontiguousarray(rows[:, 1:]).reshape(-1, 3, 32, 32)  # planes R, G, B
                     return ImageSplit(torch.from_numpy(images), torch.from_numpy(labels))
 
@@ -128,8 +136,10 @@ class ImageFolderSpec(DatasetSpec):
 
     def load(self, data_dir: Path | str | None, mirrors: Sequence[str] | None, options: FolderOptions) -> Dataset:
         if data_dir is None:
-            raise GenzooError("data.dataset=image-folder needs data.data_dir: the folder of pictures (one "
-                              "sub-folder per class, or the pictures directly), e.g. --data-dir ~/pictures")
+            raise GenzooError(
+                "data.dataset=image-folder needs data.data_dir: the folder of pictures (one "
+                "sub-folder per class, or the pictures directly), e.g. --data-dir ~/pictures"
+            )
         train, test, classes = read_image_folder(Path(data_dir), self.extensions, options)
         return Dataset(replace(self, classes=classes), train, test)
 
@@ -207,8 +217,9 @@ IMAGE_FOLDER = ImageFolderSpec(
     classes=(),  # the folder's class sub-folders, found when it is loaded
 )
 
-DATASETS: dict[str, DatasetSpec] = {spec.name: spec for spec in (MNIST, BINARIZED_MNIST, FASHION_MNIST, CIFAR10,
-                                                                 IMAGE_FOLDER)}
+DATASETS: dict[str, DatasetSpec] = {
+    spec.name: spec for spec in (MNIST, BINARIZED_MNIST, FASHION_MNIST, CIFAR10, IMAGE_FOLDER)
+}
 TEST_BINARIZATION_SEED = 0  # the fixed draw that turns the test split into binary images (Burda et al. protocol)
 
 

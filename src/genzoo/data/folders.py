@@ -28,9 +28,15 @@ SPLIT_SEED = 0
 
 def list_pictures(root: Path, extensions: tuple[str, ...]) -> tuple[list[tuple[Path, int]], tuple[str, ...]]:
     """[(picture, label)] sorted by path, and the class names. Hidden files and folders are skipped."""
+
     def pictures_under(folder: Path) -> list[Path]:
-        return sorted(p for p in folder.rglob("*") if p.suffix.lower() in extensions and p.is_file()
-                      and not any(part.startswith(".") for part in p.relative_to(root).parts))
+        return sorted(
+            p
+            for p in folder.rglob("*")
+            if p.suffix.lower() in extensions
+            and p.is_file()
+            and not any(part.startswith(".") for part in p.relative_to(root).parts)
+        )
 
     if not root.is_dir():
         raise GenzooError(f"data.data_dir={str(root)!r}: not a folder of pictures")
@@ -41,8 +47,10 @@ def list_pictures(root: Path, extensions: tuple[str, ...]) -> tuple[list[tuple[P
     else:
         items, classes = [(p, 0) for p in pictures_under(root)], (root.resolve().name or "pictures",)
     if len(items) < 2:
-        raise GenzooError(f"{root}: found {len(items)} pictures ({', '.join(extensions)}); a data set needs at "
-                          "least two (one for training, one for testing)")
+        raise GenzooError(
+            f"{root}: found {len(items)} pictures ({', '.join(extensions)}); a data set needs at "
+            "least two (one for training, one for testing)"
+        )
     return items, classes
 
 
@@ -66,8 +74,9 @@ def cache_key(root: Path, items: list[tuple[Path, int]], classes: tuple[str, ...
     return digest.hexdigest()[:32]
 
 
-def read_image_folder(root: Path, extensions: tuple[str, ...],
-                      options: FolderOptions) -> tuple[ImageSplit, ImageSplit, tuple[str, ...]]:
+def read_image_folder(
+    root: Path, extensions: tuple[str, ...], options: FolderOptions
+) -> tuple[ImageSplit, ImageSplit, tuple[str, ...]]:
     if options.channels not in (1, 3):
         raise GenzooError(f"data.channels={options.channels}; expected 1 (grey) or 3 (RGB)")
     items, classes = list_pictures(root, extensions)

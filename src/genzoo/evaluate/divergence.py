@@ -1,8 +1,8 @@
 """Divergences between discrete distributions.
 
-    import genzoo
-    genzoo.kl_divergence([0.5, 0.5], [0.9, 0.1])           # tensor(0.5108...) nats
-    genzoo.kl_divergence(p_rows, q_rows)                    # (B, K) against (B, K) -> (B,)
+import genzoo
+genzoo.kl_divergence([0.5, 0.5], [0.9, 0.1])           # tensor(0.5108...) nats
+genzoo.kl_divergence(p_rows, q_rows)                    # (B, K) against (B, K) -> (B,)
 """
 
 from __future__ import annotations
@@ -23,13 +23,17 @@ def _as_distributions(name: str, value: ArrayLike, atol: float) -> torch.Tensor:
         t = torch.as_tensor(np.asarray(value) if not isinstance(value, torch.Tensor) else value)
     except (TypeError, ValueError) as exc:
         raise GenzooError(f"kl_divergence: {name} is not an array of numbers ({exc})") from None
-    if t.is_complex() or t.dtype == torch.bool or not (t.is_floating_point() or t.dtype in
-                                                       (torch.int8, torch.int16, torch.int32, torch.int64, torch.uint8)):
+    if (
+        t.is_complex()
+        or t.dtype == torch.bool
+        or not (t.is_floating_point() or t.dtype in (torch.int8, torch.int16, torch.int32, torch.int64, torch.uint8))
+    ):
         raise GenzooError(f"kl_divergence: {name} has dtype {t.dtype}; expected real numbers")
     t = t.detach().to("cpu", torch.float64)
     if t.ndim == 0:
-        raise GenzooError(f"kl_divergence: {name} is a scalar; expected probabilities over the last axis, shape (K,) "
-                          "or (B, K)")
+        raise GenzooError(
+            f"kl_divergence: {name} is a scalar; expected probabilities over the last axis, shape (K,) or (B, K)"
+        )
     if t.shape[-1] == 0:
         raise GenzooError(f"kl_divergence: {name} has shape {tuple(t.shape)}: no outcomes on the last axis")
     if not torch.isfinite(t).all():
@@ -37,15 +41,17 @@ def _as_distributions(name: str, value: ArrayLike, atol: float) -> torch.Tensor:
         raise GenzooError(f"kl_divergence: {name}{list(index)} = {t[index].item()}; expected finite probabilities")
     if (t < 0).any():
         index = tuple(int(i) for i in torch.nonzero(t < 0)[0])
-        raise GenzooError(f"kl_divergence: {name}{list(index)} = {t[index].item():.6g} is negative; "
-                          "probabilities must be >= 0")
+        raise GenzooError(
+            f"kl_divergence: {name}{list(index)} = {t[index].item():.6g} is negative; probabilities must be >= 0"
+        )
     sums = t.sum(-1)
     bad = (sums - 1).abs() > atol
     if bad.any():
         row = tuple(int(i) for i in torch.nonzero(bad)[0]) if sums.ndim else ()
         where = f"{name}{list(row)}" if row else name
-        raise GenzooError(f"kl_divergence: {where} sums to {sums[row].item():.6g}, not 1 (tolerance {atol:g}); "
-                          "normalise it first")
+        raise GenzooError(
+            f"kl_divergence: {where} sums to {sums[row].item():.6g}, not 1 (tolerance {atol:g}); normalise it first"
+        )
     return t
 
 
@@ -63,8 +69,10 @@ def kl_divergence(p: ArrayLike, q: ArrayLike, *, atol: float = 1e-6) -> torch.Te
     p_t = _as_distributions("p", p, atol)
     q_t = _as_distributions("q", q, atol)
     if p_t.shape != q_t.shape:
-        raise GenzooError(f"kl_divergence: p has shape {tuple(p_t.shape)} but q has shape {tuple(q_t.shape)}; "
-                          "expected the same shape (..., K)")
+        raise GenzooError(
+            f"kl_divergence: p has shape {tuple(p_t.shape)} but q has shape {tuple(q_t.shape)}; "
+            "expected the same shape (..., K)"
+        )
     # xlogy(a, b) = a log b with xlogy(0, b) = 0 for every b, including b = 0: exactly the convention 0 log 0 = 0.
     # Where p_k > 0 and q_k = 0, xlogy(p_k, 0) = -inf, so the sum is +inf (never NaN: the p log p part is finite).
     return (torch.special.xlogy(p_t, p_t) - torch.special.xlogy(p_t, q_t)).sum(-1)

@@ -52,8 +52,12 @@ class MaxPool2x2(nn.MaxPool2d):
 def conv_block(c_in: int, c_out: int) -> nn.Sequential:
     """Two 3x3 convs with batch norm, then a 2x2 max-pool: (B, c_in, H, W) -> (B, c_out, H/2, W/2)."""
     return nn.Sequential(
-        nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(),
-        nn.Conv2d(c_out, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(),
+        nn.Conv2d(c_in, c_out, 3, padding=1, bias=False),
+        nn.BatchNorm2d(c_out),
+        nn.ReLU(),
+        nn.Conv2d(c_out, c_out, 3, padding=1, bias=False),
+        nn.BatchNorm2d(c_out),
+        nn.ReLU(),
         MaxPool2x2(),
     )
 
@@ -67,8 +71,14 @@ class FeatureNet(nn.Module):
 
     def __init__(self, channels: int = 1, classes: int = 10):
         super().__init__()
-        self.body = nn.Sequential(conv_block(channels, 32), conv_block(32, 64), nn.Flatten(), nn.Dropout(0.3),
-                                  nn.Linear(64 * 7 * 7, FEATURE_DIM), nn.ReLU())
+        self.body = nn.Sequential(
+            conv_block(channels, 32),
+            conv_block(32, 64),
+            nn.Flatten(),
+            nn.Dropout(0.3),
+            nn.Linear(64 * 7 * 7, FEATURE_DIM),
+            nn.ReLU(),
+        )
         self.classifier = nn.Sequential(nn.Dropout(0.3), nn.Linear(FEATURE_DIM, classes))
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
@@ -93,17 +103,20 @@ class FeatureNetInfo:
 def registry() -> dict[str, FeatureNetInfo]:
     if not REGISTRY.is_file():
         return {}
-    return {name: FeatureNetInfo(name=name, **{k: v for k, v in entry.items() if k in ("file", "sha256",
-                                                                                        "test_accuracy")})
-            for name, entry in json.loads(REGISTRY.read_text()).items()}
+    return {
+        name: FeatureNetInfo(name=name, **{k: v for k, v in entry.items() if k in ("file", "sha256", "test_accuracy")})
+        for name, entry in json.loads(REGISTRY.read_text()).items()
+    }
 
 
 def info_for(dataset: str) -> FeatureNetInfo:
     nets = registry()
     name = NETWORK_FOR.get(dataset)
     if name is None or name not in nets:
-        raise GenzooError(f"no shipped feature network for data set {dataset!r}; sample-quality metrics exist for "
-                          f"{', '.join(sorted(k for k, v in NETWORK_FOR.items() if v in nets))}")
+        raise GenzooError(
+            f"no shipped feature network for data set {dataset!r}; sample-quality metrics exist for "
+            f"{', '.join(sorted(k for k, v in NETWORK_FOR.items() if v in nets))}"
+        )
     return nets[name]
 
 
@@ -114,8 +127,10 @@ def load_feature_net(dataset: str, device: str = "cpu") -> tuple[FeatureNet, Fea
     data = info.path.read_bytes() if info.path.is_file() else b""
     digest = hashlib.sha256(data).hexdigest()
     if digest != info.sha256:
-        raise GenzooError(f"{info.path}: SHA-256 {digest} does not match the registered {info.sha256}; "
-                          "the feature network is missing or damaged (reinstall genzoo)")
+        raise GenzooError(
+            f"{info.path}: SHA-256 {digest} does not match the registered {info.sha256}; "
+            "the feature network is missing or damaged (reinstall genzoo)"
+        )
     net = FeatureNet()
     net.load_state_dict(load_file(str(info.path)))
     return net.to(device).eval(), info
@@ -140,7 +155,7 @@ def batch_bounds(n: int, batch_size: int, smallest: int = 1) -> list[tuple[int, 
     starts = list(range(0, n, batch_size))
     if len(starts) > 1 and n - starts[-1] < smallest:
         starts.pop()
-    return list(zip(starts, starts[1:] + [n]))
+    return list(zip(starts, [*starts[1:], n]))
 
 
 def feature_batches(n: int, device: torch.device) -> list[tuple[int, int]]:

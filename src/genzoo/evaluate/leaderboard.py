@@ -61,12 +61,16 @@ def leaderboard(run_dirs: list[Path | str], names: list[str] | None = None) -> t
                 if protocol is None:
                     protocol, floor = this, quality["floor"]
                 elif this[:2] != protocol[:2]:
-                    raise GenzooError(f"{run}: evaluated on {this[0]} with another feature network than the first "
-                                      f"run ({protocol[0]}); its figures are not comparable")
+                    raise GenzooError(
+                        f"{run}: evaluated on {this[0]} with another feature network than the first "
+                        f"run ({protocol[0]}); its figures are not comparable"
+                    )
                 elif this[2] != protocol[2]:
-                    raise GenzooError(f"{run}: evaluated with {this[2]} samples, the first run with {protocol[2]}; "
-                                      "FD and KID (and the floor) depend on the sample count, so re-evaluate one "
-                                      "of them with the same --samples")
+                    raise GenzooError(
+                        f"{run}: evaluated with {this[2]} samples, the first run with {protocol[2]}; "
+                        "FD and KID (and the floor) depend on the sample count, so re-evaluate one "
+                        "of them with the same --samples"
+                    )
         name += _stale(run, sections)
         sampled = [key for key in SAMPLED_BY if key in sections]
         for key in sampled or ["quality"]:  # one row per sampler measured (one row without sample figures)
@@ -78,14 +82,16 @@ def leaderboard(run_dirs: list[Path | str], names: list[str] | None = None) -> t
     header = ["run"] + [title for title, *_ in COLUMNS]
     rows = []
     if floor is not None:
-        rows.append(["real data (floor)"] + [_cell({"quality": floor}, s, k, f) if s == "quality" else "-"
-                                             for _, s, k, f in COLUMNS])
+        rows.append(
+            ["real data (floor)"]
+            + [_cell({"quality": floor}, s, k, f) if s == "quality" else "-" for _, s, k, f in COLUMNS]
+        )
     rows += [[name] + [_cell(sections, s, k, f) for _, s, k, f in COLUMNS] for name, sections in entries]
     return header, rows
 
 
 def _stale(run: Path, sections: dict[str, Any]) -> str:
-    """" (step N of M)" when the figures describe step N but the run has since trained to step M, else ""."""
+    """ " (step N of M)" when the figures describe step N but the run has since trained to step M, else ""."""
     steps = {section.get("step") for section in sections.values() if isinstance(section, dict)} - {None}
     trained = RunFolder(run).newest_step()
     if not steps or trained is None or steps == {trained}:
@@ -98,5 +104,5 @@ def format_table(header: list[str], rows: list[list[str]], markdown: bool = Fals
         lines = ["| " + " | ".join(header) + " |", "|" + "---|" + "---:|" * (len(header) - 1)]
         return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in rows])
     widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)]
-    fmt = lambda r: "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))  # noqa: E731
+    fmt = lambda r: "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))
     return "\n".join([fmt(header), fmt(["-" * w for w in widths])] + [fmt(r) for r in rows])

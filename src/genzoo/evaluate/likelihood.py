@@ -32,8 +32,14 @@ ROWS_PER_CALL = 2048  # decoder rows (draws x images) per log_weights call: larg
 
 
 @torch.no_grad()
-def importance_bounds(model: GenerativeModel, x: torch.Tensor, k: int, labels: torch.Tensor | None = None,
-                      generator: torch.Generator | None = None, chunk: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+def importance_bounds(
+    model: GenerativeModel,
+    x: torch.Tensor,
+    k: int,
+    labels: torch.Tensor | None = None,
+    generator: torch.Generator | None = None,
+    chunk: int | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """(L_k, ELBO) per image, each (B,) float64 nats, from k draws per image taken `chunk` at a time."""
     if LOG_LIKELIHOOD not in model.capabilities:
         raise model._cannot(LOG_LIKELIHOOD)
@@ -53,9 +59,17 @@ def importance_bounds(model: GenerativeModel, x: torch.Tensor, k: int, labels: t
 
 
 @torch.no_grad()
-def evaluate_nll(model: GenerativeModel, split: ImageSplit, k: int = DEFAULT_K, *, seed: int = 0,
-                 batch_size: int = 100, chunk: int | None = None, progress: bool = True,
-                 desc: str = "test NLL") -> dict[str, Any]:
+def evaluate_nll(
+    model: GenerativeModel,
+    split: ImageSplit,
+    k: int = DEFAULT_K,
+    *,
+    seed: int = 0,
+    batch_size: int = 100,
+    chunk: int | None = None,
+    progress: bool = True,
+    desc: str = "test NLL",
+) -> dict[str, Any]:
     """-log p(x) estimated with k importance samples per image, and the ELBO, over every image of `split`.
 
     Returns the figures in nats (means over images, with the standard error of the mean over images) and the
@@ -69,8 +83,9 @@ def evaluate_nll(model: GenerativeModel, split: ImageSplit, k: int = DEFAULT_K, 
     conditional = CONDITIONAL in model.capabilities
     bounds, elbos = [], []
     started = time.perf_counter()
-    bar = tqdm(total=len(split), unit="img", desc=desc, disable=None if progress else True, dynamic_ncols=True,
-               file=sys.stderr)
+    bar = tqdm(
+        total=len(split), unit="img", desc=desc, disable=None if progress else True, dynamic_ncols=True, file=sys.stderr
+    )
     try:
         for batch in eval_batches(split, batch_size, device):
             bound, elbo = importance_bounds(model, batch.x, k, batch.y if conditional else None, generator, chunk)

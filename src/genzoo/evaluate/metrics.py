@@ -55,8 +55,9 @@ def kid_subsets(n_real: int, n_fake: int, subsets: int, subset_size: int, seed: 
         yield (torch.randperm(n_real, generator=generator)[:m], torch.randperm(n_fake, generator=generator)[:m])
 
 
-def kid_real_terms(real: torch.Tensor, n_fake: int, subsets: int = 100, subset_size: int = 1000,
-                   seed: int = 0) -> torch.Tensor:
+def kid_real_terms(
+    real: torch.Tensor, n_fake: int, subsets: int = 100, subset_size: int = 1000, seed: int = 0
+) -> torch.Tensor:
     """The real-real part of every KID subset, (subsets,): it depends on the real set and the subsets drawn
     only, so a real set compared with several fake sets of one size needs it once (`kernel_distance`'s
     `real_terms`)."""
@@ -68,8 +69,14 @@ def kid_real_terms(real: torch.Tensor, n_fake: int, subsets: int = 100, subset_s
     return torch.stack(terms)
 
 
-def kernel_distance(real: torch.Tensor, fake: torch.Tensor, subsets: int = 100, subset_size: int = 1000,
-                    seed: int = 0, real_terms: torch.Tensor | None = None) -> tuple[float, float]:
+def kernel_distance(
+    real: torch.Tensor,
+    fake: torch.Tensor,
+    subsets: int = 100,
+    subset_size: int = 1000,
+    seed: int = 0,
+    real_terms: torch.Tensor | None = None,
+) -> tuple[float, float]:
     """KID: the unbiased MMD^2 estimate with the cubic polynomial kernel, averaged over random subsets
     (Binkowski et al. 2018). Returns (mean, standard deviation over subsets). `real_terms`: kid_real_terms(real,
     len(fake), subsets, subset_size, seed), when already computed for this real set."""
@@ -116,9 +123,14 @@ def kth_neighbour_distance(x: torch.Tensor, k: int, chunk: int = CHUNK) -> torch
     return kth_neighbour_distances(x, (k,), chunk)[k]
 
 
-def neighbour_metrics(real: torch.Tensor, fake: torch.Tensor, precision_recall_k: int = 3,
-                      density_coverage_k: int = 5, real_radii: dict[int, torch.Tensor] | None = None,
-                      chunk: int = CHUNK) -> dict[str, float]:
+def neighbour_metrics(
+    real: torch.Tensor,
+    fake: torch.Tensor,
+    precision_recall_k: int = 3,
+    density_coverage_k: int = 5,
+    real_radii: dict[int, torch.Tensor] | None = None,
+    chunk: int = CHUNK,
+) -> dict[str, float]:
     """Precision, recall, density and coverage (below) from one pass over the fake-to-real distances.
 
     The real set's k-th neighbour radii do not depend on the fakes: `real_radii` ({k: (N_real,)}, from
@@ -140,9 +152,12 @@ def neighbour_metrics(real: torch.Tensor, fake: torch.Tensor, precision_recall_k
         real_balls[rows] = (d <= real_dc).sum(1)
         in_fake_manifold |= (d <= fake_pr[rows, None]).any(0)
         torch.minimum(nearest_fake, d.min(0).values, out=nearest_fake)
-    return {"precision": float(in_real_manifold.double().mean()), "recall": float(in_fake_manifold.double().mean()),
-            "density": float(real_balls.double().sum() / (k_dc * len(fake))),
-            "coverage": float((nearest_fake <= real_dc).double().mean())}
+    return {
+        "precision": float(in_real_manifold.double().mean()),
+        "recall": float(in_fake_manifold.double().mean()),
+        "density": float(real_balls.double().sum() / (k_dc * len(fake))),
+        "coverage": float((nearest_fake <= real_dc).double().mean()),
+    }
 
 
 def precision_recall(real: torch.Tensor, fake: torch.Tensor, k: int = 3) -> tuple[float, float]:

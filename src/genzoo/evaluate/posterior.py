@@ -19,8 +19,14 @@ from genzoo.explore.plots import pyplot, save_figure
 from genzoo.nets.collapse import ACTIVE_THRESHOLD, collapse_summary  # noqa: F401  (the per-epoch figures, read here)
 
 
-def plot_kl_per_dim(kl_per_dim: Sequence[float], mean_variance: Sequence[float], path: Path | str, title: str = "",
-                    layers: Sequence[int] | None = None, threshold: float = ACTIVE_THRESHOLD) -> Path:
+def plot_kl_per_dim(
+    kl_per_dim: Sequence[float],
+    mean_variance: Sequence[float],
+    path: Path | str,
+    title: str = "",
+    layers: Sequence[int] | None = None,
+    threshold: float = ACTIVE_THRESHOLD,
+) -> Path:
     """Bars of KL per latent dimension, dark for active units, pale for inactive ones; layer boundaries dashed."""
     plt = pyplot()
     d = len(kl_per_dim)
@@ -43,8 +49,11 @@ def plot_kl_per_dim(kl_per_dim: Sequence[float], mean_variance: Sequence[float],
 
 def active_units_history(metrics: Iterable[dict[str, Any]]) -> list[tuple[float, int]]:
     """(epoch, active units) of every test line of a run's metrics that logged them."""
-    return [(float(record["epoch"]), int(record["active_units"])) for record in metrics
-            if record.get("split") == "test" and "active_units" in record]
+    return [
+        (float(record["epoch"]), int(record["active_units"]))
+        for record in metrics
+        if record.get("split") == "test" and "active_units" in record
+    ]
 
 
 def plot_active_units(history: Sequence[tuple[float, int]], latent_dim: int, path: Path | str, title: str = "") -> Path:

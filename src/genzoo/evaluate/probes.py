@@ -12,8 +12,14 @@ def standardise(train: torch.Tensor, test: torch.Tensor) -> tuple[torch.Tensor, 
     return (train - mean) / std, (test - mean) / std
 
 
-def knn_accuracy(train: torch.Tensor, train_labels: torch.Tensor, test: torch.Tensor, test_labels: torch.Tensor,
-                 k: int = 5, chunk: int = 256) -> float:
+def knn_accuracy(
+    train: torch.Tensor,
+    train_labels: torch.Tensor,
+    test: torch.Tensor,
+    test_labels: torch.Tensor,
+    k: int = 5,
+    chunk: int = 256,
+) -> float:
     """Accuracy of a k-NN majority vote (Euclidean, standardised codes); ties go to the smaller label. Test codes
     go in chunks of `chunk` rows: (chunk, N_train) float64 distances, 20 MB for 10,000 training codes, memory the
     allocator reuses (at 1000 rows, 80 MB were mapped and page-faulted afresh for every chunk)."""
@@ -27,8 +33,14 @@ def knn_accuracy(train: torch.Tensor, train_labels: torch.Tensor, test: torch.Te
     return correct / len(test)
 
 
-def logistic_accuracy(train: torch.Tensor, train_labels: torch.Tensor, test: torch.Tensor, test_labels: torch.Tensor,
-                      l2: float = 1e-4, iterations: int = 200) -> float:
+def logistic_accuracy(
+    train: torch.Tensor,
+    train_labels: torch.Tensor,
+    test: torch.Tensor,
+    test_labels: torch.Tensor,
+    l2: float = 1e-4,
+    iterations: int = 200,
+) -> float:
     """Test accuracy of multinomial logistic regression on standardised codes, fit by L-BFGS with a small L2
     penalty (a convex problem: the result does not depend on a seed)."""
     train, test = standardise(train.double(), test.double())

@@ -41,9 +41,16 @@ from genzoo.files import atomic_write_bytes
 from genzoo.models.base import CONDITIONAL, ENCODE, RECONSTRUCT, SAMPLE, GenerativeModel
 from genzoo.samplers import MixtureSampler
 
-PROTOCOL = {"samples": 10_000, "kid_subsets": 100,
-            "kid_subset_size": 1000, "precision_recall_k": 3, "density_coverage_k": 5, "classifier_score_splits": 10,
-            "probe_train_images": 10_000, "knn_k": 5}
+PROTOCOL = {
+    "samples": 10_000,
+    "kid_subsets": 100,
+    "kid_subset_size": 1000,
+    "precision_recall_k": 3,
+    "density_coverage_k": 5,
+    "classifier_score_splits": 10,
+    "probe_train_images": 10_000,
+    "knn_k": 5,
+}
 
 
 def quality_section(sampler: str) -> str:
@@ -69,22 +76,40 @@ class RealFeatures:
 
     def kid_real_terms(self, n_fake: int) -> torch.Tensor:
         if n_fake not in self.kid_terms:
-            self.kid_terms[n_fake] = metrics.kid_real_terms(self.features, n_fake, PROTOCOL["kid_subsets"],
-                                                            PROTOCOL["kid_subset_size"])
+            self.kid_terms[n_fake] = metrics.kid_real_terms(
+                self.features, n_fake, PROTOCOL["kid_subsets"], PROTOCOL["kid_subset_size"]
+            )
         return self.kid_terms[n_fake]
 
 
 def distribution_metrics(real: RealFeatures, fake: torch.Tensor, fake_logits: torch.Tensor) -> dict[str, float]:
     """Every distribution metric between the real features and a fake feature set (N, 128)."""
-    kid, kid_std = metrics.kernel_distance(real.features, fake, PROTOCOL["kid_subsets"], PROTOCOL["kid_subset_size"],
-                                           real_terms=real.kid_real_terms(len(fake)))
-    near = metrics.neighbour_metrics(real.features, fake, PROTOCOL["precision_recall_k"],
-                                     PROTOCOL["density_coverage_k"], real_radii=real.neighbour_radii())
+    kid, kid_std = metrics.kernel_distance(
+        real.features,
+        fake,
+        PROTOCOL["kid_subsets"],
+        PROTOCOL["kid_subset_size"],
+        real_terms=real.kid_real_terms(len(fake)),
+    )
+    near = metrics.neighbour_metrics(
+        real.features,
+        fake,
+        PROTOCOL["precision_recall_k"],
+        PROTOCOL["density_coverage_k"],
+        real_radii=real.neighbour_radii(),
+    )
     score, score_std = metrics.classifier_score(fake_logits, PROTOCOL["classifier_score_splits"])
-    return {"fd_lenet": metrics.frechet_distance_features(real.features, fake), "kid_lenet": kid,
-            "kid_lenet_std": kid_std, "precision": near["precision"], "recall": near["recall"],
-            "density": near["density"], "coverage": near["coverage"], "classifier_score": score,
-            "classifier_score_std": score_std}
+    return {
+        "fd_lenet": metrics.frechet_distance_features(real.features, fake),
+        "kid_lenet": kid,
+        "kid_lenet_std": kid_std,
+        "precision": near["precision"],
+        "recall": near["recall"],
+        "density": near["density"],
+        "coverage": near["coverage"],
+        "classifier_score": score,
+        "classifier_score_std": score_std,
+    }
 
 
 def real_images(dataset: Dataset, n: int) -> torch.Tensor:
@@ -102,24 +127,42 @@ def classify(net, features: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def generate(model: GenerativeModel, n: int, seed: int, num_classes: int, batch_size: int = 500,
-             sampler: MixtureSampler | None = None):
+def generate(
+    model: GenerativeModel,
+    n: int,
+    seed: int,
+    num_classes: int,
+    batch_size: int = 500,
+    sampler: MixtureSampler | None = None,
+):
     """n samples in batches from one seeded generator, and the labels asked for (None if unconditional); drawn
     by `sampler` when given, else by the model's own prior."""
     generator = torch.Generator(model.device).manual_seed(seed)
     draw = sampler or model
     labels = torch.arange(n, device=model.device) % num_classes if CONDITIONAL in draw.capabilities else None
-    parts = [draw.sample(min(batch_size, n - i), generator=generator,
-                          labels=None if labels is None else labels[i : i + batch_size])
-             for i in range(0, n, batch_size)]
+    parts = [
+        draw.sample(
+            min(batch_size, n - i), generator=generator, labels=None if labels is None else labels[i : i + batch_size]
+        )
+        for i in range(0, n, batch_size)
+    ]
     return torch.cat(parts).float().clamp(0, 1), labels
 
 
 @torch.no_grad()
 def codes_of(model: GenerativeModel, images: torch.Tensor, labels: torch.Tensor, batch_size: int = 1000):
-    return torch.cat([model.encode(images[i : i + batch_size].to(model.device),
-                                   **model.conditioning(labels[i : i + batch_size]))
-                      for i in range(0, len(images), batch_size)]).double().cpu()
+    return (
+        torch.cat(
+            [
+                model.encode(
+                    images[i : i + batch_size].to(model.device), **model.conditioning(labels[i : i + batch_size])
+                )
+                for i in range(0, len(images), batch_size)
+            ]
+        )
+        .double()
+        .cpu()
+    )
 
 
 _REFERENCES: dict[tuple, tuple] = {}
@@ -168,16 +211,26 @@ def _digest(tensor: torch.Tensor) -> str:
     return hashlib.sha256(tensor.detach().cpu().contiguous().view(torch.uint8).numpy()).hexdigest()
 
 
-def reference_key(info: FeatureNetInfo, test_images: torch.Tensor, floor_images: torch.Tensor, n: int,
-                  device: str) -> str:
+def reference_key(
+    info: FeatureNetInfo, test_images: torch.Tensor, floor_images: torch.Tensor, n: int, device: str
+) -> str:
     sources = [Path(module.__file__).read_bytes() for module in (metrics, features)] + [Path(__file__).read_bytes()]
-    return json.dumps({
-        "format": REFERENCE_FORMAT, "feature_net_sha256": info.sha256, "samples": n,
-        "protocol": {k: v for k, v in PROTOCOL.items() if k != "samples"},
-        "test_images": _digest(test_images), "floor_images": _digest(floor_images),
-        "code": hashlib.sha256(b"\0".join(sources)).hexdigest(), "torch": torch.__version__, "device": device,
-        "cpu": [platform.machine(), torch.backends.cpu.get_cpu_capability()], "threads": torch.get_num_threads(),
-    }, sort_keys=True)
+    return json.dumps(
+        {
+            "format": REFERENCE_FORMAT,
+            "feature_net_sha256": info.sha256,
+            "samples": n,
+            "protocol": {k: v for k, v in PROTOCOL.items() if k != "samples"},
+            "test_images": _digest(test_images),
+            "floor_images": _digest(floor_images),
+            "code": hashlib.sha256(b"\0".join(sources)).hexdigest(),
+            "torch": torch.__version__,
+            "device": device,
+            "cpu": [platform.machine(), torch.backends.cpu.get_cpu_capability()],
+            "threads": torch.get_num_threads(),
+        },
+        sort_keys=True,
+    )
 
 
 def reference_path(key: str) -> Path:
@@ -199,7 +252,7 @@ def read_reference(key: str, device: str) -> tuple[RealFeatures, dict[str, float
         for name, tensor in tensors.items():
             kind, value = name.split(".")
             {"radius": real.radii, "kid": real.kid_terms}[kind][int(value)] = tensor
-    except Exception:  # noqa: BLE001  (missing, truncated, foreign: recomputed, and the file rewritten)
+    except Exception:
         return None
     with contextlib.suppress(OSError):
         os.utime(reference_path(key))  # recently used: kept by write_reference's pruning
@@ -210,10 +263,15 @@ def write_reference(key: str, real: RealFeatures, floor: dict[str, float]) -> No
     """Store a reference for later processes; a cache that cannot be written only costs time."""
     from safetensors.torch import save
 
-    tensors = {"features": real.features, **{f"radius.{k}": v for k, v in real.radii.items()},
-               **{f"kid.{n}": v for n, v in real.kid_terms.items()}}
-    data = save({k: v.detach().cpu().contiguous() for k, v in tensors.items()},
-                metadata={"key": key, "floor": json.dumps(floor)})
+    tensors = {
+        "features": real.features,
+        **{f"radius.{k}": v for k, v in real.radii.items()},
+        **{f"kid.{n}": v for n, v in real.kid_terms.items()},
+    }
+    data = save(
+        {k: v.detach().cpu().contiguous() for k, v in tensors.items()},
+        metadata={"key": key, "floor": json.dumps(floor)},
+    )
     path = reference_path(key)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -227,8 +285,16 @@ def write_reference(key: str, real: RealFeatures, floor: dict[str, float]) -> No
         pass
 
 
-def evaluate_quality(model: GenerativeModel, dataset: Dataset, *, seed: int = 0, samples: int | None = None,
-                     device: str = "cpu", sampler: str = "prior", components: int = 10) -> dict[str, dict[str, Any]]:
+def evaluate_quality(
+    model: GenerativeModel,
+    dataset: Dataset,
+    *,
+    seed: int = 0,
+    samples: int | None = None,
+    device: str = "cpu",
+    sampler: str = "prior",
+    components: int = 10,
+) -> dict[str, dict[str, Any]]:
     """eval.json sections: "quality" (samples vs test, with the floor and the protocol) and "codes" (encoders).
     `sampler="gmm"`: the samples are decoded from a `components`-Gaussian mixture fitted to the codes of the
     probes' training images (samplers.py), into the section "quality-gmm" instead of "quality"."""
@@ -256,22 +322,32 @@ def evaluate_quality(model: GenerativeModel, dataset: Dataset, *, seed: int = 0,
         if labels is not None:
             quality["conditional_accuracy"] = (fake_logits.argmax(1) == labels.cpu()).double().mean().item()
         sections[quality_section(sampler)] = {
-            **quality, "floor": dict(floor),
-            "protocol": {**PROTOCOL, "samples": n, "seed": seed, "test_images": len(dataset.test),
-                         "real_floor": f"{n:,} train vs {len(dataset.test):,} test",
-                         "feature_net": info.file, "feature_net_sha256": info.sha256,
-                         "feature_net_test_accuracy": info.test_accuracy, "dataset": dataset.name,
-                         **(mixture.protocol if mixture else {"sampler": "prior"})}}
+            **quality,
+            "floor": dict(floor),
+            "protocol": {
+                **PROTOCOL,
+                "samples": n,
+                "seed": seed,
+                "test_images": len(dataset.test),
+                "real_floor": f"{n:,} train vs {len(dataset.test):,} test",
+                "feature_net": info.file,
+                "feature_net_sha256": info.sha256,
+                "feature_net_test_accuracy": info.test_accuracy,
+                "dataset": dataset.name,
+                **(mixture.protocol if mixture else {"sampler": "prior"}),
+            },
+        }
     if ENCODE in model.capabilities:
         test_x, test_y = to_float(dataset.test.images), dataset.test.labels
         test_codes = codes_of(model, test_x, test_y)
-        codes = {"knn_accuracy": knn_accuracy(train_codes, train_y, test_codes, test_y, PROTOCOL["knn_k"]),
-                 "logistic_accuracy": logistic_accuracy(train_codes, train_y, test_codes, test_y),
-                 "latent_dim": train_codes.shape[1]}
+        codes = {
+            "knn_accuracy": knn_accuracy(train_codes, train_y, test_codes, test_y, PROTOCOL["knn_k"]),
+            "logistic_accuracy": logistic_accuracy(train_codes, train_y, test_codes, test_y),
+            "latent_dim": train_codes.shape[1],
+        }
         if RECONSTRUCT in model.capabilities and CONDITIONAL not in model.capabilities:
             codes["reconstruction_mse"] = reconstruction_mse(model, dataset.test)
         sections["codes"] = codes
     for section in sections.values():
         section["seconds"] = round(time.perf_counter() - started, 1)
     return sections
-

@@ -34,8 +34,9 @@ def gaussian_latent(model: GenerativeModel) -> bool:
 def encode_split(model: GenerativeModel, split: ImageSplit, batch_size: int = 1000) -> torch.Tensor:
     """Codes (N, D) of a whole split, in order."""
     require(model, ENCODE)
-    return torch.cat([model.encode(b.x, **model.conditioning(b.y))
-                      for b in eval_batches(split, batch_size, model.device)])
+    return torch.cat(
+        [model.encode(b.x, **model.conditioning(b.y)) for b in eval_batches(split, batch_size, model.device)]
+    )
 
 
 def lerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
@@ -54,9 +55,15 @@ def slerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def interpolate(model: GenerativeModel, starts: torch.Tensor, ends: torch.Tensor, steps: int = 10,
-                spherical: bool | None = None, start_labels: torch.Tensor | None = None,
-                end_labels: torch.Tensor | None = None) -> torch.Tensor:
+def interpolate(
+    model: GenerativeModel,
+    starts: torch.Tensor,
+    ends: torch.Tensor,
+    steps: int = 10,
+    spherical: bool | None = None,
+    start_labels: torch.Tensor | None = None,
+    end_labels: torch.Tensor | None = None,
+) -> torch.Tensor:
     """One row per pair: decodings along the path from code(start) to code(end). -> (pairs * steps, C, H, W).
     A conditional model encodes each image with its own label and decodes a row with its start's label."""
     require(model, ENCODE, DECODE)
@@ -69,8 +76,9 @@ def interpolate(model: GenerativeModel, starts: torch.Tensor, ends: torch.Tensor
     return model.decode(z.flatten(0, 1), **model.conditioning(rows))
 
 
-def axis_values(model: GenerativeModel, n: int, codes: torch.Tensor | None, dim: int,
-                span: tuple[float, float] = QUANTILES) -> torch.Tensor:
+def axis_values(
+    model: GenerativeModel, n: int, codes: torch.Tensor | None, dim: int, span: tuple[float, float] = QUANTILES
+) -> torch.Tensor:
     """n values along latent dimension `dim` between the quantiles `span`: of N(0, 1) for a VAE or a GAN with
     Gaussian noise, of U[-1, 1] for uniform noise, of the codes otherwise."""
     q = torch.linspace(*span, n)
@@ -94,10 +102,16 @@ def widest_dims(codes: torch.Tensor, k: int = 2) -> list[int]:
 
 
 @torch.no_grad()
-def manifold(model: GenerativeModel, n: int = 20, dims: tuple[int, int] | None = None,
-             codes: torch.Tensor | None = None, label: int | None = None) -> tuple[torch.Tensor, tuple[int, int]]:
+def manifold(
+    model: GenerativeModel,
+    n: int = 20,
+    dims: tuple[int, int] | None = None,
+    codes: torch.Tensor | None = None,
+    label: int | None = None,
+) -> tuple[torch.Tensor, tuple[int, int]]:
     """Decodings over an n x n grid of two latent dimensions (rows: second dim, top to bottom high to low;
-    columns: first dim); a conditional model draws class `label` (default 0) throughout. Returns images (n*n, C, H, W) and
+    columns: first dim); a conditional model draws class `label` (default 0) throughout. Returns images (n*n, C, H, W)
+    and
     the two dimensions used."""
     require(model, DECODE)
     d = model.latent_dim
@@ -113,8 +127,14 @@ def manifold(model: GenerativeModel, n: int = 20, dims: tuple[int, int] | None =
 
 
 @torch.no_grad()
-def traverse(model: GenerativeModel, x: torch.Tensor, steps: int = 11, dims: list[int] | None = None,
-             codes: torch.Tensor | None = None, labels: torch.Tensor | None = None) -> torch.Tensor:
+def traverse(
+    model: GenerativeModel,
+    x: torch.Tensor,
+    steps: int = 11,
+    dims: list[int] | None = None,
+    codes: torch.Tensor | None = None,
+    labels: torch.Tensor | None = None,
+) -> torch.Tensor:
     """One row per latent dimension: the code of image x (1, C, H, W) with that dimension swept over its axis
     values while the others stay fixed (a conditional model keeps x's label, `labels` (1,), throughout).
     -> (len(dims) * steps, C, H, W)."""

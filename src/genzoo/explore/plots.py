@@ -17,8 +17,9 @@ def pyplot():
     return plt
 
 
-def scatter_by_class(points: torch.Tensor, labels: torch.Tensor, class_names: Sequence[str], path: Path | str,
-                     title: str = "") -> Path:
+def scatter_by_class(
+    points: torch.Tensor, labels: torch.Tensor, class_names: Sequence[str], path: Path | str, title: str = ""
+) -> Path:
     """A 2-D scatter (N, 2) coloured by label, with a legend of class names."""
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(7, 6), dpi=110)

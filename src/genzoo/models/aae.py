@@ -18,19 +18,30 @@ from __future__ import annotations
 import copy
 import math
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import torch
 
 from genzoo import checks
 from genzoo.data.batches import Batch
-from genzoo.data.datasets import ImageSplit
+from genzoo.data.types import ImageSplit
 from genzoo.errors import GenzooError
 from genzoo.models.autoencoder import AEConfig, Autoencoder
 from genzoo.models.base import CONDITIONAL, SAMPLE, OptimizerGroup, StepOutput
-from genzoo.models.gan import (DISCRIMINATOR, GENERATOR, AdversarialHealth, GANActivation, ReusesFakes, bce,
-                               binary_entropy, check_players_adam, check_smoothing_and_ema, discriminator_bce,
-                               ema_update, real_images)
+from genzoo.models.gan import (
+    DISCRIMINATOR,
+    GENERATOR,
+    AdversarialHealth,
+    GANActivation,
+    ReusesFakes,
+    bce,
+    binary_entropy,
+    check_players_adam,
+    check_smoothing_and_ema,
+    discriminator_bce,
+    ema_update,
+    real_images,
+)
 from genzoo.models.registry import register
 from genzoo.nets.gan_nets import LEAKY_SLOPE, MLPDiscriminator
 
@@ -70,7 +81,7 @@ class AAEConfig(AEConfig):
     betas_g: tuple[float, float] | None = None
     label_smoothing: float = 0.0  # real (prior) targets are 1 - label_smoothing
     ema_decay: float = 0.0  # > 0: sample through a moving average of the decoder's weights
-    activation_slopes = {**AEConfig.activation_slopes, "activation_d": LEAKY_SLOPE}
+    activation_slopes: ClassVar[dict] = {**AEConfig.activation_slopes, "activation_d": LEAKY_SLOPE}
 
     @classmethod
     def resolve(cls, settings: dict[str, Any]) -> dict[str, Any]:
@@ -83,24 +94,32 @@ class AAEConfig(AEConfig):
         super().__post_init__()
         checks.sizes("model.hidden_d", self.hidden_d)
         if self.prior == "mixture" and self.latent_dim % 2:
-            raise GenzooError(f"model.latent_dim={self.latent_dim} is odd; prior=mixture places its components in "
-                              "pairs of code dimensions (use e.g. 2 or 8)")
+            raise GenzooError(
+                f"model.latent_dim={self.latent_dim} is odd; prior=mixture places its components in "
+                "pairs of code dimensions (use e.g. 2 or 8)"
+            )
         check_players_adam(self, ("ae", "d", "g"))
         check_smoothing_and_ema(self)
         if self.ema_decay and self.tied:  # the average would need its own copy of the encoder's weights too
-            raise checks.conflict("model.ema_decay", self.ema_decay, "tied=false: it cannot average a tied decoder, "
-                                  "whose weights are the encoder's; use ema_decay=0 to keep model.tied=true")
+            raise checks.conflict(
+                "model.ema_decay",
+                self.ema_decay,
+                "tied=false: it cannot average a tied decoder, "
+                "whose weights are the encoder's; use ema_decay=0 to keep model.tied=true",
+            )
 
 
 @register
 class AdversarialAutoencoder(ReusesFakes, Autoencoder):
     name = "aae"
-    summary = "adversarial autoencoder: reconstruction phase, then a code discriminator against a Gaussian or " \
-              "label-conditioned mixture prior"
+    summary = (
+        "adversarial autoencoder: reconstruction phase, then a code discriminator against a Gaussian or "
+        "label-conditioned mixture prior"
+    )
     bf16_safe = True  # benchmarks/results/precision.md: FD-lenet within the seed spread at 400 steps
     Config = AAEConfig
     capabilities = Autoencoder.capabilities | {SAMPLE}
-    config_capabilities = {CONDITIONAL: "model.prior=mixture"}
+    config_capabilities: ClassVar[dict] = {CONDITIONAL: "model.prior=mixture"}
     latent_prior = "gaussian"  # per instance: None for the mixture
     optional_state = frozenset(f"health.{name}" for name in AdversarialHealth.ADDED_STATE)
 
@@ -111,8 +130,9 @@ class AdversarialAutoencoder(ReusesFakes, Autoencoder):
         if self.mixture:  # declared by the config: sample/encode/decode take labels, batches' labels feed D
             self.capabilities = type(self).capabilities | {CONDITIONAL}
             self.latent_prior = None
-        self.discriminator = MLPDiscriminator(c.latent_dim, c.hidden_d, c.activation_d,
-                                              c.num_classes if self.conditional else 0)
+        self.discriminator = MLPDiscriminator(
+            c.latent_dim, c.hidden_d, c.activation_d, c.num_classes if self.conditional else 0
+        )
         self.decoder_ema = copy.deepcopy(self.decoder).requires_grad_(False) if c.ema_decay else None
         self.health = AdversarialHealth(self.name, binary_entropy(1 - c.label_smoothing))
 
@@ -121,12 +141,19 @@ class AdversarialAutoencoder(ReusesFakes, Autoencoder):
         c = self.config
         encoder = [p for p in self.encoder.parameters() if p.requires_grad]
         autoencoder = list({id(p): p for p in [*encoder, *self.decoder.parameters()] if p.requires_grad}.values())
-        return [OptimizerGroup(AUTOENCODER, autoencoder, c.lr_ae, tuple(c.betas_ae)),
-                OptimizerGroup(DISCRIMINATOR, list(self.discriminator.parameters()), c.lr_d, tuple(c.betas_d)),
-                OptimizerGroup(GENERATOR, encoder, c.lr_g, tuple(c.betas_g))]
+        return [
+            OptimizerGroup(AUTOENCODER, autoencoder, c.lr_ae, tuple(c.betas_ae)),
+            OptimizerGroup(DISCRIMINATOR, list(self.discriminator.parameters()), c.lr_d, tuple(c.betas_d)),
+            OptimizerGroup(GENERATOR, encoder, c.lr_g, tuple(c.betas_g)),
+        ]
 
-    def prior_sample(self, n: int, labels: torch.Tensor | None = None, generator: torch.Generator | None = None,
-                     device: torch.device | None = None) -> torch.Tensor:
+    def prior_sample(
+        self,
+        n: int,
+        labels: torch.Tensor | None = None,
+        generator: torch.Generator | None = None,
+        device: torch.device | None = None,
+    ) -> torch.Tensor:
         """(n, latent_dim) draws of p(z); for the mixture, of component labels[i] (uniform classes if None)."""
         device = device or self.device
         eps = torch.randn(n, self.config.latent_dim, generator=generator, device=device)
@@ -150,8 +177,14 @@ class AdversarialAutoencoder(ReusesFakes, Autoencoder):
             both = None if labels is None else torch.cat([labels, labels])
             logits = self.discriminator(torch.cat([prior, codes.detach().to(prior.dtype)]), both)  # one pass
             real_logits, fake_logits = logits.split(len(batch))
-            return discriminator_bce(real_logits, fake_logits, self.config.label_smoothing,
-                                     self.health if training else None, step, ("d_prior", "d_code"))
+            return discriminator_bce(
+                real_logits,
+                fake_logits,
+                self.config.label_smoothing,
+                self.health if training else None,
+                step,
+                ("d_prior", "d_code"),
+            )
         if phase == GENERATOR:
             pending = self.take_fakes(step, batch)
             codes = pending.fake if pending is not None else self.encode(batch.x)
@@ -173,8 +206,9 @@ class AdversarialAutoencoder(ReusesFakes, Autoencoder):
         return self.decode(self.encode(x))
 
     @torch.no_grad()
-    def sample(self, n: int, generator: torch.Generator | None = None,
-               labels: torch.Tensor | None = None) -> torch.Tensor:
+    def sample(
+        self, n: int, generator: torch.Generator | None = None, labels: torch.Tensor | None = None
+    ) -> torch.Tensor:
         z = self.prior_sample(n, labels if self.mixture else None, generator)
         decoder = self.decoder_ema if self.decoder_ema is not None else self.decoder
         return torch.sigmoid(decoder(z)).float()

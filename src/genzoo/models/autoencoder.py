@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import math
 from dataclasses import dataclass
-from typing import Literal
+from typing import ClassVar, Literal
 
 import torch
 from torch import nn
@@ -39,7 +39,7 @@ class AEConfig(ModelConfig):
     tied: bool = False  # mlp: the decoder reuses the encoder's weight matrices, transposed
     loss: Literal["bce", "mse"] = "bce"  # per pixel, summed per image: cross-entropy on logits or squared error
 
-    activation_slopes = {"activation": DEFAULT_LEAKY_SLOPE}
+    activation_slopes: ClassVar[dict] = {"activation": DEFAULT_LEAKY_SLOPE}
 
     def __post_init__(self):
         checks.positive("model.latent_dim", self.latent_dim)
@@ -48,8 +48,12 @@ class AEConfig(ModelConfig):
         if self.tied and self.network != "mlp":
             raise checks.conflict("model.tied", self.tied, f"network=mlp (got network={self.network})")
         if self.network == "conv-classic":
-            checks.check(self.latent_dim == CLASSIC_CODE_SIZE, "model.latent_dim", self.latent_dim,
-                         f"{CLASSIC_CODE_SIZE} with network=conv-classic (its code is a fixed 8x2x2 map)")
+            checks.check(
+                self.latent_dim == CLASSIC_CODE_SIZE,
+                "model.latent_dim",
+                self.latent_dim,
+                f"{CLASSIC_CODE_SIZE} with network=conv-classic (its code is a fixed 8x2x2 map)",
+            )
         if self.network == "lstm" and not self.hidden:
             raise checks.conflict("model.network", self.network, "hidden=[units per layer], e.g. [128]")
         if self.network == "conv" and not self.channels:
@@ -63,11 +67,14 @@ def build_networks(c: AEConfig) -> tuple[nn.Module, nn.Module]:
         encoder = nn.Sequential(nn.Flatten(), *mlp([pixels, *c.hidden, c.latent_dim], c.activation))
         if c.tied:
             return encoder, nn.Sequential(TiedDecoder(encoder, c.activation), nn.Unflatten(1, c.image_shape))
-        return encoder, nn.Sequential(*mlp([c.latent_dim, *c.hidden[::-1], pixels], c.activation),
-                                      nn.Unflatten(1, c.image_shape))
+        return encoder, nn.Sequential(
+            *mlp([c.latent_dim, *c.hidden[::-1], pixels], c.activation), nn.Unflatten(1, c.image_shape)
+        )
     if c.network == "conv":
-        return (ConvEncoder(c.image_shape, c.channels, c.latent_dim, c.activation),
-                ConvDecoder(c.latent_dim, c.image_shape, c.channels, c.activation))
+        return (
+            ConvEncoder(c.image_shape, c.channels, c.latent_dim, c.activation),
+            ConvDecoder(c.latent_dim, c.image_shape, c.channels, c.activation),
+        )
     if c.network == "conv-classic":
         return ClassicConvEncoder(c.image_shape[0]), ClassicConvDecoder(c.image_shape)
     return RowLSTMEncoder(c.image_shape, c.hidden, c.latent_dim), RowLSTMDecoder(c.latent_dim, c.image_shape, c.hidden)
@@ -85,8 +92,10 @@ class Autoencoder(GenerativeModel):
     bf16_safe = True
     Config = AEConfig
     capabilities = frozenset({ENCODE, DECODE, RECONSTRUCT})
-    missing_reasons = {SAMPLE: "a plain autoencoder has no prior over codes: sample through a mixture fitted to "
-                                "its codes with --sampler gmm, or train a vae"}
+    missing_reasons: ClassVar[dict] = {
+        SAMPLE: "a plain autoencoder has no prior over codes: sample through a mixture fitted to "
+        "its codes with --sampler gmm, or train a vae"
+    }
 
     def __init__(self, config: AEConfig):
         super().__init__(config)
@@ -194,8 +203,9 @@ class CAEConfig(AEConfig):
         if self.network != "mlp":
             raise checks.invalid("model.network", self.network, "mlp (cae's Jacobian penalty is for an MLP encoder)")
         if self.jacobian == "exact" and not self.closed_form:
-            raise checks.conflict("model.jacobian", self.jacobian,
-                                  "a one-layer sigmoid encoder (hidden=[], code_activation=sigmoid)")
+            raise checks.conflict(
+                "model.jacobian", self.jacobian, "a one-layer sigmoid encoder (hidden=[], code_activation=sigmoid)"
+            )
         checks.at_least("model.contraction", self.contraction, 0)
         checks.positive("model.projections", self.projections)
 

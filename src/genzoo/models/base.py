@@ -28,7 +28,7 @@ import torch
 from torch import nn
 
 from genzoo.data.batches import Batch
-from genzoo.data.datasets import ImageSplit
+from genzoo.data.types import ImageSplit
 from genzoo.errors import CapabilityError
 from genzoo.nets.mlp import explicit_activation
 
@@ -71,8 +71,11 @@ class ModelConfig(metaclass=_ResolvedOnConstruction):
         """The keyword settings given to the constructor -> the ones it is built from. A subclass fills in what
         its other settings imply (chaining to super()); left out, a field takes its dataclass default. Here: a
         bare leaky_relu becomes the table's name with the field's slope."""
-        named = {name: explicit_activation(settings[name], slope)
-                 for name, slope in cls.activation_slopes.items() if name in settings}
+        named = {
+            name: explicit_activation(settings[name], slope)
+            for name, slope in cls.activation_slopes.items()
+            if name in settings
+        }
         return {**settings, **named}
 
     @classmethod
@@ -128,8 +131,9 @@ class GenerativeModel(nn.Module, abc.ABC):
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
         if cls.latent_prior is not None and cls.latent_prior not in LATENT_PRIORS:
-            raise TypeError(f"{cls.__name__}.latent_prior={cls.latent_prior!r}; expected None or one of "
-                            f"{', '.join(LATENT_PRIORS)}")  # a programming error, found at import
+            raise TypeError(
+                f"{cls.__name__}.latent_prior={cls.latent_prior!r}; expected None or one of {', '.join(LATENT_PRIORS)}"
+            )  # a programming error, found at import
 
     def __init__(self, config: ModelConfig):
         super().__init__()

@@ -26,7 +26,7 @@ import math
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, fields
-from typing import Any, Literal, NamedTuple
+from typing import Any, ClassVar, Literal, NamedTuple
 
 import torch
 from torch import nn
@@ -34,13 +34,21 @@ from torch.nn import functional as F
 
 from genzoo import checks
 from genzoo.data.batches import Batch, to_float
-from genzoo.data.datasets import ImageSplit
+from genzoo.data.types import ImageSplit
 from genzoo.errors import GenzooError
-from genzoo.models.base import (CONDITIONAL, DECODE, ENCODE, RECONSTRUCT, SAMPLE, GenerativeModel, ModelConfig,
-                               OptimizerGroup, StepOutput)
+from genzoo.models.base import (
+    CONDITIONAL,
+    DECODE,
+    ENCODE,
+    RECONSTRUCT,
+    SAMPLE,
+    GenerativeModel,
+    ModelConfig,
+    OptimizerGroup,
+    StepOutput,
+)
 from genzoo.models.registry import register
-from genzoo.nets.gan_nets import (LEAKY_SLOPE, DCDiscriminator, DCGenerator, MLPDiscriminator, MLPGenerator,
-                                  conv_layout)
+from genzoo.nets.gan_nets import LEAKY_SLOPE, DCDiscriminator, DCGenerator, MLPDiscriminator, MLPGenerator, conv_layout
 
 DISCRIMINATOR, GENERATOR = "discriminator", "generator"
 
@@ -96,12 +104,23 @@ class AdversarialHealth(nn.Module):
     The counters are persistent buffers, so a resumed run warns exactly as the uninterrupted one.
     """
 
-    def __init__(self, model_name: str, loss_floor: float, margin: float = 0.1, patience: int = 100,
-                 collapse_ratio: float = 0.5, diversity_samples: int = 256, settle_reports: int = 3):
+    def __init__(
+        self,
+        model_name: str,
+        loss_floor: float,
+        margin: float = 0.1,
+        patience: int = 100,
+        collapse_ratio: float = 0.5,
+        diversity_samples: int = 256,
+        settle_reports: int = 3,
+    ):
         super().__init__()
         self.model_name, self.threshold, self.patience = model_name, loss_floor + margin, patience
-        self.collapse_ratio, self.diversity_samples, self.settle_reports = collapse_ratio, diversity_samples, \
-            settle_reports
+        self.collapse_ratio, self.diversity_samples, self.settle_reports = (
+            collapse_ratio,
+            diversity_samples,
+            settle_reports,
+        )
         self.register_buffer("streak", torch.zeros((), dtype=torch.int64))  # current run of near-floor steps
         self.register_buffer("longest", torch.zeros((), dtype=torch.int64))  # longest run since the last report
         self.register_buffer("reports", torch.zeros((), dtype=torch.int64))  # diversity reports so far
@@ -129,7 +148,7 @@ class AdversarialHealth(nn.Module):
         self.last_step = step + 1  # steps done, as metrics.jsonl counts them (`step` is 0-based)
 
     def _when(self) -> str:
-        """" by step N" in training; nothing when the model was loaded to be evaluated (no step seen)."""
+        """ " by step N" in training; nothing when the model was loaded to be evaluated (no step seen)."""
         return f" by step {self.last_step}" if self.last_step else ""
 
     def report(self, samples: torch.Tensor, real: torch.Tensor, watch_discriminator: bool = True) -> dict[str, float]:
@@ -145,32 +164,45 @@ class AdversarialHealth(nn.Module):
                     f"{self.model_name}: the discriminator is winning outright: its loss stayed below "
                     f"{self.threshold:.3g} for {longest} consecutive steps{self._when()}, so the "
                     "generator learns little; try a lower model.lr_d, label smoothing (model.label_smoothing=0.1) "
-                    "or a smaller discriminator", TrainingHealthWarning)
+                    "or a smaller discriminator",
+                    TrainingHealthWarning,
+                    stacklevel=2,
+                )
         ratio = float(mean_pairwise_distance(samples) / mean_pairwise_distance(real).clamp_min(1e-8))
         figures["sample_diversity"] = ratio
         self.reports += 1
         was_diverse = float(self.peak_diversity) >= self.collapse_ratio
         self.peak_diversity.clamp_(min=ratio)
         if ratio < self.collapse_ratio and (was_diverse or int(self.reports) >= self.settle_reports):
-            how = f"down from {float(self.peak_diversity):.2f}" if was_diverse else \
-                f"after {int(self.reports)} reports"
+            how = f"down from {float(self.peak_diversity):.2f}" if was_diverse else f"after {int(self.reports)} reports"
             warnings.warn(
                 f"{self.model_name}: samples are collapsing: {len(samples)} fixed samples are {ratio:.2f} times as "
                 f"diverse as real test images ({how}; mean pairwise distance, healthy runs are near 1)"
-                f"{self._when()}; the generator covers few modes", TrainingHealthWarning)
+                f"{self._when()}; the generator covers few modes",
+                TrainingHealthWarning,
+                stacklevel=2,
+            )
         return figures
 
 
-def discriminator_bce(real_logits: torch.Tensor, fake_logits: torch.Tensor, smoothing: float,
-                      health: AdversarialHealth | None, step: int, names: tuple[str, str]) -> StepOutput:
+def discriminator_bce(
+    real_logits: torch.Tensor,
+    fake_logits: torch.Tensor,
+    smoothing: float,
+    health: AdversarialHealth | None,
+    step: int,
+    names: tuple[str, str],
+) -> StepOutput:
     """The discriminator's BCE on logits (B,) of real and fake inputs, real targets 1 - smoothing (one-sided),
     shown to `health` in training (None otherwise), with D's mean belief that each kind is real: near 0.5 / 0.5 at
     equilibrium, 1 / 0 when D wins. `names`: the two terms' names (real first)."""
     loss = bce(real_logits, 1.0 - smoothing) + bce(fake_logits, 0.0)
     if health is not None:
         health.observe(loss, step)
-    terms = {names[0]: torch.sigmoid(real_logits.detach().float()).mean(),
-             names[1]: torch.sigmoid(fake_logits.detach().float()).mean()}
+    terms = {
+        names[0]: torch.sigmoid(real_logits.detach().float()).mean(),
+        names[1]: torch.sigmoid(fake_logits.detach().float()).mean(),
+    }
     return StepOutput(loss, terms)
 
 
@@ -189,13 +221,18 @@ def check_players_adam(settings: ModelConfig, players: tuple[str, ...]) -> None:
 
 def check_smoothing_and_ema(settings: ModelConfig) -> None:
     """label_smoothing in [0, 0.5) and ema_decay in [0, 1), settings every adversarial model has."""
-    checks.check(0 <= settings.label_smoothing < 0.5, "model.label_smoothing", settings.label_smoothing,
-                 "[0, 0.5) (0.1 is usual)")
+    checks.check(
+        0 <= settings.label_smoothing < 0.5,
+        "model.label_smoothing",
+        settings.label_smoothing,
+        "[0, 0.5) (0.1 is usual)",
+    )
     checks.check(0 <= settings.ema_decay < 1, "model.ema_decay", settings.ema_decay, "[0, 1) (0 = off, 0.999 is usual)")
 
 
 class PendingFakes(NamedTuple):
     """The discriminator phase's fakes, kept with their graph for the generator phase of the same step."""
+
     step: int
     batch: Batch
     fake: torch.Tensor  # the generator's output (a GAN's images, an AAE's codes), attached to its graph
@@ -210,8 +247,9 @@ class ReusesFakes:
 
     _pending: PendingFakes | None = None
 
-    def draw_fakes(self, make: Callable[[], torch.Tensor], step: int, batch: Batch, labels: torch.Tensor | None,
-                   keep: bool) -> torch.Tensor:
+    def draw_fakes(
+        self, make: Callable[[], torch.Tensor], step: int, batch: Batch, labels: torch.Tensor | None, keep: bool
+    ) -> torch.Tensor:
         """make() with its graph, kept for the generator phase, when `keep`; under no_grad otherwise. Not under
         torch.compile: a compiled phase's backward frees all its saved tensors, so the generator phase draws
         its own fakes there. The caller detaches what it feeds the discriminator."""
@@ -244,16 +282,49 @@ Loss = Literal["bce", "wgan-gp"]
 PRESETS: dict[str, dict[str, Any]] = {
     # (a) The TensorFlow tutorial GAN (A. Kristiadi, "Generative Adversarial Nets in TensorFlow", 2016): noise
     # U[-1, 1]^100, G 100-128-784 ReLU/sigmoid, D 784-128-1 ReLU; Adam with TensorFlow's defaults.
-    "small": dict(network="mlp", noise="uniform", noise_dim=100, hidden_g=(128,), hidden_d=(128,),
-                  activation_g="relu", activation_d="relu", output="sigmoid",
-                  lr_g=1e-3, lr_d=1e-3, betas_g=(0.9, 0.999), betas_d=(0.9, 0.999)),
+    "small": dict(
+        network="mlp",
+        noise="uniform",
+        noise_dim=100,
+        hidden_g=(128,),
+        hidden_d=(128,),
+        activation_g="relu",
+        activation_d="relu",
+        output="sigmoid",
+        lr_g=1e-3,
+        lr_d=1e-3,
+        betas_g=(0.9, 0.999),
+        betas_d=(0.9, 0.999),
+    ),
     # (b) The PyTorch tutorial GAN: N(0, I)^100, G 100-1024-1024-784 ReLU/tanh, D 784-256-256-1 LeakyReLU(0.2).
-    "wide": dict(network="mlp", noise="gaussian", noise_dim=100, hidden_g=(1024, 1024), hidden_d=(256, 256),
-                 activation_g="relu", activation_d="leaky_relu_0.2", output="tanh",
-                 lr_g=2e-4, lr_d=2e-4, betas_g=(0.5, 0.999), betas_d=(0.5, 0.999)),
+    "wide": dict(
+        network="mlp",
+        noise="gaussian",
+        noise_dim=100,
+        hidden_g=(1024, 1024),
+        hidden_d=(256, 256),
+        activation_g="relu",
+        activation_d="leaky_relu_0.2",
+        output="tanh",
+        lr_g=2e-4,
+        lr_d=2e-4,
+        betas_g=(0.5, 0.999),
+        betas_d=(0.5, 0.999),
+    ),
     # DCGAN (Radford et al. 2016): the layout of gan_nets.DCGenerator at the data's side; Adam 2e-4, beta1 0.5.
-    "dcgan": dict(network="conv", noise="gaussian", noise_dim=100, width_g=64, width_d=64, norm_d="batch",
-                  output="tanh", lr_g=2e-4, lr_d=2e-4, betas_g=(0.5, 0.999), betas_d=(0.5, 0.999)),
+    "dcgan": dict(
+        network="conv",
+        noise="gaussian",
+        noise_dim=100,
+        width_g=64,
+        width_d=64,
+        norm_d="batch",
+        output="tanh",
+        lr_g=2e-4,
+        lr_d=2e-4,
+        betas_g=(0.5, 0.999),
+        betas_d=(0.5, 0.999),
+    ),
 }
 # The PyTorch examples' dcgan at 64x64 (nz=100, ngf=ndf=64); smaller images are resized up to 64 for it.
 PRESETS["classic-64"] = {**PRESETS["dcgan"], "image_size": 64}
@@ -300,7 +371,7 @@ class GANConfig(ModelConfig):
     label_smoothing: float = 0.0  # bce: real targets are 1 - label_smoothing (one-sided)
     ema_decay: float = 0.0  # > 0: sample from a moving average of the generator's weights (e.g. 0.999)
     channels_last: bool = True  # conv: NHWC tensors and weights (faster oneDNN / cuDNN kernels)
-    activation_slopes = {"activation_g": LEAKY_SLOPE, "activation_d": LEAKY_SLOPE}
+    activation_slopes: ClassVar[dict] = {"activation_g": LEAKY_SLOPE, "activation_d": LEAKY_SLOPE}
 
     @classmethod
     def resolve(cls, settings: dict[str, Any]) -> dict[str, Any]:
@@ -315,8 +386,11 @@ class GANConfig(ModelConfig):
         for name in sorted(NETWORK_FIELDS[other]):
             if cls.setting(settings, name) is not None:
                 raise GenzooError(f"model.{name} applies to network={other}, but this model has network={network}")
-        filled = {f.name: resolved[f.name] for f in fields(cls)
-                  if cls.setting(settings, f.name) is None and f.name in resolved and f.name not in NETWORK_FIELDS[other]}
+        filled = {
+            f.name: resolved[f.name]
+            for f in fields(cls)
+            if cls.setting(settings, f.name) is None and f.name in resolved and f.name not in NETWORK_FIELDS[other]
+        }
         return {**settings, **filled}
 
     def __post_init__(self):
@@ -332,12 +406,17 @@ class GANConfig(ModelConfig):
         check_smoothing_and_ema(self)
         checks.at_least("model.gp_weight", self.gp_weight, 0)
         if self.loss == "wgan-gp" and self.label_smoothing:
-            raise checks.conflict("model.label_smoothing", self.label_smoothing,
-                                  "loss=bce; a Wasserstein critic has no labels to smooth")
+            raise checks.conflict(
+                "model.label_smoothing", self.label_smoothing, "loss=bce; a Wasserstein critic has no labels to smooth"
+            )
         if self.loss == "wgan-gp" and self.network == "conv" and self.norm_d == "batch":
-            raise checks.conflict("model.norm_d", self.norm_d, "loss=bce: a WGAN-GP critic's gradient penalty is per "
-                                  "image and batch norm mixes images (Gulrajani et al. 2017, sec. 4); use "
-                                  "model.norm_d=layer or none")
+            raise checks.conflict(
+                "model.norm_d",
+                self.norm_d,
+                "loss=bce: a WGAN-GP critic's gradient penalty is per "
+                "image and batch norm mixes images (Gulrajani et al. 2017, sec. 4); use "
+                "model.norm_d=layer or none",
+            )
         if self.image_size is not None:
             conv_layout(self.image_size)
 
@@ -352,8 +431,9 @@ class GAN(ReusesFakes, GenerativeModel):
     Config = GANConfig
     capabilities = frozenset({SAMPLE, DECODE})
     latent_prior = "gaussian"  # per instance: "uniform" for U[-1, 1] noise
-    missing_reasons = {verb: "a GAN has no encoder; encode and reconstruct need an autoencoder (e.g. aae)"
-                       for verb in (ENCODE, RECONSTRUCT)}
+    missing_reasons = dict.fromkeys(
+        (ENCODE, RECONSTRUCT), "a GAN has no encoder; encode and reconstruct need an autoencoder (e.g. aae)"
+    )
     optional_state = frozenset(f"health.{name}" for name in AdversarialHealth.ADDED_STATE)
 
     def __init__(self, config: GANConfig):
@@ -390,8 +470,10 @@ class GAN(ReusesFakes, GenerativeModel):
     # -- the game ---------------------------------------------------------------------------------------------
     def optimizer_groups(self) -> list[OptimizerGroup]:
         c = self.config
-        return [OptimizerGroup(DISCRIMINATOR, list(self.discriminator.parameters()), c.lr_d, tuple(c.betas_d)),
-                OptimizerGroup(GENERATOR, list(self.generator.parameters()), c.lr_g, tuple(c.betas_g))]
+        return [
+            OptimizerGroup(DISCRIMINATOR, list(self.discriminator.parameters()), c.lr_d, tuple(c.betas_d)),
+            OptimizerGroup(GENERATOR, list(self.generator.parameters()), c.lr_g, tuple(c.betas_g)),
+        ]
 
     def phases(self, step: int) -> tuple[str, ...]:
         """Discriminator then generator; with n_critic = k the generator joins every k-th step (Gulrajani et al.
@@ -445,8 +527,14 @@ class GAN(ReusesFakes, GenerativeModel):
             if training:
                 self.health.tick(step)
             return self.critic_loss(x, fake, labels, real_logits, fake_logits)
-        return discriminator_bce(real_logits, fake_logits, self.config.label_smoothing,
-                                 self.health if training else None, step, ("d_real", "d_fake"))
+        return discriminator_bce(
+            real_logits,
+            fake_logits,
+            self.config.label_smoothing,
+            self.health if training else None,
+            step,
+            ("d_real", "d_fake"),
+        )
 
     def critic_loss(self, x, fake, labels, real_logits, fake_logits) -> StepOutput:
         """WGAN-GP (Gulrajani et al. 2017, Algorithm 1): the critic's estimate of the Wasserstein distance and the
@@ -510,8 +598,9 @@ class GAN(ReusesFakes, GenerativeModel):
         return images.clamp_(0, 1).contiguous()
 
     @torch.no_grad()
-    def sample(self, n: int, generator: torch.Generator | None = None,
-               labels: torch.Tensor | None = None) -> torch.Tensor:
+    def sample(
+        self, n: int, generator: torch.Generator | None = None, labels: torch.Tensor | None = None
+    ) -> torch.Tensor:
         z = self.noise(n, generator)
         if self.conditional and labels is None:  # no class asked for: classes drawn uniformly
             labels = torch.randint(self.config.num_classes, (n,), generator=generator, device=z.device)
@@ -521,8 +610,9 @@ class GAN(ReusesFakes, GenerativeModel):
         n = min(self.health.diversity_samples, len(split))
         labels = torch.arange(n, device=self.device) % self.config.num_classes if self.conditional else None
         samples = self.sample(n, torch.Generator(self.device).manual_seed(0), labels)
-        return self.health.report(samples, real_images(split, n, self.device),
-                                  watch_discriminator=self.config.loss == "bce")
+        return self.health.report(
+            samples, real_images(split, n, self.device), watch_discriminator=self.config.loss == "bce"
+        )
 
 
 @dataclass(frozen=True)

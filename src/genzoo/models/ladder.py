@@ -47,8 +47,10 @@ class LadderVAEConfig(VariationalConfig):
     def __post_init__(self):
         super().__post_init__()
         if len(self.latent_dims) < 2 or len(self.latent_dims) != len(self.hidden):
-            raise GenzooError(f"model.latent_dims={list(self.latent_dims)} and model.hidden={list(self.hidden)}: "
-                              "expected two or more layers and one hidden width per layer")
+            raise GenzooError(
+                f"model.latent_dims={list(self.latent_dims)} and model.hidden={list(self.hidden)}: "
+                "expected two or more layers and one hidden width per layer"
+            )
         checks.sizes("model.latent_dims", self.latent_dims)
         checks.sizes("model.hidden", self.hidden)
 
@@ -76,13 +78,15 @@ class LadderVAE(VariationalModel):
         pixels, act, dims, hidden = math.prod(c.image_shape), c.activation, c.latent_dims, c.hidden
         widths = (pixels, *hidden)
         # Bottom-up: d_i = block(d_{i-1}) (B, hidden_i), and its estimate of layer i: (B, 2 * latent_i).
-        self.up = nn.ModuleList(mlp([widths[i], hidden[i], hidden[i]], act, final_activation=True)
-                                for i in range(len(dims)))
+        self.up = nn.ModuleList(
+            mlp([widths[i], hidden[i], hidden[i]], act, final_activation=True) for i in range(len(dims))
+        )
         self.up_heads = nn.ModuleList(nn.Linear(hidden[i], 2 * dims[i]) for i in range(len(dims)))
         # Top-down: p(z_i | z_{i+1}) for i < L, from z_{i+1} through a block of layer i's width.
         self.down = nn.ModuleList(
-            nn.Sequential(*mlp([dims[i + 1], hidden[i], hidden[i]], act, final_activation=True),
-                          nn.Linear(hidden[i], 2 * dims[i]))
+            nn.Sequential(
+                *mlp([dims[i + 1], hidden[i], hidden[i]], act, final_activation=True), nn.Linear(hidden[i], 2 * dims[i])
+            )
             for i in range(len(dims) - 1)
         )
         self.decoder = mlp([dims[0], hidden[0], hidden[0], pixels], act)  # p(x | z_1)
@@ -108,8 +112,9 @@ class LadderVAE(VariationalModel):
         """p(z_i | z_{i+1}) for draws z_above (..., D_{i+1})."""
         return DiagonalGaussian.from_params(self.down[i](z_above).float())
 
-    def infer(self, x: torch.Tensor, labels: torch.Tensor | None, k: int,
-              generator: torch.Generator | None = None) -> Inference:
+    def infer(
+        self, x: torch.Tensor, labels: torch.Tensor | None, k: int, generator: torch.Generator | None = None
+    ) -> Inference:
         estimates = self.bottom_up(x)
         q = estimates[-1]  # q(z_L | x) (B, D_L)
         z = q.sample(generator, n=k)  # (k, B, D_L)

@@ -32,7 +32,7 @@ from torch import nn
 
 from genzoo import checks
 from genzoo.data.batches import Batch, eval_batches
-from genzoo.data.datasets import ImageSplit
+from genzoo.data.types import ImageSplit
 from genzoo.errors import GenzooError
 from genzoo.models.base import (
     CONDITIONAL,
@@ -69,7 +69,7 @@ class VariationalConfig(ModelConfig):
     objective: Literal["elbo", "iwae"] = "elbo"  # iwae: the k-sample importance-weighted bound (Burda et al. 2015)
     samples: int = 1  # k: posterior draws per image in training (the ELBO averages them; iwae needs k > 1 to differ)
 
-    activation_slopes = {"activation": DEFAULT_LEAKY_SLOPE}
+    activation_slopes: ClassVar[dict] = {"activation": DEFAULT_LEAKY_SLOPE}
 
     def __post_init__(self):
         checks.positive("model.sigma", self.sigma)
@@ -78,11 +78,13 @@ class VariationalConfig(ModelConfig):
         checks.at_least("model.free_bits", self.free_bits, 0, "nats per latent dimension")
         checks.at_least("model.samples", self.samples, 1)
         if self.free_bits and self.objective == "iwae":
-            raise checks.conflict("model.free_bits", self.free_bits,
-                                  "objective=elbo: the iwae bound has no separate KL term to floor")
+            raise checks.conflict(
+                "model.free_bits", self.free_bits, "objective=elbo: the iwae bound has no separate KL term to floor"
+            )
         if self.learn_sigma and self.likelihood != "gaussian":
-            raise checks.conflict("model.learn_sigma", self.learn_sigma,
-                                  "likelihood=gaussian (a Bernoulli has no sigma)")
+            raise checks.conflict(
+                "model.learn_sigma", self.learn_sigma, "likelihood=gaussian (a Bernoulli has no sigma)"
+            )
 
 
 @dataclass(frozen=True)
@@ -147,8 +149,9 @@ class VariationalModel(GenerativeModel):
 
     # -- the pieces a subclass provides ------------------------------------------------------------------------
     @abc.abstractmethod
-    def infer(self, x: torch.Tensor, labels: torch.Tensor | None, k: int,
-              generator: torch.Generator | None = None) -> Inference:
+    def infer(
+        self, x: torch.Tensor, labels: torch.Tensor | None, k: int, generator: torch.Generator | None = None
+    ) -> Inference:
         """k posterior draws for images x (B, C, H, W) and what the bound needs about them (see Inference)."""
 
     @abc.abstractmethod
@@ -216,8 +219,9 @@ class VariationalModel(GenerativeModel):
             terms.update(penalty_terms)
         return StepOutput(loss, {key: value.detach() for key, value in terms.items()})
 
-    def log_weights(self, x: torch.Tensor, k: int, labels: torch.Tensor | None = None,
-                    generator: torch.Generator | None = None) -> torch.Tensor:
+    def log_weights(
+        self, x: torch.Tensor, k: int, labels: torch.Tensor | None = None, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
         self._check_labels(labels)
         inf = self.infer(x, labels, k, generator)
         return -self.reconstruction_nll(inf.z, x, labels) + inf.log_p - inf.log_q  # (k, B)
@@ -262,7 +266,9 @@ class VariationalModel(GenerativeModel):
     def reconstruct(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         return self.decode(self.encode(x, labels), labels)
 
-    def sample(self, n: int, generator: torch.Generator | None = None, labels: torch.Tensor | None = None) -> torch.Tensor:
+    def sample(
+        self, n: int, generator: torch.Generator | None = None, labels: torch.Tensor | None = None
+    ) -> torch.Tensor:
         if self.conditional and labels is None:  # every class in turn
             labels = torch.arange(n, device=self.device) % self.config.num_classes
         return self.likelihood.mean(self.decoder_output(self.sample_latent(n, generator, labels), labels))
@@ -289,8 +295,10 @@ def build_networks(c: VAEConfig, label_features: int) -> tuple[nn.Module, nn.Mod
 @register
 class VAE(VariationalModel):
     name = "vae"
-    summary = ("VAE over an MLP or conv network: Bernoulli or Gaussian (fixed/learned sigma) decoder, KL weight beta, "
-               "warm-up, free bits")
+    summary = (
+        "VAE over an MLP or conv network: Bernoulli or Gaussian (fixed/learned sigma) decoder, KL weight beta, "
+        "warm-up, free bits"
+    )
     bf16_safe = True  # benchmarks/results/precision.md: the same test ELBO in bf16 (and for its variants below)
     Config = VAEConfig
     capabilities = frozenset({ENCODE, DECODE, RECONSTRUCT, SAMPLE, LOG_LIKELIHOOD})
@@ -326,8 +334,9 @@ class VAE(VariationalModel):
         z = with_labels(z, labels, self.label_features)  # (N, D [+ classes])
         return self.decoder(z).view(-1, *self.config.image_shape)  # (N, D) -> (N, C, H, W)
 
-    def infer(self, x: torch.Tensor, labels: torch.Tensor | None, k: int,
-              generator: torch.Generator | None = None) -> Inference:
+    def infer(
+        self, x: torch.Tensor, labels: torch.Tensor | None, k: int, generator: torch.Generator | None = None
+    ) -> Inference:
         q = self.posterior(x, labels)
         z = q.sample(generator, n=k)  # (k, B, D)
         return Inference(z, q.log_prob(z), self.prior.log_prob(z, labels), self.prior.kl_per_dim(q, labels), q)
@@ -380,8 +389,11 @@ class VampVAEConfig(VAEConfig):
         super().__post_init__()
         checks.positive("model.pseudo_inputs", self.pseudo_inputs)
         if self.free_bits:
-            raise checks.conflict("model.free_bits", self.free_bits,
-                                  "a factorised prior; the VampPrior's KL has no per-dimension closed form")
+            raise checks.conflict(
+                "model.free_bits",
+                self.free_bits,
+                "a factorised prior; the VampPrior's KL has no per-dimension closed form",
+            )
 
 
 @register

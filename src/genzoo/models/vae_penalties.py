@@ -32,8 +32,10 @@ from genzoo.nets.mlp import mlp
 
 def _elbo_only(config: VAEConfig, name: str) -> None:
     if config.objective != "elbo":
-        raise GenzooError(f"model.objective={config.objective} is not supported by {name}: its penalty is added to "
-                          "the ELBO; use objective=elbo")
+        raise GenzooError(
+            f"model.objective={config.objective} is not supported by {name}: its penalty is added to "
+            "the ELBO; use objective=elbo"
+        )
 
 
 # -- InfoVAE ------------------------------------------------------------------------------------------------------
@@ -41,7 +43,8 @@ def _elbo_only(config: VAEConfig, name: str) -> None:
 
 def rbf_mmd2(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """Unbiased estimate of MMD^2 between the samples a (n, D) and b (m, D) (Gretton et al. 2012, "A kernel
-    two-sample test", the unbiased statistic MMD^2_u) with the Gaussian kernel k(u, v) = exp(-|u - v|^2 / (2 D)): for u, v ~ N(0, I) the
+    two-sample test", the unbiased statistic MMD^2_u) with the Gaussian kernel k(u, v) = exp(-|u - v|^2 / (2 D)): for u,
+    v ~ N(0, I) the
     mean of |u - v|^2 is 2 D, so the kernel stays away from 0 and 1 at the prior's scale whatever D is."""
     dim = a.shape[1]
 
@@ -76,7 +79,8 @@ class MMDPenalty(Penalty):
 
 @dataclass(frozen=True)
 class InfoVAEConfig(VAEConfig):
-    # Zhao et al. 2019, the InfoVAE objective: maximise E[log p(x|z)] - (1 - alpha) KL(q(z|x) || p(z)) - (alpha + lambda - 1) D(q(z), p(z)).
+    # Zhao et al. 2019, the InfoVAE objective: maximise E[log p(x|z)] - (1 - alpha) KL(q(z|x) || p(z)) - (alpha + lambda
+    # - 1) D(q(z), p(z)).
     alpha: float = 0.0  # 1 - alpha scales the per-image KL (times beta and its warm-up); alpha = 1 drops it
     mmd_lambda: float = 1000.0  # lambda: an MMD^2 estimate is O(1e-2) against ~100 nats of reconstruction
 
@@ -84,8 +88,12 @@ class InfoVAEConfig(VAEConfig):
         super().__post_init__()
         _elbo_only(self, "info-vae")
         checks.check(self.alpha <= 1, "model.alpha", self.alpha, "<= 1 (the KL weight 1 - alpha must be >= 0)")
-        checks.check(self.alpha + self.mmd_lambda - 1 >= 0, "model.mmd_lambda", self.mmd_lambda,
-                     f">= {1 - self.alpha} (the MMD weight alpha + lambda - 1 must be >= 0)")
+        checks.check(
+            self.alpha + self.mmd_lambda - 1 >= 0,
+            "model.mmd_lambda",
+            self.mmd_lambda,
+            f">= {1 - self.alpha} (the MMD weight alpha + lambda - 1 must be >= 0)",
+        )
 
 
 @register
@@ -108,8 +116,13 @@ class InfoVAE(VAE):
 TC_ESTIMATORS = ("mws", "mss")
 
 
-def minibatch_log_weights(batch: int, dataset_size: int, estimator: str, device: torch.device | str = "cpu",
-                          dtype: torch.dtype = torch.float64) -> torch.Tensor:
+def minibatch_log_weights(
+    batch: int,
+    dataset_size: int,
+    estimator: str,
+    device: torch.device | str = "cpu",
+    dtype: torch.dtype = torch.float64,
+) -> torch.Tensor:
     """log w_ij (M, M) of the minibatch estimate q(z_i) ~ sum_j w_ij q(z_i|x_j) of q(z) = 1/N sum_n q(z|x_n), for a
     batch of M images with one draw z_i ~ q(z|x_i) each (Chen et al. 2018):
     - "mws", minibatch-weighted sampling: w_ij = 1/(N M) for every j. The weights sum to 1/N, so log q(z) comes
@@ -122,8 +135,9 @@ def minibatch_log_weights(batch: int, dataset_size: int, estimator: str, device:
     if estimator == "mss":
         if batch < 2:
             raise GenzooError("model.estimator=mss needs batches of at least 2 images")
-        log_w = torch.full((batch, batch), math.log((dataset_size - 1) / (dataset_size * (batch - 1))),
-                           dtype=dtype, device=device)
+        log_w = torch.full(
+            (batch, batch), math.log((dataset_size - 1) / (dataset_size * (batch - 1))), dtype=dtype, device=device
+        )
         return log_w.fill_diagonal_(-math.log(dataset_size))
     raise GenzooError(f"model.estimator={estimator!r} is not known; expected one of {', '.join(TC_ESTIMATORS)}")
 
@@ -167,8 +181,10 @@ class BetaTCVAEConfig(VAEConfig):
 @register
 class BetaTCVAE(VAE):
     name = "beta-tcvae"
-    summary = ("beta-TCVAE: the ELBO plus (tc_weight - 1) x total correlation of q(z), minibatch-weighted or "
-               "stratified estimate")
+    summary = (
+        "beta-TCVAE: the ELBO plus (tc_weight - 1) x total correlation of q(z), minibatch-weighted or "
+        "stratified estimate"
+    )
     Config = BetaTCVAEConfig
 
     def make_penalty(self) -> Penalty:
@@ -188,7 +204,8 @@ def permute_dims(z: torch.Tensor) -> torch.Tensor:
 
 class DiscriminatorTC(Penalty):
     """TC ~ E_q(z)[log D(z) / (1 - D(z))] = E[logit_q - logit_perm] for a classifier D of q(z) against
-    prod_d q(z_d), the density-ratio trick of Kim & Mnih 2018. Its own optimizer group trains D; the model's group sees the estimate."""
+    prod_d q(z_d), the density-ratio trick of Kim & Mnih 2018. Its own optimizer group trains D; the model's group sees
+    the estimate."""
 
     group = "discriminator"
 
@@ -210,8 +227,10 @@ class DiscriminatorTC(Penalty):
         half = max(1, z.shape[0] // 2)
         real, other = z[:half], (z[half:] if z.shape[0] > 1 else z)
         logits_real, logits_perm = self.net(real).float(), self.net(permute_dims(other)).float()
-        loss = 0.5 * (F.cross_entropy(logits_real, torch.zeros(len(real), dtype=torch.long, device=z.device))
-                      + F.cross_entropy(logits_perm, torch.ones(len(other), dtype=torch.long, device=z.device)))
+        loss = 0.5 * (
+            F.cross_entropy(logits_real, torch.zeros(len(real), dtype=torch.long, device=z.device))
+            + F.cross_entropy(logits_perm, torch.ones(len(other), dtype=torch.long, device=z.device))
+        )
         accuracy = 0.5 * ((logits_real.argmax(1) == 0).float().mean() + (logits_perm.argmax(1) == 1).float().mean())
         return StepOutput(loss, {"discriminator_accuracy": accuracy.detach()})
 
@@ -244,5 +263,6 @@ class FactorVAE(VAE):
 
     def make_penalty(self) -> Penalty:
         c = self.config
-        return DiscriminatorTC(c.latent_dim, c.discriminator_hidden, c.tc_weight, c.discriminator_lr,
-                               c.discriminator_betas)
+        return DiscriminatorTC(
+            c.latent_dim, c.discriminator_hidden, c.tc_weight, c.discriminator_lr, c.discriminator_betas
+        )

@@ -18,8 +18,9 @@ import torch
 ACTIVE_THRESHOLD = 0.01  # Burda et al. 2015: Cov_x(E_q[u]) > 10^-2
 
 
-def collapse_summary(means: torch.Tensor, kl: torch.Tensor, layers: Sequence[int] | None = None,
-                     threshold: float = ACTIVE_THRESHOLD) -> dict[str, Any]:
+def collapse_summary(
+    means: torch.Tensor, kl: torch.Tensor, layers: Sequence[int] | None = None, threshold: float = ACTIVE_THRESHOLD
+) -> dict[str, Any]:
     """means, kl: (N, D) posterior means and KL per dimension of N images -> the figures logged each epoch.
     `layers` splits D into stochastic layers (bottom first) for a per-layer count."""
     variance = means.double().var(0, correction=0)  # (D,) Cov_x(E_q[z])'s diagonal

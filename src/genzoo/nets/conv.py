@@ -7,6 +7,7 @@ Strided stages halve the side: a 28x28 image with channels (32, 64) goes (B, 1, 
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 
 import torch
@@ -31,8 +32,14 @@ def bottom_side(image_shape: Sequence[int], stages: int) -> int:
 class ConvEncoder(nn.Module):
     """(B, C, H, W) -> (B, out_features)."""
 
-    def __init__(self, image_shape: Sequence[int], channels: Sequence[int], out_features: int,
-                 activation: str = "relu", batch_norm: bool = False):
+    def __init__(
+        self,
+        image_shape: Sequence[int],
+        channels: Sequence[int],
+        out_features: int,
+        activation: str = "relu",
+        batch_norm: bool = False,
+    ):
         super().__init__()
         side = bottom_side(image_shape, len(channels))
         layers: list[nn.Module] = []
@@ -53,15 +60,21 @@ class ConvEncoder(nn.Module):
 class ConvDecoder(nn.Module):
     """(B, in_features) -> (B, C, H, W) pre-activation outputs (logits for a Bernoulli likelihood)."""
 
-    def __init__(self, in_features: int, image_shape: Sequence[int], channels: Sequence[int],
-                 activation: str = "relu", batch_norm: bool = False):
+    def __init__(
+        self,
+        in_features: int,
+        image_shape: Sequence[int],
+        channels: Sequence[int],
+        activation: str = "relu",
+        batch_norm: bool = False,
+    ):
         super().__init__()
         channels = list(channels)[::-1]  # widest first, e.g. (64, 32)
         self.side = bottom_side(image_shape, len(channels))
         self.first = channels[0]
         self.head = nn.Sequential(nn.Linear(in_features, channels[0] * self.side**2), ACTIVATIONS[activation]())
         layers: list[nn.Module] = []
-        for width, next_width in zip(channels, channels[1:]):
+        for width, next_width in itertools.pairwise(channels):
             layers.append(nn.ConvTranspose2d(width, next_width, 4, stride=2, padding=1, bias=not batch_norm))
             if batch_norm:
                 layers.append(nn.BatchNorm2d(next_width))
@@ -84,8 +97,12 @@ class ClassicConvEncoder(nn.Module):
     def __init__(self, channels: int = 1):
         super().__init__()
         self.net = nn.Sequential(
-            nn.Conv2d(channels, 16, 3, stride=3, padding=1), nn.ReLU(), nn.MaxPool2d(2, stride=2),
-            nn.Conv2d(16, 8, 3, stride=2, padding=1), nn.ReLU(), nn.MaxPool2d(2, stride=1),
+            nn.Conv2d(channels, 16, 3, stride=3, padding=1),
+            nn.ReLU(),
+            nn.MaxPool2d(2, stride=2),
+            nn.Conv2d(16, 8, 3, stride=2, padding=1),
+            nn.ReLU(),
+            nn.MaxPool2d(2, stride=1),
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -100,8 +117,10 @@ class ClassicConvDecoder(nn.Module):
         super().__init__()
         self.size = tuple(image_shape[1:])
         self.net = nn.Sequential(
-            nn.ConvTranspose2d(8, 16, 3, stride=2), nn.ReLU(),  # (16, 5, 5)
-            nn.ConvTranspose2d(16, 8, 5, stride=3, padding=1), nn.ReLU(),  # (8, 15, 15)
+            nn.ConvTranspose2d(8, 16, 3, stride=2),
+            nn.ReLU(),  # (16, 5, 5)
+            nn.ConvTranspose2d(16, 8, 5, stride=3, padding=1),
+            nn.ReLU(),  # (8, 15, 15)
             nn.ConvTranspose2d(8, image_shape[0], 2, stride=2, padding=1),  # (C, 28, 28)
         )
 

@@ -60,7 +60,9 @@ class DiagonalGaussian:
         """KL(self || other) per dimension for two diagonal Gaussians of the same shape:
         log(s_p / s_q) + (s_q^2 + (m_q - m_p)^2) / (2 s_p^2) - 1/2 (the ladder VAE's per-layer term)."""
         return 0.5 * (
-            other.logvar - self.logvar + (self.logvar.exp() + (self.mean - other.mean).pow(2)) * torch.exp(-other.logvar)
+            other.logvar
+            - self.logvar
+            + (self.logvar.exp() + (self.mean - other.mean).pow(2)) * torch.exp(-other.logvar)
             - 1.0
         )
 

@@ -15,6 +15,7 @@ examples' dcgan network; 28x28 starts from 7x7, 32x32 from 4x4.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 
@@ -35,8 +36,9 @@ LEAKY_SLOPE = 0.2  # of every GAN in the literature this follows (DCGAN, WGAN-GP
 class MLPGenerator(nn.Module):
     """(B, noise_dim) noise [+ (B,) labels] -> (B, C, H, W) pre-activations (the model applies sigmoid/tanh)."""
 
-    def __init__(self, noise_dim: int, hidden: Sequence[int], image_shape: Sequence[int], activation: str,
-                 num_classes: int = 0):
+    def __init__(
+        self, noise_dim: int, hidden: Sequence[int], image_shape: Sequence[int], activation: str, num_classes: int = 0
+    ):
         super().__init__()
         self.num_classes = num_classes
         self.net = mlp([noise_dim + num_classes, *hidden, math.prod(image_shape)], activation)
@@ -98,9 +100,10 @@ class DCGenerator(nn.Module):
         widths = [width * 2 ** (stages - 1 - i) for i in range(stages)]  # e.g. 512, 256, 128, 64 for 64x64
         layers: list[nn.Module] = [
             nn.ConvTranspose2d(noise_dim + num_classes, widths[0], base, 1, 0, bias=False),  # 1x1 -> base x base
-            nn.BatchNorm2d(widths[0]), nn.ReLU(),
+            nn.BatchNorm2d(widths[0]),
+            nn.ReLU(),
         ]
-        for w_in, w_out in zip(widths, widths[1:]):
+        for w_in, w_out in itertools.pairwise(widths):
             layers += [nn.ConvTranspose2d(w_in, w_out, 4, 2, 1, bias=False), nn.BatchNorm2d(w_out), nn.ReLU()]
         layers.append(nn.ConvTranspose2d(widths[-1], channels, 4, 2, 1, bias=False))  # last stage: -> S x S
         self.net = nn.Sequential(*layers)
@@ -122,11 +125,16 @@ class DCDiscriminator(nn.Module):
         self.num_classes = num_classes
         widths = [width * 2**i for i in range(stages)]  # e.g. 64, 128, 256, 512 for 64x64
         # First layer: no normalisation (DCGAN: normalising the input layer made training unstable).
-        layers: list[nn.Module] = [nn.Conv2d(channels + num_classes, widths[0], 4, 2, 1, bias=False),
-                                   nn.LeakyReLU(LEAKY_SLOPE)]
-        for w_in, w_out in zip(widths, widths[1:]):
-            layers += [nn.Conv2d(w_in, w_out, 4, 2, 1, bias=norm == "none"), norm_layer(norm, w_out),
-                       nn.LeakyReLU(LEAKY_SLOPE)]
+        layers: list[nn.Module] = [
+            nn.Conv2d(channels + num_classes, widths[0], 4, 2, 1, bias=False),
+            nn.LeakyReLU(LEAKY_SLOPE),
+        ]
+        for w_in, w_out in itertools.pairwise(widths):
+            layers += [
+                nn.Conv2d(w_in, w_out, 4, 2, 1, bias=norm == "none"),
+                norm_layer(norm, w_out),
+                nn.LeakyReLU(LEAKY_SLOPE),
+            ]
         layers.append(nn.Conv2d(widths[-1], 1, base, 1, 0, bias=False))  # base x base -> 1x1
         self.net = nn.Sequential(*layers)
         dcgan_init(self)

@@ -8,6 +8,7 @@ slope (`explicit_activation`), so networks and config.yaml only ever see the exp
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable, Sequence
 from functools import partial
@@ -31,7 +32,9 @@ LEAKY_RELU = "leaky_relu"  # the bare name a config may still give; see explicit
 DEFAULT_LEAKY_SLOPE = 0.01  # what the autoencoders and VAEs mean by a bare leaky_relu (nets/gan_nets.py: 0.2)
 
 # What a config may name: every entry of the table, and the bare leaky_relu.
-Activation = Literal["relu", "tanh", "sigmoid", "leaky_relu", "leaky_relu_0.01", "leaky_relu_0.2", "elu", "gelu", "silu"]
+Activation = Literal[
+    "relu", "tanh", "sigmoid", "leaky_relu", "leaky_relu_0.01", "leaky_relu_0.2", "elu", "gelu", "silu"
+]
 
 
 def explicit_activation(name: str | None, leaky_slope: float) -> str | None:
@@ -44,7 +47,7 @@ def mlp(sizes: Sequence[int], activation: str = "relu", final_activation: bool =
     (and after the last one when `final_activation`). Modules are numbered Linear, activation, Linear, ... so
     state_dict keys read net.0.weight, net.2.weight, ..."""
     layers: list[nn.Module] = []
-    for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+    for i, (n_in, n_out) in enumerate(itertools.pairwise(sizes)):
         layers.append(nn.Linear(n_in, n_out))
         if i < len(sizes) - 2 or final_activation:
             layers.append(ACTIVATIONS[activation]())

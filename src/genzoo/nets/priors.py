@@ -36,8 +36,13 @@ class StandardNormalPrior(nn.Module):
     def kl_per_dim(self, q: DiagonalGaussian, labels: torch.Tensor | None = None) -> torch.Tensor:
         return q.kl()  # (B, D), Kingma & Welling 2014, appendix B
 
-    def sample(self, n: int, generator: torch.Generator | None = None, device: torch.device | str = "cpu",
-               labels: torch.Tensor | None = None) -> torch.Tensor:
+    def sample(
+        self,
+        n: int,
+        generator: torch.Generator | None = None,
+        device: torch.device | str = "cpu",
+        labels: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         return torch.randn(n, self.latent_dim, generator=generator, device=device)
 
 
@@ -67,8 +72,13 @@ class ClassConditionalPrior(nn.Module):
     def kl_per_dim(self, q: DiagonalGaussian, labels: torch.Tensor | None = None) -> torch.Tensor:
         return q.kl_to(self.of(labels))  # (B, D), closed form
 
-    def sample(self, n: int, generator: torch.Generator | None = None, device: torch.device | str = "cpu",
-               labels: torch.Tensor | None = None) -> torch.Tensor:
+    def sample(
+        self,
+        n: int,
+        generator: torch.Generator | None = None,
+        device: torch.device | str = "cpu",
+        labels: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         return self.of(labels).sample(generator)  # (n, D) with labels (n,)
 
 
@@ -86,8 +96,13 @@ class VampPrior(nn.Module):
 
     factorised = False
 
-    def __init__(self, latent_dim: int, image_shape: Sequence[int], components: int,
-                 posterior: Callable[[torch.Tensor], DiagonalGaussian]):
+    def __init__(
+        self,
+        latent_dim: int,
+        image_shape: Sequence[int],
+        components: int,
+        posterior: Callable[[torch.Tensor], DiagonalGaussian],
+    ):
         super().__init__()
         self.latent_dim = latent_dim
         self.pseudo_logits = nn.Parameter(torch.randn(components, *image_shape))  # (K, C, H, W)
@@ -128,8 +143,13 @@ class VampPrior(nn.Module):
     def kl_per_dim(self, q: DiagonalGaussian, labels: torch.Tensor | None = None) -> None:
         return None  # KL to a mixture has no closed form
 
-    def sample(self, n: int, generator: torch.Generator | None = None, device: torch.device | str = "cpu",
-               labels: torch.Tensor | None = None) -> torch.Tensor:
+    def sample(
+        self,
+        n: int,
+        generator: torch.Generator | None = None,
+        device: torch.device | str = "cpu",
+        labels: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         comps = self.components()
         pick = torch.randint(comps.mean.shape[0], (n,), generator=generator, device=device)  # uniform mixture weight
         eps = torch.randn(n, self.latent_dim, generator=generator, device=device)

@@ -36,7 +36,7 @@ class RowLSTMDecoder(nn.Module):
     def __init__(self, latent_dim: int, image_shape: Sequence[int], hidden: Sequence[int]):
         super().__init__()
         self.image_shape = tuple(image_shape)
-        c, h, w = image_shape
+        c, _h, w = image_shape
         self.layers, self.units = len(hidden), hidden[0]
         self.initial = nn.Linear(latent_dim, 2 * self.layers * self.units)  # -> (h_0, c_0) of every layer
         self.lstm = nn.LSTM(latent_dim, hidden[0], num_layers=len(hidden), batch_first=True)

@@ -19,8 +19,13 @@ from genzoo.report.runs import CONFIG_FILE, RunInfo, curves_png
 
 Source = Callable[[Path], str]  # a file inside a run folder -> the URL an <img> loads it from
 
-MIME = {".png": "image/png", ".gif": "image/gif", ".json": "application/json", ".jsonl": "application/json",
-        ".yaml": "text/plain; charset=utf-8"}
+MIME = {
+    ".png": "image/png",
+    ".gif": "image/gif",
+    ".json": "application/json",
+    ".jsonl": "application/json",
+    ".yaml": "text/plain; charset=utf-8",
+}
 
 STYLE = """
 body { font: 14px/1.45 system-ui, sans-serif; margin: 1.5em auto; max-width: 1100px; padding: 0 1em; color: #222; }
@@ -53,43 +58,55 @@ def embedded(path: Path) -> str:
 
 
 def page(title: str, body: str, head: str = "") -> str:
-    return (f"<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{escape(title)}</title>"
-            f"<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
-            f"<style>{STYLE}</style>{head}</head>\n<body>\n{body}\n</body></html>\n")
+    return (
+        f'<!doctype html>\n<html lang="en"><head><meta charset="utf-8"><title>{escape(title)}</title>'
+        f'<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<style>{STYLE}</style>{head}</head>\n<body>\n{body}\n</body></html>\n"
+    )
 
 
 def table(header: Sequence[str], rows: Iterable[Sequence[object]], classes: Sequence[str] = ()) -> str:
     """A table of escaped cells; cells that read as numbers are right-aligned. `classes`: one per row (or none)."""
+
     def cell(value: object) -> str:
         if isinstance(value, Markup):
             return f"<td>{value}</td>"
         text = escape(value)
         numeric = text.replace(".", "", 1).replace("-", "", 1).replace("e", "", 1).isdigit()
-        return f"<td class=\"num\">{text}</td>" if numeric else f"<td>{text}</td>"
+        return f'<td class="num">{text}</td>' if numeric else f"<td>{text}</td>"
 
     rows = list(rows)
     classes = list(classes) + [""] * (len(rows) - len(classes))
     head = "".join(f"<th>{escape(h)}</th>" for h in header)
-    body = "".join(f"<tr class=\"{escape(c)}\">" + "".join(map(cell, row)) + "</tr>" for row, c in zip(rows, classes))
+    body = "".join(f'<tr class="{escape(c)}">' + "".join(map(cell, row)) + "</tr>" for row, c in zip(rows, classes))
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
 def anchor(href: str, text: str) -> Markup:
-    return Markup(f"<a href=\"{escape(href)}\">{escape(text)}</a>")
+    return Markup(f'<a href="{escape(href)}">{escape(text)}</a>')
 
 
 def figure(src: str, caption: str, css: str = "grid") -> str:
-    return f"<figure><img class=\"{css}\" src=\"{escape(src)}\" alt=\"{escape(caption)}\"><figcaption>" \
-           f"{escape(caption)}</figcaption></figure>"
+    return (
+        f'<figure><img class="{css}" src="{escape(src)}" alt="{escape(caption)}"><figcaption>'
+        f"{escape(caption)}</figcaption></figure>"
+    )
 
 
 # -- the pieces of a run's page -------------------------------------------------------------------------------
 def facts(run: RunInfo) -> str:
     train = run.config.get("train", {})
     epochs = "-" if run.epochs is None else f"{run.epochs:.4g}"
-    rows = [("model", run.model), ("data set", run.dataset), ("steps trained", run.step), ("epochs", epochs),
-            ("batch size", train.get("batch_size", "-")), ("precision", train.get("precision", "-")),
-            ("seed", run.config.get("seed", "-")), ("can", ", ".join(sorted(run.capabilities)) or "-")]
+    rows = [
+        ("model", run.model),
+        ("data set", run.dataset),
+        ("steps trained", run.step),
+        ("epochs", epochs),
+        ("batch size", train.get("batch_size", "-")),
+        ("precision", train.get("precision", "-")),
+        ("seed", run.config.get("seed", "-")),
+        ("can", ", ".join(sorted(run.capabilities)) or "-"),
+    ]
     return table(["", ""], rows)
 
 
@@ -102,7 +119,7 @@ def _samples(run: RunInfo) -> int:
 def leaderboard_html(runs: Sequence[RunInfo]) -> str:
     """The `genzoo compare` table of the evaluated runs, one table per data set and sample count (figures of
     different data sets, or from other sample counts, are not comparable), the real-data floor first."""
-    key = lambda r: (r.dataset, _samples(r))  # noqa: E731
+    key = lambda r: (r.dataset, _samples(r))
     evaluated = sorted((r for r in runs if r.evaluation), key=key)
     groups = [(k, list(g)) for k, g in groupby(evaluated, key=key)]
     parts = []
@@ -112,7 +129,7 @@ def leaderboard_html(runs: Sequence[RunInfo]) -> str:
         try:
             header, rows = leaderboard([r.path for r in group], [r.name for r in group])
         except GenzooError as exc:  # e.g. evaluated with another feature network: say so, show the rest
-            parts.append(f"<h3>{title}</h3><p class=\"problem\">{escape(exc)}</p>")
+            parts.append(f'<h3>{title}</h3><p class="problem">{escape(exc)}</p>')
             continue
         classes = ["floor" if row[0] == "real data (floor)" else "" for row in rows]
         parts.append(f"<h3>{title}</h3>" + table(header, rows, classes))
@@ -124,8 +141,10 @@ def posterior_html(run: RunInfo, src: Source) -> str:
     if not posterior or "kl_per_dim" not in posterior:  # (eval.json of genzoo 0.1 filed GAN health here too)
         return ""
     kl = sum(posterior.get("kl_per_dim", []))
-    text = (f"<p>{escape(posterior.get('active_units', '?'))} of {len(posterior.get('kl_per_dim', []))} latent units "
-            f"active; KL {kl:.2f} nats per test image.</p>")
+    text = (
+        f"<p>{escape(posterior.get('active_units', '?'))} of {len(posterior.get('kl_per_dim', []))} latent units "
+        f"active; KL {kl:.2f} nats per test image.</p>"
+    )
     return text + "".join(figure(src(p), p.stem.replace("_", " "), css="plot") for p in run.evaluation_plots)
 
 
@@ -137,20 +156,20 @@ def pictures_html(run: RunInfo, src: Source, gif: bool = True) -> str:
             shown.append(figure(src(frames[-1]), f"{folder}, {frames[-1].stem.replace('-', ' ')}"))
     if gif and run.progress_gif:
         shown.append(figure(src(run.progress_gif), "samples over training"))
-    return "".join(shown) or "<p class=\"muted\">no pictures yet</p>"
+    return "".join(shown) or '<p class="muted">no pictures yet</p>'
 
 
 def run_html(run: RunInfo, src: Source, curves: str | None, links: str = "", gif: bool = True) -> str:
     """A run's section: facts, evaluation, pictures, training curves and its config. `curves`: the address of
     its curves image (None: it logged nothing yet)."""
-    parts = [f"<h2 id=\"{escape(run.name)}\">{escape(run.name)}</h2>", links]
+    parts = [f'<h2 id="{escape(run.name)}">{escape(run.name)}</h2>', links]
     if run.problem:
-        parts.append(f"<p class=\"problem\">{escape(run.problem)}</p>")
+        parts.append(f'<p class="problem">{escape(run.problem)}</p>')
     parts.append(facts(run))
     if run.evaluation:
         parts += ["<h3>evaluation</h3>", leaderboard_html([run]), posterior_html(run, src)]
     else:
-        parts.append(f"<p class=\"muted\">not evaluated: <code>genzoo evaluate {escape(run.path)}</code></p>")
+        parts.append(f'<p class="muted">not evaluated: <code>genzoo evaluate {escape(run.path)}</code></p>')
     parts += ["<h3>pictures</h3>", pictures_html(run, src, gif)]
     if curves:
         parts += ["<h3>training curves</h3>", figure(curves, "train (line) and test (dots) per epoch", css="plot")]
@@ -165,8 +184,11 @@ def report(runs: Sequence[RunInfo], gif: bool = True) -> str:
     parts = [f"<h1>{escape(title)}</h1>"]
     if len(runs) > 1:
         board = leaderboard_html(runs)
-        parts += ["<h2>leaderboard</h2>", board or "<p class=\"muted\">no run is evaluated yet</p>",
-                  "<p>" + " &middot; ".join(anchor(f"#{r.name}", r.name) for r in runs) + "</p>"]
+        parts += [
+            "<h2>leaderboard</h2>",
+            board or '<p class="muted">no run is evaluated yet</p>',
+            "<p>" + " &middot; ".join(anchor(f"#{r.name}", r.name) for r in runs) + "</p>",
+        ]
     for run in runs:
         curves = curves_png(run)
         parts.append(run_html(run, embedded, data_uri(curves, "image/png") if curves else None, gif=gif))

@@ -153,11 +153,15 @@ def _draw_curves(run: RunInfo, terms: list[str]) -> bytes:
     rows = math.ceil(len(terms) / columns)
     fig, axes = plt.subplots(rows, columns, figsize=(4 * columns, 2.6 * rows), dpi=90, squeeze=False)
     for ax, term in zip(axes.flat, terms):
-        for split, style in (("train", dict(lw=1, color="tab:blue")), ("test", dict(marker="o", ms=3, lw=1,
-                                                                                    color="tab:orange"))):
-            points = [(r.get("epoch", r["step"]), r[term]) for r in run.metrics
-                      if r.get("split", "train") == split and isinstance(r.get(term), (int, float))
-                      and math.isfinite(r[term])]
+        for split, style in (
+            ("train", dict(lw=1, color="tab:blue")),
+            ("test", dict(marker="o", ms=3, lw=1, color="tab:orange")),
+        ):
+            points = [
+                (r.get("epoch", r["step"]), r[term])
+                for r in run.metrics
+                if r.get("split", "train") == split and isinstance(r.get(term), (int, float)) and math.isfinite(r[term])
+            ]
             if split == "train" and len(points) > MAX_POINTS:
                 points = points[:: math.ceil(len(points) / MAX_POINTS)]
             if points:
@@ -166,7 +170,7 @@ def _draw_curves(run: RunInfo, terms: list[str]) -> bytes:
         ax.set_title(term, fontsize=10)
         ax.set_xlabel("epoch", fontsize=8)
         ax.tick_params(labelsize=7)
-    for ax in list(axes.flat)[len(terms):]:
+    for ax in list(axes.flat)[len(terms) :]:
         ax.axis("off")
     axes.flat[0].legend(fontsize=7, frameon=False)
     fig.tight_layout()

@@ -89,18 +89,24 @@ class LatentSpace:
         self.dataset = folder.data(train_size=1, test_size=EXPLORE_TEST_IMAGES)
         self.lock = threading.Lock()
         with torch.no_grad():
-            self.codes = latent.encode_split(self.model, self.dataset.test).cpu() \
-                if ENCODE in self.model.capabilities else None
+            self.codes = (
+                latent.encode_split(self.model, self.dataset.test).cpu() if ENCODE in self.model.capabilities else None
+            )
         d = self.model.latent_dim
         ends = [latent.axis_values(self.model, 2, self.codes, k, latent.TRAVERSAL_QUANTILES) for k in range(d)]
         # Sliders in the order worth moving: the dimensions the data uses most first (a VAE's active units).
         order = latent.widest_dims(self.codes, d) if self.codes is not None else list(range(d))
         self.spec = {
-            "run": run.name, "model": self.model.name, "latent_dim": d, "order": order,
-            "low": [float(e[0]) for e in ends], "high": [float(e[1]) for e in ends],
+            "run": run.name,
+            "model": self.model.name,
+            "latent_dim": d,
+            "order": order,
+            "low": [float(e[0]) for e in ends],
+            "high": [float(e[1]) for e in ends],
             "centre": [float(v) for v in latent.centre(self.model, self.codes, d)],
             "classes": list(self.dataset.spec.classes) if CONDITIONAL in self.model.capabilities else None,
-            "can_encode": self.codes is not None, "test_images": len(self.dataset.test),
+            "can_encode": self.codes is not None,
+            "test_images": len(self.dataset.test),
             "prior": getattr(self.model, "latent_prior", None),
         }
         # Without a fixed prior, "random code" draws from a Gaussian mixture of the test codes (what `sample
@@ -147,16 +153,21 @@ class LatentSpace:
             if self.mixture is not None:
                 return {"z": self.mixture.sample(1, generator)[0].tolist()}
             if self.codes is None:
-                raise BadRequest(f"model {self.model.name!r} has neither a fixed prior nor an encoder to draw "
-                                 "codes from")
+                raise BadRequest(
+                    f"model {self.model.name!r} has neither a fixed prior nor an encoder to draw codes from"
+                )
             index = int(torch.randint(len(self.codes), (1,), generator=generator))
         if self.codes is None:
             raise BadRequest(f"model {self.model.name!r} has no encoder: it cannot give the code of a test image")
         if not 0 <= index < len(self.codes):
             raise BadRequest(f"index {index} is out of range: 0..{len(self.codes) - 1} (the first test images)")
         image = to_float(self.dataset.test.images[index : index + 1])
-        return {"z": self.codes[index].tolist(), "index": index, "label": int(self.dataset.test.labels[index]),
-                "image": html.data_uri(png(image, 1, SCALE), "image/png")}
+        return {
+            "z": self.codes[index].tolist(),
+            "index": index,
+            "label": int(self.dataset.test.labels[index]),
+            "image": html.data_uri(png(image, 1, SCALE), "image/png"),
+        }
 
     def manifold(self, dims: tuple[int, int] | None, n: int, label: int | None) -> bytes:
         if not 2 <= n <= MAX_MANIFOLD:
@@ -266,22 +277,40 @@ class RunBrowser:
         rows = []
         for run in runs:
             fd = run.evaluation.get("quality", {}).get("fd_lenet")
-            explore = "" if DECODE not in run.capabilities or run.problem else \
-                "no checkpoint yet" if run.step == 0 else html.anchor(link("/explore", name=run.name), "explore")
-            rows.append([html.anchor(link("/run", name=run.name), run.name), run.model, run.dataset, run.step,
-                         "-" if run.epochs is None else f"{run.epochs:.4g}", "-" if fd is None else f"{fd:.2f}",
-                         explore, run.problem or ""])
+            explore = (
+                ""
+                if DECODE not in run.capabilities or run.problem
+                else "no checkpoint yet"
+                if run.step == 0
+                else html.anchor(link("/explore", name=run.name), "explore")
+            )
+            rows.append(
+                [
+                    html.anchor(link("/run", name=run.name), run.name),
+                    run.model,
+                    run.dataset,
+                    run.step,
+                    "-" if run.epochs is None else f"{run.epochs:.4g}",
+                    "-" if fd is None else f"{fd:.2f}",
+                    explore,
+                    run.problem or "",
+                ]
+            )
         header = ["run", "model", "data set", "step", "epochs", "FD-lenet", "", ""]
-        listing = html.table(header, rows) if rows else \
-            "<p class=\"muted\">no runs here yet: <code>genzoo train vae --out runs/my-vae</code></p>"
+        listing = (
+            html.table(header, rows)
+            if rows
+            else '<p class="muted">no runs here yet: <code>genzoo train vae --out runs/my-vae</code></p>'
+        )
         board = html.leaderboard_html([run for run in runs if not run.problem])
-        body = (f"<h1>genzoo runs under {html.escape(str(self.root))}</h1>{listing}"
-                + (f"<h2>leaderboards</h2>{board}" if board else ""))
+        body = f"<h1>genzoo runs under {html.escape(str(self.root))}</h1>{listing}" + (
+            f"<h2>leaderboards</h2>{board}" if board else ""
+        )
         return html.page("genzoo runs", body)
 
     def run_page(self, name: str | None) -> str:
         run = self.run(name)
-        src = lambda path: link("/file", run=run.name, path=path.relative_to(run.path).as_posix())  # noqa: E731
+        src = lambda path: link("/file", run=run.name, path=path.relative_to(run.path).as_posix())
         links = [html.anchor("/", "all runs")]
         if DECODE in run.capabilities and run.step and not run.problem:
             links.append(html.anchor(link("/explore", name=run.name), "explore the latent space"))
@@ -341,7 +370,9 @@ class Handler(BaseHTTPRequestHandler):
             return
         host = urlsplit("//" + (self.headers.get("Host") or "")).hostname or ""
         if host not in LOCAL_NAMES:
-            raise Misdirected(f"Host {host!r} is not this machine; open http://127.0.0.1:{self.server.server_address[1]}/")
+            raise Misdirected(
+                f"Host {host!r} is not this machine; open http://127.0.0.1:{self.server.server_address[1]}/"
+            )
 
     def route(self, path: str, q: dict[str, str]) -> tuple[str, bytes]:
         b, page = self.browser, "text/html; charset=utf-8"
@@ -387,22 +418,27 @@ class Handler(BaseHTTPRequestHandler):
         super().log_message(format, *args)
 
 
-def make_server(root: Path | str, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT,
-                quiet: bool = False) -> ThreadingHTTPServer:
+def make_server(
+    root: Path | str, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, quiet: bool = False
+) -> ThreadingHTTPServer:
     """A server for the runs under `root`, bound but not yet serving (port 0: any free port)."""
     if not 0 <= port <= 65535:
         raise GenzooError(f"--port {port} is out of range; expected 0..65535 (0 picks a free port)")
     browser = RunBrowser(root)
     handler = type("RunHandler", (Handler,), {"browser": browser})
-    server_class = type("RunServer", (ThreadingHTTPServer,), {"address_family": socket.AF_INET6}) \
-        if ":" in host else ThreadingHTTPServer  # an IPv6 address such as ::1
+    server_class = (
+        type("RunServer", (ThreadingHTTPServer,), {"address_family": socket.AF_INET6})
+        if ":" in host
+        else ThreadingHTTPServer
+    )  # an IPv6 address such as ::1
     try:
         server = server_class((host, port), handler)
     except socket.gaierror as exc:
         raise GenzooError(f"--host {host!r}: not an address of this machine ({exc.strerror or exc})") from exc
     except OSError as exc:
-        raise GenzooError(f"cannot listen on {host}:{port} ({exc.strerror or exc}); try another --port or "
-                          "--host") from exc
+        raise GenzooError(
+            f"cannot listen on {host}:{port} ({exc.strerror or exc}); try another --port or --host"
+        ) from exc
     server.daemon_threads = True
     server.quiet = quiet
     return server

@@ -24,9 +24,35 @@ from safetensors.torch import save_file
 
 from genzoo.files import fsync_dir, sha256_file, umask
 from genzoo.files import fsync_file as _fsync_file  # a module global: fault-injection tests hook it per file
+
 # The reading side, named here too so the trainer (and its tests) reach the whole format as `ckpt.*`.
-from genzoo.run_folder import (META, STATE, WEIGHTS, Checkpoint, latest_valid, list_checkpoints,  # noqa: F401
-                               load_train_state, load_weights, step_of, validate)
+from genzoo.run_folder import (
+    META,
+    STATE,
+    WEIGHTS,
+    Checkpoint,
+    latest_valid,
+    list_checkpoints,
+    load_train_state,
+    load_weights,
+    step_of,
+    validate,
+)
+
+__all__ = [  # the writing side defined here, and the reading side re-exported
+    "META",
+    "STATE",
+    "WEIGHTS",
+    "Checkpoint",
+    "latest_valid",
+    "list_checkpoints",
+    "load_train_state",
+    "load_weights",
+    "prune",
+    "save_checkpoint",
+    "step_of",
+    "validate",
+]
 
 
 def save_checkpoint(

@@ -36,9 +36,11 @@ def resolve_device(spec: str, local_rank: int | None = None) -> torch.device:
         raise GenzooError(f"train.device={spec!r} but CUDA is not available here; use cpu or auto")
     if device.type == "cuda" and local_rank is not None:
         if local_rank >= torch.cuda.device_count():
-            raise GenzooError(f"torchrun started process LOCAL_RANK={local_rank} but this machine has "
-                              f"{torch.cuda.device_count()} GPU(s); start at most that many processes per node, "
-                              "or pass --device cpu")
+            raise GenzooError(
+                f"torchrun started process LOCAL_RANK={local_rank} but this machine has "
+                f"{torch.cuda.device_count()} GPU(s); start at most that many processes per node, "
+                "or pass --device cpu"
+            )
         device = torch.device("cuda", local_rank)
     return device
 

@@ -84,7 +84,7 @@ def average_gradients(params: list[torch.nn.Parameter], world_size: int, flags: 
     grads = [p.grad for p in params]
     flat = _flatten_dense_tensors([*grads, flags.float()])
     dist.all_reduce(flat)
-    reduced_flags = flat[-flags.numel():].clone()
+    reduced_flags = flat[-flags.numel() :].clone()
     if grads:
         flat = flat[: -flags.numel()].div_(world_size)
         for grad, reduced in zip(grads, _unflatten_dense_tensors(flat, grads)):

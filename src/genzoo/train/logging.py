@@ -19,7 +19,7 @@ from genzoo.run_folder import METRICS_FILE
 class MetricsLog:
     def __init__(self, run_dir: Path, tensorboard: bool = True):
         self.path = run_dir / METRICS_FILE
-        self.file = open(self.path, "a", encoding="utf-8")
+        self.file = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 (open for the log's life; close())
         self.tb = None
         if tensorboard:
             try:

@@ -9,6 +9,7 @@ step % batches_per_epoch, so a checkpoint needs only the step, the optimizer sta
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 import sys
 import time
@@ -31,7 +32,6 @@ from genzoo.train import devices, distributed
 from genzoo.train.distributed import Distributed
 from genzoo.train.logging import MetricsLog, NullLog
 from genzoo.train.stopping import NonFiniteLoss, StopSignals, TrainingInterrupted
-
 
 OPTIMIZER_SETTINGS = ("lr", "betas", "weight_decay")  # what the config sets in an optimizer's param groups
 
@@ -85,8 +85,15 @@ class Trainer:
         self.device, self.world = device, world
         self.verbose = verbose and world.is_main
         tc = config.train
-        self.batches = EpochBatches(dataset.train, tc.batch_size, seed=config.seed, device=device,
-                                    binarize=dataset.spec.binarize, rank=world.rank, world_size=world.world_size)
+        self.batches = EpochBatches(
+            dataset.train,
+            tc.batch_size,
+            seed=config.seed,
+            device=device,
+            binarize=dataset.spec.binarize,
+            rank=world.rank,
+            world_size=world.world_size,
+        )
         groups = model.optimizer_groups()
         self.optimizers = {
             g.name: make_optimizer(g.params, g.lr or tc.lr, g.betas or tc.betas, tc.weight_decay) for g in groups
@@ -107,9 +114,12 @@ class Trainer:
         self.flags = torch.zeros(2, device=device)
         self.check_every_phase = device.type != "cuda"
         if tc.precision == "bf16" and device.type == "cpu" and devices.cpu_has_bf16() is False and world.is_main:
-            warnings.warn("train.precision=bf16 on a CPU without bf16 instructions (avx512_bf16, amx_bf16): "
-                          "PyTorch emulates it, which is usually several times slower than fp32 here; "
-                          "consider --precision fp32", stacklevel=3)
+            warnings.warn(
+                "train.precision=bf16 on a CPU without bf16 instructions (avx512_bf16, amx_bf16): "
+                "PyTorch emulates it, which is usually several times slower than fp32 here; "
+                "consider --precision fp32",
+                stacklevel=3,
+            )
         if resume_from is not None:
             self._restore(ckpt.load_train_state(resume_from))
         self.start_step = self.step
@@ -137,10 +147,12 @@ class Trainer:
             self.counts = dict(mine.get("counts", {}))
         else:  # another number of processes: correct, but the random streams cannot be the saved ones
             if self.world.is_main:
-                warnings.warn(f"the checkpoint was written by {len(ranks)} process(es) and this run has "
-                              f"{self.world.world_size}: training continues from the same weights and optimizer "
-                              "state with fresh random streams, so it will not match the original run bit for bit",
-                              stacklevel=3)
+                warnings.warn(
+                    f"the checkpoint was written by {len(ranks)} process(es) and this run has "
+                    f"{self.world.world_size}: training continues from the same weights and optimizer "
+                    "state with fresh random streams, so it will not match the original run bit for bit",
+                    stacklevel=3,
+                )
             torch.manual_seed(derive_seed(self.config.seed, "resume", self.step, self.world.rank))
         if self.world.is_main:
             MetricsLog.truncate(self.run_dir, self.step)
@@ -162,8 +174,15 @@ class Trainer:
         checkpoint holds the step it arrived in (TrainingInterrupted); `genzoo resume` continues it exactly."""
         tc, main = self.config.train, self.world.is_main
         log = MetricsLog(self.run_dir, tensorboard=tc.tensorboard) if main else NullLog()
-        bar = tqdm(total=self.total_steps, initial=self.step, unit="step", disable=None if main else True,
-                   dynamic_ncols=True, desc=f"{self.config.model_name} on {self.dataset.name}", file=sys.stderr)
+        bar = tqdm(
+            total=self.total_steps,
+            initial=self.step,
+            unit="step",
+            disable=None if main else True,
+            dynamic_ncols=True,
+            desc=f"{self.config.model_name} on {self.dataset.name}",
+            file=sys.stderr,
+        )
         train_seconds, test = 0.0, {}
         try:
             with StopSignals(escalate=not self.world.active) as signals:
@@ -176,8 +195,15 @@ class Trainer:
                     train_seconds += seconds
                     # End of an epoch (or of a run that stops inside one): evaluate, draw, checkpoint (rank 0).
                     step = self.step
-                    test = distributed.on_rank_zero(self.world, self.device, lambda: self._end_of_epoch(step, log),
-                                                    f"evaluating step {step}") or {}
+                    test = (
+                        distributed.on_rank_zero(
+                            self.world,
+                            self.device,
+                            functools.partial(self._end_of_epoch, step, log),
+                            f"evaluating step {step}",
+                        )
+                        or {}
+                    )
                     self._save(step)
                     if stop:  # a stop requested in an epoch's last step waits for that epoch's test line
                         raise self._interrupted(step, signals)
@@ -190,9 +216,14 @@ class Trainer:
             frames = self.picture_frames()
             save_gif(frames, frames[0].parent / "progress.gif" if frames else None)
         trained = (self.step - self.start_step) * tc.batch_size
-        return TrainResult(run_dir=self.run_dir, step=self.step, epochs=self.step / len(self.batches),
-                           train_seconds=train_seconds,
-                           images_per_second=trained / train_seconds if train_seconds else 0.0, test=test)
+        return TrainResult(
+            run_dir=self.run_dir,
+            step=self.step,
+            epochs=self.step / len(self.batches),
+            train_seconds=train_seconds,
+            images_per_second=trained / train_seconds if train_seconds else 0.0,
+            test=test,
+        )
 
     def _train_epoch(self, signals: StopSignals, log: MetricsLog | NullLog, bar: tqdm) -> bool:
         """The steps from the current one to the end of its epoch (or of the run). A stop requested inside the
@@ -250,8 +281,11 @@ class Trainer:
         images = (step - first) * self.config.train.batch_size
         terms = ", ".join(f"{k} {v:.4g}" for k, v in test.items() if isinstance(v, (int, float)))
         whole = step % per_epoch == 0 and total % per_epoch == 0
-        where = f"epoch {step // per_epoch}/{total // per_epoch}" if whole else \
-            f"step {step}/{total} (epoch {step / per_epoch:.2f})"  # a length in steps
+        where = (
+            f"epoch {step // per_epoch}/{total // per_epoch}"
+            if whole
+            else f"step {step}/{total} (epoch {step / per_epoch:.2f})"
+        )  # a length in steps
         return f"{where}  test: {terms}  ({seconds:.1f} s, {images / max(seconds, 1e-9):,.0f} img/s)"
 
     # -- faults: non-finite losses and stop requests, agreed on by every rank --------------------------------
@@ -285,12 +319,17 @@ class Trainer:
                 when = f"between steps {self.checked_at + 1} and {step}"
             if self.world.is_main:
                 newest = ckpt.latest_valid(self.checkpoints)
-                kept = f"the newest checkpoint, {newest.path.name}, holds finite weights" if newest \
+                kept = (
+                    f"the newest checkpoint, {newest.path.name}, holds finite weights"
+                    if newest
                     else "no checkpoint was written"
+                )
             else:
                 kept = "rank 0 names the newest checkpoint"
-            raise NonFiniteLoss(f"non-finite loss {when}: {what}. Training stopped; {kept}. Lower train.lr, "
-                                "try train.precision=fp32, or check the data")
+            raise NonFiniteLoss(
+                f"non-finite loss {when}: {what}. Training stopped; {kept}. Lower train.lr, "
+                "try train.precision=fp32, or check the data"
+            )
         self.checked_at = step
 
     def _interrupted(self, step: int, signals: StopSignals) -> TrainingInterrupted:
@@ -366,12 +405,18 @@ class Trainer:
             n = self.config.train.grid_size
             generator = torch.Generator(self.device).manual_seed(derive_seed(self.config.seed, "grid"))
             # A conditional model draws each class in turn (row-major), so every class shows in the grid.
-            labels = torch.arange(n, device=self.device) % self.dataset.num_classes if CONDITIONAL in model.capabilities else None
+            labels = (
+                torch.arange(n, device=self.device) % self.dataset.num_classes
+                if CONDITIONAL in model.capabilities
+                else None
+            )
             picture = image_grid(model.sample(n, generator=generator, labels=labels), self.grid_columns)
             self._write_picture(picture, self.run_dir / "samples" / f"epoch-{epoch:03d}.png", "samples", step, log)
         if RECONSTRUCT in model.capabilities:
             labels = {"labels": self.fixed_labels} if CONDITIONAL in model.capabilities else {}
-            pairs = interleave_rows(self.fixed_images, model.reconstruct(self.fixed_images, **labels), self.grid_columns)
+            pairs = interleave_rows(
+                self.fixed_images, model.reconstruct(self.fixed_images, **labels), self.grid_columns
+            )
             picture = image_grid(pairs, self.grid_columns)
             path = self.run_dir / "reconstructions" / f"epoch-{epoch:03d}.png"
             self._write_picture(picture, path, "reconstructions", step, log)
@@ -392,20 +437,32 @@ class Trainer:
         """Checkpoint `step`. Every rank hands over its RNG states and pending log sums (a collective); rank 0
         writes them with the shared weights and optimizer states, which are the same on every rank; every rank
         waits until the files are on disk (or learns that writing them failed)."""
-        mine = {"rng": rng_state(self.device), "running": {k: v.cpu() for k, v in self.running.items()},
-                "counts": dict(self.counts)}
+        mine = {
+            "rng": rng_state(self.device),
+            "running": {k: v.cpu() for k, v in self.running.items()},
+            "counts": dict(self.counts),
+        }
         ranks = distributed.gather_objects(mine) if self.world.active else [mine]
         weights = self.model.state_dict()
         floats = [w for w in weights.values() if w.is_floating_point()]
         if floats and not bool(torch.stack([w.isfinite().all() for w in floats]).all()):
-            raise NonFiniteLoss(f"step {step}: the weights hold NaN or infinite values; no checkpoint written "
-                                "(lower train.lr or try train.precision=fp32)")
+            raise NonFiniteLoss(
+                f"step {step}: the weights hold NaN or infinite values; no checkpoint written "
+                "(lower train.lr or try train.precision=fp32)"
+            )
 
         def write() -> None:
-            state = {"step": step, "optimizers": {name: opt.state_dict() for name, opt in self.optimizers.items()},
-                     "ranks": ranks}
-            meta = {"epoch": step / len(self.batches), "model": self.config.model_name,
-                    "world_size": self.world.world_size, "config": self.config.to_dict()}
+            state = {
+                "step": step,
+                "optimizers": {name: opt.state_dict() for name, opt in self.optimizers.items()},
+                "ranks": ranks,
+            }
+            meta = {
+                "epoch": step / len(self.batches),
+                "model": self.config.model_name,
+                "world_size": self.world.world_size,
+                "config": self.config.to_dict(),
+            }
             ckpt.save_checkpoint(self.checkpoints, step, weights, state, meta)
             ckpt.prune(self.checkpoints, self.config.train.keep_checkpoints)
 
