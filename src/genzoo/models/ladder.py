@@ -68,6 +68,7 @@ def precision_weighted(bottom_up: DiagonalGaussian, top_down: DiagonalGaussian) 
 class LadderVAE(VariationalModel):
     name = "ladder-vae"
     summary = "hierarchical VAE, two or more stochastic layers with ladder (top-down, precision-weighted) inference"
+    bf16_safe = True  # benchmarks/results/precision.md: the same test ELBO in bf16 at 400 steps, two seeds
     Config = LadderVAEConfig
     capabilities = frozenset({ENCODE, DECODE, RECONSTRUCT, SAMPLE, LOG_LIKELIHOOD})
     latent_prior = None

@@ -258,7 +258,7 @@ class FactorVAEConfig(VAEConfig):
 class FactorVAE(VAE):
     name = "factor-vae"
     summary = "FactorVAE: the ELBO plus tc_weight x total correlation estimated by a discriminator (second optimizer)"
-    bf16_safe = False  # not measured yet (benchmarks/precision.py)
+    bf16_safe = True  # benchmarks/results/precision.md: test ELBO within the seed spread (its discriminator too)
     Config = FactorVAEConfig
 
     def make_penalty(self) -> Penalty:
