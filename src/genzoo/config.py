@@ -64,6 +64,17 @@ class TrainConfig:
     lr: float = 1e-3
     betas: tuple[float, float] = (0.9, 0.999)
     weight_decay: float = 0.0
+    # adamw: the weight decay applied to the weights directly, not through Adam's gradient scaling (Loshchilov &
+    # Hutter 2019); with adam it is an L2 term in the gradient
+    optimizer: Literal["adam", "adamw"] = "adam"
+    # The learning rate over the run (train/schedules.py): a factor on every optimizer group's lr, a function of
+    # the step alone (so resume needs nothing saved for it).
+    schedule: Literal["constant", "cosine", "step"] = "constant"
+    warmup_steps: int = 0  # a linear ramp from lr / warmup_steps up to lr, in front of any schedule
+    min_lr_ratio: float = 0.0  # cosine: the factor it reaches at the run's last step
+    decay_every: int | None = None  # step: steps between two decays
+    decay_factor: float = 0.1  # step: what each decay multiplies the lr by
+    clip_grad_norm: float | None = None  # rescale each update's gradients to at most this L2 norm (all its weights)
     # auto: bf16 autocast where the device computes bf16 natively and the model keeps its quality in it, fp32
     # elsewhere (train/devices.py); a run's config.yaml records what it resolved to.
     precision: Literal["auto", "fp32", "bf16"] = "auto"
@@ -87,10 +98,17 @@ class TrainConfig:
             "steps",
             "lr",
             "checkpoint_every",
+            "decay_every",
+            "clip_grad_norm",
         ):
             checks.positive(f"train.{name}", getattr(self, name))
         checks.adam_betas("train.betas", self.betas)
         checks.at_least("train.weight_decay", self.weight_decay, 0)
+        checks.at_least("train.warmup_steps", self.warmup_steps, 0)
+        checks.check(0 <= self.min_lr_ratio <= 1, "train.min_lr_ratio", self.min_lr_ratio, "0..1 (e.g. 0.01)")
+        checks.check(0 < self.decay_factor <= 1, "train.decay_factor", self.decay_factor, "(0, 1], e.g. 0.1")
+        if self.schedule == "step" and self.decay_every is None:
+            raise checks.conflict("train.schedule", self.schedule, "train.decay_every (steps between two decays)")
         if not (self.device in ("auto", "cpu", "cuda") or self.device.startswith("cuda:")):
             raise checks.invalid("train.device", self.device, "auto, cpu, cuda or cuda:N")
 

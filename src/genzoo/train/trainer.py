@@ -28,7 +28,7 @@ from genzoo.explore.grids import image_grid, interleave_rows, save_gif, to_pil
 from genzoo.models.base import CONDITIONAL, RECONSTRUCT, SAMPLE, GenerativeModel, StepOutput
 from genzoo.run_folder import RunFolder
 from genzoo.train import checkpoint as ckpt
-from genzoo.train import devices, distributed
+from genzoo.train import devices, distributed, schedules
 from genzoo.train.distributed import Distributed
 from genzoo.train.logging import MetricsLog, NullLog
 from genzoo.train.stopping import NonFiniteLoss, StopSignals, TrainingInterrupted
@@ -36,12 +36,13 @@ from genzoo.train.stopping import NonFiniteLoss, StopSignals, TrainingInterrupte
 OPTIMIZER_SETTINGS = ("lr", "betas", "weight_decay")  # what the config sets in an optimizer's param groups
 
 
-def make_optimizer(params, lr: float, betas, weight_decay: float) -> torch.optim.Optimizer:
-    """Adam, fused into one kernel per step where the device supports it (CPU and CUDA do)."""
+def make_optimizer(params, lr: float, betas, weight_decay: float, kind: str = "adam") -> torch.optim.Optimizer:
+    """Adam or AdamW, fused into one kernel per step where the device supports it (CPU and CUDA do)."""
+    optimizer = torch.optim.AdamW if kind == "adamw" else torch.optim.Adam
     try:
-        return torch.optim.Adam(params, lr=lr, betas=betas, weight_decay=weight_decay, fused=True)
+        return optimizer(params, lr=lr, betas=betas, weight_decay=weight_decay, fused=True)
     except RuntimeError:
-        return torch.optim.Adam(params, lr=lr, betas=betas, weight_decay=weight_decay, foreach=True)
+        return optimizer(params, lr=lr, betas=betas, weight_decay=weight_decay, foreach=True)
 
 
 def rng_state(device: torch.device) -> dict[str, torch.Tensor]:
@@ -96,8 +97,12 @@ class Trainer:
         )
         groups = model.optimizer_groups()
         self.optimizers = {
-            g.name: make_optimizer(g.params, g.lr or tc.lr, g.betas or tc.betas, tc.weight_decay) for g in groups
+            g.name: make_optimizer(g.params, g.lr or tc.lr, g.betas or tc.betas, tc.weight_decay, tc.optimizer)
+            for g in groups
         }
+        # Each group's configured lr; a schedule sets lr = base x factor(step) before every update.
+        self.base_lrs = {name: [group["lr"] for group in opt.param_groups] for name, opt in self.optimizers.items()}
+        self.scheduled = tc.schedule != "constant" or tc.warmup_steps > 0
         self.group_params = {g.name: [p for p in g.params if p.requires_grad] for g in groups}
         # backward(inputs=...) only when a group holds part of the model: a GAN's generator loss then builds no
         # gradients for the discriminator's weights.
@@ -264,6 +269,15 @@ class Trainer:
         self._reduce(phase, out, signals)  # gradients averaged over ranks (if several)
         if self.check_every_phase:
             self._checked(step, phase, out)  # raises before a non-finite update is applied
+        tc = self.config.train
+        if tc.clip_grad_norm is not None:  # after the ranks' average: every rank clips the same gradients alike
+            torch.nn.utils.clip_grad_norm_(self.group_params[phase], tc.clip_grad_norm)
+        if self.scheduled:
+            factor = schedules.lr_factor(
+                step, self.total_steps, tc.schedule, tc.warmup_steps, tc.min_lr_ratio, tc.decay_every, tc.decay_factor
+            )
+            for group, base in zip(optimizer.param_groups, self.base_lrs[phase]):
+                group["lr"] = base * factor
         optimizer.step()
         self.model.after_step(phase, step)
         self._accumulate(phase, out)
