@@ -53,7 +53,7 @@ def train(
     Under `torchrun` every process calls this with the same arguments; they train data-parallel and rank 0
     alone writes the run folder (train/distributed.py)."""
     config = as_config(config)
-    dataset = load_data(config)
+    dataset = load_data(config).holding_out(config.data.validation_size)
     run_dir = Path(out) if out is not None else default_run_dir(config)
     config, model = build_model(config, dataset)
     with _process_group(config) as (world, device):
@@ -126,7 +126,7 @@ def resume(
             f"{'; '.join(changes)}. Resume continues the same run: undo the change, or pass --allow-config-change "
             "to continue with the new values (the result will then differ from an uninterrupted run)"
         )
-    dataset = load_data(config)
+    dataset = load_data(config).holding_out(config.data.validation_size)
     config, model = build_model(config)
     folder.load_weights(model, checkpoint)
     with _process_group(config) as (world, device):
@@ -144,9 +144,11 @@ def resume(
         ).fit()
 
 
-def load(run_dir: Path | str, device: str | torch.device = "cpu") -> GenerativeModel:
-    """The trained model of a run (newest valid checkpoint), in eval mode. Leaves the global RNG as it was."""
-    return RunFolder(run_dir).load_model(device)
+def load(run_dir: Path | str, device: str | torch.device = "cpu", *, best: bool = False) -> GenerativeModel:
+    """The trained model of a run (newest valid checkpoint; with best=True the one train.keep_best kept), in eval
+    mode. Leaves the global RNG as it was."""
+    folder = RunFolder(run_dir)
+    return folder.load_model(device, folder.best_checkpoint() if best else None)
 
 
 @torch.no_grad()

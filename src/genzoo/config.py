@@ -36,6 +36,9 @@ class DataConfig:
     data_dir: str | None = None  # where the IDX files are (default: $GENZOO_DATA_DIR, then the shipped data/)
     train_size: int | None = None  # keep only the first n training images (quick trials, tests)
     test_size: int | None = None  # keep only the first n test images
+    # the last n training images (after train_size) held out for validation lines and train.keep_best; the test
+    # set is never used to choose anything
+    validation_size: int = 0
     # image-folder only: pictures are centre-cropped and resized to image_size, in 3 (RGB) or 1 (grey) channels,
     # and test_fraction of them (a fixed draw) make the test split.
     image_size: int = 32
@@ -45,6 +48,7 @@ class DataConfig:
     def __post_init__(self):
         checks.positive("data.train_size", self.train_size)
         checks.positive("data.test_size", self.test_size)
+        checks.at_least("data.validation_size", self.validation_size, 0)
         checks.check(4 <= self.image_size <= 1024, "data.image_size", self.image_size, "4..1024 (e.g. 32 or 64)")
         checks.check(self.channels in (1, 3), "data.channels", self.channels, "1 (grey) or 3 (RGB)")
         checks.check(0 < self.test_fraction < 1, "data.test_fraction", self.test_fraction, "(0, 1), e.g. 0.1")
@@ -75,6 +79,7 @@ class TrainConfig:
     decay_every: int | None = None  # step: steps between two decays
     decay_factor: float = 0.1  # step: what each decay multiplies the lr by
     clip_grad_norm: float | None = None  # rescale each update's gradients to at most this L2 norm (all its weights)
+    keep_best: bool = False  # keep the checkpoint of the lowest validation loss in best/ (needs data.validation_size)
     # auto: bf16 autocast where the device computes bf16 natively and the model keeps its quality in it, fp32
     # elsewhere (train/devices.py); a run's config.yaml records what it resolved to.
     precision: Literal["auto", "fp32", "bf16"] = "auto"
@@ -120,6 +125,10 @@ class RunConfig:
     data: DataConfig = field(default_factory=DataConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     seed: int = 0
+
+    def __post_init__(self):
+        if self.train.keep_best and not self.data.validation_size:
+            raise checks.conflict("train.keep_best", True, "data.validation_size > 0 (the images it is chosen on)")
 
     def to_dict(self) -> dict[str, Any]:
         return {

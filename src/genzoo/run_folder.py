@@ -37,6 +37,7 @@ from genzoo.models.base import GenerativeModel
 from genzoo.models.registry import get_model_class
 
 CONFIG_FILE, METRICS_FILE, EVAL_FILE, CHECKPOINTS = "config.yaml", "metrics.jsonl", "eval.json", "checkpoints"
+BEST = "best"  # train.keep_best: a copy of the checkpoint with the lowest validation loss
 WEIGHTS, STATE, META = "model.safetensors", "train_state.pt", "meta.json"  # the files of one checkpoint
 
 
@@ -123,7 +124,9 @@ def build_model(config: RunConfig, dataset: Dataset | None = None) -> tuple[RunC
 
 
 def load_data(config: RunConfig, **sizes: int | None) -> Dataset:
-    """The config's data set in memory; `train_size=` / `test_size=` replace the config's subset sizes."""
+    """The config's data set in memory; `train_size=` / `test_size=` replace the config's subset sizes. The
+    validation images stay in train here (evaluation protocols count from the start of train); training holds
+    them out with `Dataset.holding_out(config.data.validation_size)`."""
     d = config.data
     sizes = {"train_size": d.train_size, "test_size": d.test_size, **sizes}
     return load_dataset(d.dataset, d.data_dir, options=d.folder_options(), **sizes)
@@ -216,6 +219,15 @@ class RunFolder:
         if checkpoint is None:
             raise GenzooError(f"{self.path}: no valid checkpoint in {self.checkpoints_dir}")
         return checkpoint
+
+    def best_checkpoint(self) -> Checkpoint:
+        """The checkpoint train.keep_best kept (lowest validation loss), checked; an error when there is none."""
+        if not (self.path / BEST).is_dir():
+            raise GenzooError(
+                f"{self.path}: no {BEST}/ checkpoint (train with --set train.keep_best=true and "
+                "--set data.validation_size=N)"
+            )
+        return validate(self.path / BEST)
 
     def check_model(self, checkpoint: Checkpoint, name: str) -> None:
         """Refuse a checkpoint of another model than the one config.yaml names."""

@@ -6,12 +6,15 @@ declares, and where the data layer keeps its caches. The registry (`datasets.py`
 from __future__ import annotations
 
 import abc
+import dataclasses
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+
+from genzoo import checks
 
 
 def cache_dir() -> Path:
@@ -69,6 +72,7 @@ class Dataset:
     spec: DatasetSpec
     train: ImageSplit
     test: ImageSplit
+    validation: ImageSplit | None = None  # held out from the end of train (holding_out), never from test
 
     @property
     def name(self) -> str:
@@ -81,3 +85,14 @@ class Dataset:
     @property
     def num_classes(self) -> int:
         return len(self.spec.classes)
+
+    def holding_out(self, n: int) -> Dataset:
+        """The same data with the last n training images moved to a validation split (n = 0: unchanged)."""
+        if n == 0:
+            return self
+        if n >= len(self.train):
+            raise checks.out_of_range("data.validation_size", n, f"fewer than the {len(self.train)} training images")
+        keep = len(self.train) - n
+        train = ImageSplit(self.train.images[:keep], self.train.labels[:keep])
+        validation = ImageSplit(self.train.images[keep:], self.train.labels[keep:])
+        return dataclasses.replace(self, train=train, validation=validation)

@@ -44,6 +44,8 @@ __all__ = [  # the writing side defined here, and the reading side re-exported
     "STATE",
     "WEIGHTS",
     "Checkpoint",
+    "install",
+    "keep_copy",
     "latest_valid",
     "list_checkpoints",
     "load_train_state",
@@ -71,19 +73,40 @@ def save_checkpoint(
         files = {name: sha256_file(tmp / name) for name in (WEIGHTS, STATE)}
         (tmp / META).write_text(json.dumps({**meta, "step": step, "files": files}, indent=2))
         _fsync_file(tmp / META)
-        if final.exists():  # the same step written again (a resumed run re-reaching it): swap, never merge
-            old = final.with_name(final.name + ".old")
-            shutil.rmtree(old, ignore_errors=True)
-            os.replace(final, old)
-            os.replace(tmp, final)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, final)
-        fsync_dir(folder)
+        install(tmp, final)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return final
+
+
+def install(tmp: Path, final: Path) -> None:
+    """Put a finished folder in place by renames alone; a folder already at `final` (the same step written again
+    by a resumed run, or the previous best/) is swapped out whole, never merged."""
+    if final.exists():
+        old = final.with_name(final.name + ".old")
+        shutil.rmtree(old, ignore_errors=True)
+        os.replace(final, old)
+        os.replace(tmp, final)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(tmp, final)
+    fsync_dir(final.parent)
+
+
+def keep_copy(checkpoint: Path, final: Path) -> None:
+    """A copy of a written checkpoint folder at `final` (a run's best/), made beside it and then installed, so a
+    crash leaves either the old copy or the new one, checked by the same SHA-256s on reading."""
+    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent))
+    try:
+        for name in (WEIGHTS, STATE, META):
+            shutil.copyfile(checkpoint / name, tmp / name)
+            _fsync_file(tmp / name)
+        os.chmod(tmp, 0o777 & ~umask())
+        install(tmp, final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
 
 
 def prune(folder: Path, keep: int) -> None:

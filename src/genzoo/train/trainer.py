@@ -23,10 +23,11 @@ from tqdm.auto import tqdm
 
 from genzoo.config import RunConfig
 from genzoo.data.batches import Batch, EpochBatches, derive_seed, eval_batches, to_float
-from genzoo.data.types import Dataset
+from genzoo.data.types import Dataset, ImageSplit
+from genzoo.errors import GenzooError
 from genzoo.explore.grids import image_grid, interleave_rows, save_gif, to_pil
 from genzoo.models.base import CONDITIONAL, RECONSTRUCT, SAMPLE, GenerativeModel, StepOutput
-from genzoo.run_folder import RunFolder
+from genzoo.run_folder import BEST, RunFolder
 from genzoo.train import checkpoint as ckpt
 from genzoo.train import devices, distributed, schedules
 from genzoo.train.distributed import Distributed
@@ -103,6 +104,14 @@ class Trainer:
         # Each group's configured lr; a schedule sets lr = base x factor(step) before every update.
         self.base_lrs = {name: [group["lr"] for group in opt.param_groups] for name, opt in self.optimizers.items()}
         self.scheduled = tc.schedule != "constant" or tc.warmup_steps > 0
+        # keep_best: the validation loss of the best epoch so far (saved with every checkpoint, so resume knows it)
+        # and whether the epoch just evaluated beat it.
+        self.best_loss, self.improved = math.inf, False
+        if tc.keep_best and "loss" not in self.optimizers:
+            raise GenzooError(
+                f"train.keep_best needs one objective to compare epochs by; {config.model_name} trains several "
+                f"players ({', '.join(self.optimizers)}) whose losses say little about the model's quality"
+            )
         self.group_params = {g.name: [p for p in g.params if p.requires_grad] for g in groups}
         # backward(inputs=...) only when a group holds part of the model: a GAN's generator loss then builds no
         # gradients for the discriminator's weights.
@@ -144,6 +153,7 @@ class Trainer:
             for group, setting in zip(opt.param_groups, settings):
                 group.update(setting)
         self.step = int(state["step"])
+        self.best_loss = float(state.get("best_loss", math.inf))
         ranks = state.get("ranks") or [{"rng": state["rng"]}]  # "rng" alone: a checkpoint from genzoo <= 0.1
         if len(ranks) == self.world.world_size:
             mine = ranks[self.world.rank]
@@ -383,30 +393,39 @@ class Trainer:
 
     # -- end-of-epoch work ------------------------------------------------------------------------------------
     def _end_of_epoch(self, step: int, log: MetricsLog) -> dict[str, float]:
+        epoch = round(step / len(self.batches), 4)
+        if self.dataset.validation is not None:  # written before the test line: it is what choices are made on
+            validation = self.evaluate(self.dataset.validation, "validate")
+            log.write({"step": step, "epoch": epoch, "split": "validation", **validation})
+            self.improved = validation["loss"] < self.best_loss if self.config.train.keep_best else False
+            if self.improved:
+                self.best_loss = validation["loss"]
         test = self.evaluate()
-        log.write({"step": step, "epoch": round(step / len(self.batches), 4), "split": "test", **test})
+        log.write({"step": step, "epoch": epoch, "split": "test", **test})
         self._pictures(math.ceil(step / len(self.batches)), step, log)
         return test
 
     @torch.no_grad()
-    def evaluate(self) -> dict[str, float]:
-        """Mean of every loss term over the test split, in fp32, with its own RNG stream (training's is untouched)."""
+    def evaluate(self, split: ImageSplit | None = None, stream: str = "evaluate") -> dict[str, float]:
+        """Mean of every loss term over a split (the test split by default), in fp32, with its own RNG stream
+        (training's is untouched)."""
+        split = self.dataset.test if split is None else split
         model = self.model
         was_training = model.training
         model.eval()
         sums: dict[str, torch.Tensor] = {}
         gpus = [self.device] if self.device.type == "cuda" else []
         with torch.random.fork_rng(devices=gpus):
-            torch.manual_seed(derive_seed(self.config.seed, "evaluate"))
-            for batch in eval_batches(self.dataset.test, self.config.train.eval_batch_size, self.device):
+            torch.manual_seed(derive_seed(self.config.seed, stream))
+            for batch in eval_batches(split, self.config.train.eval_batch_size, self.device):
                 for phase in self.optimizers:  # every group once, also one that phases(step) skips at this step
                     out = model.training_step(batch, self.step, phase)
                     terms = {"loss" if phase == "loss" else f"{phase}_loss": out.loss, **out.terms}
                     for key, value in terms.items():
                         sums[key] = sums.get(key, 0) + value.float() * len(batch)
             keys = list(sums)
-            values = (torch.stack([sums[k] for k in keys]) / len(self.dataset.test)).tolist()
-            extra = model.diagnostics(self.dataset.test, self.config.train.eval_batch_size)
+            values = (torch.stack([sums[k] for k in keys]) / len(split)).tolist()
+            extra = model.diagnostics(split, self.config.train.eval_batch_size)
         model.train(was_training)
         return {**dict(zip(keys, values)), **extra}
 
@@ -468,6 +487,7 @@ class Trainer:
         def write() -> None:
             state = {
                 "step": step,
+                "best_loss": self.best_loss,
                 "optimizers": {name: opt.state_dict() for name, opt in self.optimizers.items()},
                 "ranks": ranks,
             }
@@ -477,7 +497,10 @@ class Trainer:
                 "world_size": self.world.world_size,
                 "config": self.config.to_dict(),
             }
-            ckpt.save_checkpoint(self.checkpoints, step, weights, state, meta)
+            written = ckpt.save_checkpoint(self.checkpoints, step, weights, state, meta)
+            if self.improved:  # the epoch that just ended has the lowest validation loss so far: best/ is it
+                ckpt.keep_copy(written, self.run_dir / BEST)
+                self.improved = False
             ckpt.prune(self.checkpoints, self.config.train.keep_checkpoints)
 
         distributed.on_rank_zero(self.world, self.device, write, f"writing checkpoint step-{step:06d}")
