@@ -18,8 +18,8 @@ BENEATH: dict[str, tuple[str, ...]] = {
     "errors": (),
     "files": (),  # atomic writes, hashes, fsync, umask
     "checks": ("errors",),  # the shared validation of config values, one wording
-    "data": ("errors", "files"),  # data types, IDX reader, data set registry, image folders, batches
-    "nets": ("data", "checks"),  # shared network blocks
+    "data": ("checks", "files"),  # data types, IDX reader, data set registry, image folders, batches
+    "nets": ("data",),  # shared network blocks
     "models": ("nets",),  # the model contract (with ModelConfig), the families, the registry
     "config": ("models",),  # the run config: composes a model's config, named through the registry
     "samplers": ("models",),  # ex-post samplers over a model's codes
