@@ -73,11 +73,14 @@ class TrainConfig:
     optimizer: Literal["adam", "adamw"] = "adam"
     # The learning rate over the run (train/schedules.py): a factor on every optimizer group's lr, a function of
     # the step alone (so resume needs nothing saved for it).
-    schedule: Literal["constant", "cosine", "step"] = "constant"
+    # plateau: cut by decay_factor after plateau_patience epochs without a better validation loss (needs
+    # data.validation_size)
+    schedule: Literal["constant", "cosine", "step", "plateau"] = "constant"
     warmup_steps: int = 0  # a linear ramp from lr / warmup_steps up to lr, in front of any schedule
     min_lr_ratio: float = 0.0  # cosine: the factor it reaches at the run's last step
     decay_every: int | None = None  # step: steps between two decays
-    decay_factor: float = 0.1  # step: what each decay multiplies the lr by
+    decay_factor: float = 0.1  # step, plateau: what each decay multiplies the lr by
+    plateau_patience: int = 2  # plateau: epochs without a better validation loss before a cut
     clip_grad_norm: float | None = None  # rescale each update's gradients to at most this L2 norm (all its weights)
     keep_best: bool = False  # keep the checkpoint of the lowest validation loss in best/ (needs data.validation_size)
     # auto: bf16 autocast where the device computes bf16 natively and the model keeps its quality in it, fp32
@@ -104,6 +107,7 @@ class TrainConfig:
             "lr",
             "checkpoint_every",
             "decay_every",
+            "plateau_patience",
             "clip_grad_norm",
         ):
             checks.positive(f"train.{name}", getattr(self, name))
@@ -129,6 +133,8 @@ class RunConfig:
     def __post_init__(self):
         if self.train.keep_best and not self.data.validation_size:
             raise checks.conflict("train.keep_best", True, "data.validation_size > 0 (the images it is chosen on)")
+        if self.train.schedule == "plateau" and not self.data.validation_size:
+            raise checks.conflict("train.schedule", "plateau", "data.validation_size > 0 (the loss it watches)")
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -70,6 +70,16 @@ def test_a_validation_slice_as_large_as_train_or_a_gan_keeping_best_is_refused(t
         genzoo.load(tmp_path / "c", best=True)
 
 
+def test_a_plateau_run_resumes_bit_exact_after_a_crash(tmp_path):
+    sections = {"data": {"validation_size": 64}, "train": {"epochs": 3, "schedule": "plateau", "plateau_patience": 1}}
+    reference = tmp_path / "reference"
+    genzoo.train(build_tiny_config("vae", **sections), reference, verbose=False)
+    run = Path(shutil.copytree(reference, tmp_path / "crashed"))
+    shutil.rmtree(run / "checkpoints" / "step-000018")
+    genzoo.resume(run, verbose=False)
+    assert_same_run(reference, run, final_step=18)
+
+
 def test_a_run_keeping_best_resumes_bit_exact_after_a_crash(best_run, tmp_path):
     run = Path(shutil.copytree(best_run, tmp_path / "crashed"))
     shutil.rmtree(run / "checkpoints" / "step-000018")  # the end of epoch 3 never made it to disk

@@ -89,3 +89,40 @@ def test_the_trainer_sets_the_scheduled_lr_and_clips_every_update(tmp_path):
     (group,) = state["optimizers"]["loss"]["param_groups"]
     assert group["lr"] == pytest.approx(2e-3 * 0.2)  # the last update (step 7 of 8) ran at the cosine's floor
     assert group["weight_decay"] == 0.01 and group["decoupled_weight_decay"] is True  # AdamW (Adam: False)
+
+
+def test_plateau_cuts_the_lr_after_patience_epochs_without_a_better_validation_loss():
+    """The trainer's bookkeeping of validation losses (Trainer._judge_epoch), on a stand-in holding its state."""
+    from types import SimpleNamespace
+
+    from genzoo.train.trainer import Trainer
+
+    config = RunConfig.from_dict(
+        build_tiny_config(
+            "vae",
+            data={"validation_size": 64},
+            train={"schedule": "plateau", "plateau_patience": 2, "decay_factor": 0.5, "keep_best": True},
+        )
+    )
+    trainer = SimpleNamespace(config=config, best_loss=math.inf, stale_epochs=0, plateau_scale=1.0, improved=False)
+    seen = []
+    for loss in [10.0, 9.0, 9.5, 9.2, 8.0, 8.5, 8.5, 8.1, 8.2]:
+        Trainer._judge_epoch(trainer, loss)
+        seen.append((trainer.plateau_scale, trainer.improved))
+    assert seen == [
+        (1.0, True),
+        (1.0, True),
+        (1.0, False),
+        (0.5, False),  # two epochs without beating 9.0: cut
+        (0.5, True),
+        (0.5, False),
+        (0.25, False),  # 8.5 twice, neither beats 8.0
+        (0.25, False),
+        (0.125, False),
+    ]
+    assert trainer.best_loss == 8.0
+
+
+def test_plateau_needs_a_validation_slice():
+    with pytest.raises(GenzooError, match="train.schedule=plateau needs data.validation_size > 0"):
+        RunConfig.from_dict(build_tiny_config("vae", train={"schedule": "plateau"}))

@@ -2,8 +2,9 @@
 a given step.
 
 A schedule is a pure function of the global step and the run's length, never an object with state: a resumed
-run computes the same factor at the same step, so exact resume needs nothing saved for it. Reduce-on-plateau,
-which does depend on history (validation losses), is not one of these.
+run computes the same factor at the same step, so exact resume needs nothing saved for it. Reduce-on-plateau
+depends on history (validation losses): the trainer keeps that state, saves it with every checkpoint and
+multiplies its cut into the factor given here (which, for "plateau", is the warm-up ramp and then 1).
 
 - constant: 1 throughout;
 - cosine: half a cosine from 1 at the end of warm-up down to `min_lr_ratio` at the last step (Loshchilov &

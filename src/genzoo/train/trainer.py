@@ -104,14 +104,16 @@ class Trainer:
         # Each group's configured lr; a schedule sets lr = base x factor(step) before every update.
         self.base_lrs = {name: [group["lr"] for group in opt.param_groups] for name, opt in self.optimizers.items()}
         self.scheduled = tc.schedule != "constant" or tc.warmup_steps > 0
-        # keep_best: the validation loss of the best epoch so far (saved with every checkpoint, so resume knows it)
-        # and whether the epoch just evaluated beat it.
-        self.best_loss, self.improved = math.inf, False
-        if tc.keep_best and "loss" not in self.optimizers:
-            raise GenzooError(
-                f"train.keep_best needs one objective to compare epochs by; {config.model_name} trains several "
-                f"players ({', '.join(self.optimizers)}) whose losses say little about the model's quality"
-            )
+        # With a validation slice: the best validation loss so far, the epochs since it improved, and the factor
+        # schedule=plateau has cut the lr to (all three saved with every checkpoint, so resume decides alike);
+        # `improved`: the epoch just evaluated beat the best and keep_best wants its checkpoint.
+        self.best_loss, self.stale_epochs, self.plateau_scale, self.improved = math.inf, 0, 1.0, False
+        for key, on in (("train.keep_best", tc.keep_best), ("train.schedule=plateau", tc.schedule == "plateau")):
+            if on and "loss" not in self.optimizers:
+                raise GenzooError(
+                    f"{key} needs one objective to compare epochs by; {config.model_name} trains several "
+                    f"players ({', '.join(self.optimizers)}) whose losses say little about the model's quality"
+                )
         self.group_params = {g.name: [p for p in g.params if p.requires_grad] for g in groups}
         # backward(inputs=...) only when a group holds part of the model: a GAN's generator loss then builds no
         # gradients for the discriminator's weights.
@@ -154,6 +156,8 @@ class Trainer:
                 group.update(setting)
         self.step = int(state["step"])
         self.best_loss = float(state.get("best_loss", math.inf))
+        self.stale_epochs = int(state.get("stale_epochs", 0))
+        self.plateau_scale = float(state.get("plateau_scale", 1.0))
         ranks = state.get("ranks") or [{"rng": state["rng"]}]  # "rng" alone: a checkpoint from genzoo <= 0.1
         if len(ranks) == self.world.world_size:
             mine = ranks[self.world.rank]
@@ -219,6 +223,11 @@ class Trainer:
                         )
                         or {}
                     )
+                    if self.world.active and self.dataset.validation is not None:  # rank 0 judged: all ranks follow
+                        judged = (self.best_loss, self.stale_epochs, self.plateau_scale, self.improved)
+                        self.best_loss, self.stale_epochs, self.plateau_scale, self.improved = (
+                            distributed.broadcast_object(judged)
+                        )
                     self._save(step)
                     if stop:  # a stop requested in an epoch's last step waits for that epoch's test line
                         raise self._interrupted(step, signals)
@@ -283,7 +292,7 @@ class Trainer:
         if tc.clip_grad_norm is not None:  # after the ranks' average: every rank clips the same gradients alike
             torch.nn.utils.clip_grad_norm_(self.group_params[phase], tc.clip_grad_norm)
         if self.scheduled:
-            factor = schedules.lr_factor(
+            factor = self.plateau_scale * schedules.lr_factor(
                 step, self.total_steps, tc.schedule, tc.warmup_steps, tc.min_lr_ratio, tc.decay_every, tc.decay_factor
             )
             for group, base in zip(optimizer.param_groups, self.base_lrs[phase]):
@@ -397,13 +406,24 @@ class Trainer:
         if self.dataset.validation is not None:  # written before the test line: it is what choices are made on
             validation = self.evaluate(self.dataset.validation, "validate")
             log.write({"step": step, "epoch": epoch, "split": "validation", **validation})
-            self.improved = validation["loss"] < self.best_loss if self.config.train.keep_best else False
-            if self.improved:
-                self.best_loss = validation["loss"]
+            if "loss" in validation:
+                self._judge_epoch(validation["loss"])
         test = self.evaluate()
         log.write({"step": step, "epoch": epoch, "split": "test", **test})
         self._pictures(math.ceil(step / len(self.batches)), step, log)
         return test
+
+    def _judge_epoch(self, loss: float) -> None:
+        """Bookkeeping of an epoch's validation loss: keep_best's choice, and schedule=plateau's cut of the lr by
+        decay_factor once plateau_patience epochs in a row have not beaten the best."""
+        tc = self.config.train
+        better = loss < self.best_loss
+        self.best_loss = min(loss, self.best_loss)
+        self.stale_epochs = 0 if better else self.stale_epochs + 1
+        if tc.schedule == "plateau" and self.stale_epochs >= tc.plateau_patience:
+            self.plateau_scale *= tc.decay_factor
+            self.stale_epochs = 0
+        self.improved = better and tc.keep_best
 
     @torch.no_grad()
     def evaluate(self, split: ImageSplit | None = None, stream: str = "evaluate") -> dict[str, float]:
@@ -488,6 +508,8 @@ class Trainer:
             state = {
                 "step": step,
                 "best_loss": self.best_loss,
+                "stale_epochs": self.stale_epochs,
+                "plateau_scale": self.plateau_scale,
                 "optimizers": {name: opt.state_dict() for name, opt in self.optimizers.items()},
                 "ranks": ranks,
             }
