@@ -34,7 +34,7 @@ from genzoo.run_folder import RunFolder, build_model, load_data
 from genzoo.samplers import SAMPLERS, MixtureSampler
 from genzoo.train import distributed
 from genzoo.train.devices import deterministic_cuda, resolve_device, with_precision
-from genzoo.train.trainer import Trainer, TrainResult
+from genzoo.train.trainer import Trainer, TrainResult, check_controls
 
 
 def as_config(config: RunConfig | dict[str, Any]) -> RunConfig:
@@ -56,6 +56,7 @@ def train(
     dataset = load_data(config).holding_out(config.data.validation_size)
     run_dir = Path(out) if out is not None else default_run_dir(config)
     config, model = build_model(config, dataset)
+    check_controls(config, model)  # before the run folder is made
     with _process_group(config) as (world, device):
         config = with_precision(config, device, model.bf16_safe)  # config.yaml records fp32 or bf16, never auto
         if world.active:  # a folder named after the clock: rank 0's name for every rank

@@ -65,6 +65,7 @@ def test_a_validation_slice_as_large_as_train_or_a_gan_keeping_best_is_refused(t
         genzoo.train(build_tiny_config("vae", data={"validation_size": 256}), tmp_path / "a", verbose=False)
     with pytest.raises(GenzooError, match="train.keep_best needs one objective"):
         genzoo.train(build_tiny_config("gan", **HELD_OUT), tmp_path / "b", verbose=False)
+    assert not (tmp_path / "b").exists()  # refused before any work
     genzoo.train(build_tiny_config("vae"), tmp_path / "c", verbose=False)
     with pytest.raises(GenzooError, match="no best/ checkpoint"):
         genzoo.load(tmp_path / "c", best=True)

@@ -46,6 +46,18 @@ def make_optimizer(params, lr: float, betas, weight_decay: float, kind: str = "a
         return optimizer(params, lr=lr, betas=betas, weight_decay=weight_decay, foreach=True)
 
 
+def check_controls(config: RunConfig, model: GenerativeModel) -> None:
+    """What the config cannot check alone: choices made on the validation loss need a model with one objective
+    (its optimizer group "loss"). Called before the run folder is touched."""
+    tc, groups = config.train, [g.name for g in model.optimizer_groups()]
+    for key, on in (("train.keep_best", tc.keep_best), ("train.schedule=plateau", tc.schedule == "plateau")):
+        if on and "loss" not in groups:
+            raise GenzooError(
+                f"{key} needs one objective to compare epochs by; {config.model_name} trains several "
+                f"players ({', '.join(groups)}) whose losses say little about the model's quality"
+            )
+
+
 def rng_state(device: torch.device) -> dict[str, torch.Tensor]:
     state = {"cpu": torch.get_rng_state()}
     if device.type == "cuda":
@@ -108,12 +120,7 @@ class Trainer:
         # schedule=plateau has cut the lr to (all three saved with every checkpoint, so resume decides alike);
         # `improved`: the epoch just evaluated beat the best and keep_best wants its checkpoint.
         self.best_loss, self.stale_epochs, self.plateau_scale, self.improved = math.inf, 0, 1.0, False
-        for key, on in (("train.keep_best", tc.keep_best), ("train.schedule=plateau", tc.schedule == "plateau")):
-            if on and "loss" not in self.optimizers:
-                raise GenzooError(
-                    f"{key} needs one objective to compare epochs by; {config.model_name} trains several "
-                    f"players ({', '.join(self.optimizers)}) whose losses say little about the model's quality"
-                )
+        check_controls(config, model)
         self.group_params = {g.name: [p for p in g.params if p.requires_grad] for g in groups}
         # backward(inputs=...) only when a group holds part of the model: a GAN's generator loss then builds no
         # gradients for the discriminator's weights.
