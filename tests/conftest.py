@@ -50,7 +50,7 @@ TINY_MODEL: dict[str, dict[str, Any]] = {
     "lstm-ae": {"hidden": [16], "latent_dim": 4},
     "gan": {"hidden_g": [32], "hidden_d": [32], "noise_dim": 8},
     "cgan": {"width_g": 4, "width_d": 4, "noise_dim": 8},
-    "dcgan": {"width_g": 4, "width_d": 4, "noise_dim": 8, "ema_decay": 0.9},
+    "dcgan": {"width_g": 4, "width_d": 4, "noise_dim": 8},
     "wgan-gp": {"width_g": 4, "width_d": 4, "noise_dim": 8, "n_critic": 3},
     "aae": {"hidden": [32], "latent_dim": 4, "hidden_d": [16]},
     "cvae": {"hidden": [32], "latent_dim": 4},
@@ -61,6 +61,8 @@ TINY_MODEL: dict[str, dict[str, Any]] = {
     "factor-vae": {"hidden": [32], "latent_dim": 4, "discriminator_hidden": [16, 16]},
     "ladder-vae": {"hidden": [32, 16], "latent_dims": [4, 2]},
 }
+# Train settings a model's tiny runs always carry: dcgan's exercise the moving average of the weights.
+TINY_TRAIN: dict[str, dict[str, Any]] = {"dcgan": {"ema_decay": 0.9}}
 
 
 @pytest.fixture(autouse=True)
@@ -92,6 +94,7 @@ def build_tiny_config(model_name: str = "vae", /, **sections: dict[str, Any] | i
             "precision": "fp32",  # the same in a subprocess on any CPU (auto is tested apart, probe faked)
             "grid_size": 16,
             "eval_batch_size": 64,
+            **TINY_TRAIN.get(model_name, {}),
         },
         "seed": 0,
     }

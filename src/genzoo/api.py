@@ -129,7 +129,7 @@ def resume(
         )
     dataset = load_data(config).holding_out(config.data.validation_size)
     config, model = build_model(config)
-    folder.load_weights(model, checkpoint)
+    folder.load_weights(model, checkpoint, averaged=False)  # training continues from the live weights
     with _process_group(config) as (world, device):
         if length or overrides:
             distributed.on_rank_zero(
@@ -145,11 +145,14 @@ def resume(
         ).fit()
 
 
-def load(run_dir: Path | str, device: str | torch.device = "cpu", *, best: bool = False) -> GenerativeModel:
+def load(
+    run_dir: Path | str, device: str | torch.device = "cpu", *, best: bool = False, averaged: bool = True
+) -> GenerativeModel:
     """The trained model of a run (newest valid checkpoint; with best=True the one train.keep_best kept), in eval
-    mode. Leaves the global RNG as it was."""
+    mode: with the moving average of its weights where it was trained with train.ema_decay, unless
+    averaged=False (the live weights training continues from). Leaves the global RNG as it was."""
     folder = RunFolder(run_dir)
-    return folder.load_model(device, folder.best_checkpoint() if best else None)
+    return folder.load_model(device, folder.best_checkpoint() if best else None, averaged)
 
 
 @torch.no_grad()

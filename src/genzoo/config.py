@@ -83,6 +83,9 @@ class TrainConfig:
     plateau_patience: int = 2  # plateau: epochs without a better validation loss before a cut
     clip_grad_norm: float | None = None  # rescale each update's gradients to at most this L2 norm (all its weights)
     keep_best: bool = False  # keep the checkpoint of the lowest validation loss in best/ (needs data.validation_size)
+    # > 0: keep an exponential moving average of every weight (train/averaging.py; 0.999 is usual for GANs), which
+    # the test lines, pictures, validation choices, `genzoo.load`, sample and evaluate use
+    ema_decay: float = 0.0
     # auto: bf16 autocast where the device computes bf16 natively and the model keeps its quality in it, fp32
     # elsewhere (train/devices.py); a run's config.yaml records what it resolved to.
     precision: Literal["auto", "fp32", "bf16"] = "auto"
@@ -116,6 +119,7 @@ class TrainConfig:
         checks.at_least("train.warmup_steps", self.warmup_steps, 0)
         checks.check(0 <= self.min_lr_ratio <= 1, "train.min_lr_ratio", self.min_lr_ratio, "0..1 (e.g. 0.01)")
         checks.check(0 < self.decay_factor <= 1, "train.decay_factor", self.decay_factor, "(0, 1], e.g. 0.1")
+        checks.check(0 <= self.ema_decay < 1, "train.ema_decay", self.ema_decay, "[0, 1) (0 = off, 0.999 is usual)")
         if self.schedule == "step" and self.decay_every is None:
             raise checks.conflict("train.schedule", self.schedule, "train.decay_every (steps between two decays)")
         if not (self.device in ("auto", "cpu", "cuda") or self.device.startswith("cuda:")):
@@ -162,6 +166,10 @@ class RunConfig:
         if "name" not in model_raw:
             raise GenzooError(f"{source}: model.name is missing; say which model to train (see `genzoo models`)")
         name = model_raw.pop("name")
+        if "ema_decay" in model_raw:  # the older option, which averaged a GAN's generator or an AAE's decoder only
+            raise GenzooError(
+                f"{source}: model.ema_decay is now train.ema_decay (an average of every weight, for any model)"
+            )
         model_cls = get_model_class(name)
         seed = raw.get("seed", 0)
         if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:

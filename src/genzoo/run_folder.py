@@ -6,6 +6,7 @@ never through the trainer; the trainer is the run's only writer (train/).
       config.yaml          the resolved config (RunConfig), enough to rebuild the model
       metrics.jsonl        one JSON object per logged step, flushed per line
       checkpoints/step-N/  model.safetensors, train_state.pt, meta.json (step, epoch, model, SHA-256 of both)
+      best/                train.keep_best: the checkpoint of the lowest validation loss, in the same form
       eval.json            sections written by `genzoo evaluate`
       samples/ reconstructions/ tb/
 
@@ -39,6 +40,9 @@ from genzoo.models.registry import get_model_class
 CONFIG_FILE, METRICS_FILE, EVAL_FILE, CHECKPOINTS = "config.yaml", "metrics.jsonl", "eval.json", "checkpoints"
 BEST = "best"  # train.keep_best: a copy of the checkpoint with the lowest validation loss
 WEIGHTS, STATE, META = "model.safetensors", "train_state.pt", "meta.json"  # the files of one checkpoint
+# train.ema_decay: the moving average of the weights travels in model.safetensors beside the live weights, each
+# tensor under its live name with this prefix (a colon cannot clash with a module path)
+AVERAGE_PREFIX = "average:"
 
 
 # -- checkpoints: found by name, trusted after their hashes check out ----------------------------------------
@@ -99,6 +103,13 @@ def latest_valid(folder: Path) -> Checkpoint | None:
 
 def load_weights(checkpoint: Checkpoint, device: torch.device | str = "cpu") -> dict[str, torch.Tensor]:
     return load_file(str(checkpoint.path / WEIGHTS), device=str(device))
+
+
+def split_average(weights: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+    """A checkpoint's tensors -> (live weights, averaged weights under the live names; {} without an average)."""
+    live = {k: v for k, v in weights.items() if not k.startswith(AVERAGE_PREFIX)}
+    average = {k.removeprefix(AVERAGE_PREFIX): v for k, v in weights.items() if k.startswith(AVERAGE_PREFIX)}
+    return live, average
 
 
 def load_train_state(checkpoint: Checkpoint) -> dict[str, Any]:
@@ -237,10 +248,13 @@ class RunFolder:
                 f"describes {name!r}"
             )
 
-    def load_weights(self, model: GenerativeModel, checkpoint: Checkpoint) -> None:
-        """Load a checkpoint's weights into `model`, naming (up to three) parameters whose shapes do not fit."""
+    def load_weights(self, model: GenerativeModel, checkpoint: Checkpoint, averaged: bool = True) -> None:
+        """Load a checkpoint's weights into `model`, naming (up to three) parameters whose shapes do not fit: the
+        moving average of the weights where the run kept one (train.ema_decay) and `averaged`, else the live ones
+        (what training continues from)."""
         self.check_model(checkpoint, model.name)
-        weights = load_weights(checkpoint)
+        live, average = split_average(load_weights(checkpoint))
+        weights = average if averaged and average else live
         own = model.state_dict()
         problems = [
             f"{k}: {tuple(v.shape)} in the checkpoint, {tuple(own[k].shape)} in the model"
@@ -257,10 +271,12 @@ class RunFolder:
             )
         model.load_state_dict(weights)
 
-    def load_model(self, device: str | torch.device = "cpu", checkpoint: Checkpoint | None = None) -> GenerativeModel:
-        """The trained model (the newest valid checkpoint unless one is given), in eval mode. Leaves the global
-        RNG as it was."""
+    def load_model(
+        self, device: str | torch.device = "cpu", checkpoint: Checkpoint | None = None, averaged: bool = True
+    ) -> GenerativeModel:
+        """The trained model (the newest valid checkpoint unless one is given), in eval mode: with the moving
+        average of its weights where the run kept one, unless averaged=False. Leaves the global RNG as it was."""
         with global_rng_kept():
             _, model = build_model(self.config())
-        self.load_weights(model, checkpoint or self.newest_checkpoint())
+        self.load_weights(model, checkpoint or self.newest_checkpoint(), averaged)
         return model.to(device).eval()

@@ -19,7 +19,7 @@ pytestmark = pytest.mark.filterwarnings("ignore::genzoo.models.gan.TrainingHealt
 TINY = {
     "gan": ["model.hidden_g=[32]", "model.hidden_d=[32]", "model.noise_dim=8"],
     "cgan": ["model.width_g=4", "model.width_d=4", "model.noise_dim=8"],
-    "dcgan": ["model.width_g=4", "model.width_d=4", "model.noise_dim=8", "model.ema_decay=0.9"],
+    "dcgan": ["model.width_g=4", "model.width_d=4", "model.noise_dim=8", "train.ema_decay=0.9"],
     "wgan-gp": ["model.width_g=4", "model.width_d=4", "model.noise_dim=8", "model.n_critic=2"],
     "aae": ["model.hidden=[32]", "model.latent_dim=4", "model.hidden_d=[16]"],
     "aae-mixture": ["model.hidden=[32]", "model.latent_dim=2", "model.hidden_d=[16]", "model.prior=mixture"],

@@ -112,8 +112,10 @@ def test_a_non_finite_loss_on_one_rank_stops_every_rank_before_the_update(tmp_pa
     diverged = torchrun(tmp_path, VAE, fault="check-replicas,nan@7:rank1")
     assert diverged.returncode != 0
     assert "exitcode  : 3" in diverged.stderr  # NonFiniteLoss, not a crash or a timeout
-    # (the fault poisons only rank 1's flag, so both ranks' messages read "a loss term on another process")
+    # (the fault poisons only rank 1's flag, so both ranks' messages read "a loss term on another process");
+    # rank 0 names the newest checkpoint for both, and both leave the process group together
     assert "non-finite loss at step 7 (phase 'loss'); that step was not applied" in diverged.stderr
+    assert diverged.stderr.count("the newest checkpoint, step-000005, holds finite weights") == 2
     checkpoint = ckpt.latest_valid(tmp_path / "run" / "checkpoints")
     assert checkpoint.step == 5
     assert all(torch.isfinite(w).all() for w in ckpt.load_weights(checkpoint).values())

@@ -64,10 +64,11 @@ def test_resume_from_a_mid_epoch_checkpoint_after_a_crash(reference_run, tmp_pat
     assert_same_run(reference_run, run)
 
 
-def test_a_scheduled_clipped_adamw_run_resumes_bit_exact_after_a_crash(tmp_path):
-    """The schedule is a function of the step and the run's length, clipping and AdamW of the gradients: a run
-    that crashed mid-epoch and resumed reproduces the uninterrupted one (the run's length unchanged; extending a
-    run with --epochs/--steps stretches the schedule over the new length)."""
+def test_a_scheduled_clipped_averaged_adamw_run_resumes_bit_exact_after_a_crash(tmp_path):
+    """The schedule is a function of the step and the run's length, clipping and AdamW of the gradients, the
+    weights' moving average travels in every checkpoint: a run that crashed mid-epoch and resumed reproduces the
+    uninterrupted one (the run's length unchanged; extending a run with --epochs/--steps stretches the schedule
+    over the new length)."""
     controls = {
         "schedule": "cosine",
         "warmup_steps": 5,
@@ -75,6 +76,7 @@ def test_a_scheduled_clipped_adamw_run_resumes_bit_exact_after_a_crash(tmp_path)
         "clip_grad_norm": 1.0,
         "optimizer": "adamw",
         "weight_decay": 0.01,
+        "ema_decay": 0.95,
     }
     reference = train_run(resume_config("vae", **controls), tmp_path / "reference")
     run = Path(shutil.copytree(reference, tmp_path / "crashed"))

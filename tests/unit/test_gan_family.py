@@ -25,7 +25,6 @@ from genzoo.models.gan import (
     AdversarialHealth,
     TrainingHealthWarning,
     binary_entropy,
-    ema_update,
 )
 from genzoo.models.registry import get_model_class
 from genzoo.nets.gan_nets import DCDiscriminator, DCGenerator, conv_layout
@@ -171,12 +170,11 @@ def test_wgan_gp_critic_has_no_batch_norm():
         ("wgan-gp", {"norm_d": "batch"}, "norm_d=layer or none"),
         ("wgan-gp", {"label_smoothing": 0.1}, "no labels to smooth"),
         ("gan", {"label_smoothing": 0.6}, "label_smoothing=0.6 is out of range"),
-        ("gan", {"ema_decay": 1.0}, "ema_decay=1.0 is out of range"),
+        ("gan", {"ema_decay": 0.999}, "model.ema_decay is now train.ema_decay"),
         ("gan", {"n_critic": 0}, "n_critic=0"),
         ("gan", {"lr_d": 0.0}, "lr_d=0.0"),
         ("dcgan", {"image_size": 30}, "does not fit the DCGAN layout"),
         ("aae", {"prior": "mixture", "latent_dim": 3}, "latent_dim=3 is odd"),
-        ("aae", {"tied": True, "ema_decay": 0.9}, "cannot average a tied decoder"),
     ],
 )
 def test_bad_settings_fail_in_one_line(model, overrides, message):
@@ -286,7 +284,7 @@ def test_gradient_penalty_matches_its_formula_for_a_linear_critic():
     [
         ("gan", {"hidden_g": (16,), "hidden_d": (16,), "noise_dim": 4}),
         ("cgan", {"width_g": 4, "width_d": 4, "noise_dim": 4}),
-        ("dcgan", {"width_g": 4, "width_d": 4, "noise_dim": 4, "ema_decay": 0.9}),
+        ("dcgan", {"width_g": 4, "width_d": 4, "noise_dim": 4}),
         ("wgan-gp", {"width_g": 4, "width_d": 4, "noise_dim": 4, "n_critic": 1}),
         ("aae", {"hidden": (16,), "latent_dim": 2, "prior": "mixture"}),
     ],
@@ -296,49 +294,6 @@ def test_every_phase_runs_under_bf16_autocast(name, overrides):
     with torch.autocast("cpu", dtype=torch.bfloat16):
         trainer_steps(model, 2)
     assert all(torch.isfinite(p).all() and p.dtype == torch.float32 for p in model.parameters())
-
-
-# -- moving average -------------------------------------------------------------------------------------------
-
-
-def test_ema_is_frozen_saved_and_follows_the_generator_with_warmup():
-    model = build("gan", hidden_g=(16,), hidden_d=(16,), noise_dim=4, ema_decay=0.99)
-    assert all(not p.requires_grad for p in model.generator_ema.parameters())
-    grouped = {id(p) for g in model.optimizer_groups() for p in g.params}
-    assert not grouped & {id(p) for p in model.generator_ema.parameters()}
-    assert any(k.startswith("generator_ema.") for k in model.state_dict())
-    average = [p.clone() for p in model.generator_ema.parameters()]
-    with torch.no_grad():
-        for p in model.generator.parameters():
-            p.add_(1.0)
-    model.after_step(DISCRIMINATOR, 5)  # only generator steps move the average
-    assert all(torch.equal(a, p) for a, p in zip(average, model.generator_ema.parameters()))
-    model.after_step(GENERATOR, 5)
-    decay = min(0.99, 6 / 15)  # warm-up at step 5
-    for old, live, new in zip(average, model.generator.parameters(), model.generator_ema.parameters()):
-        torch.testing.assert_close(new, decay * old + (1 - decay) * live)
-
-
-def test_ema_copies_batch_norm_statistics_and_samples_come_from_it():
-    model = build("dcgan", width_g=4, width_d=4, noise_dim=8, ema_decay=0.999)
-    trainer_steps(model, 2)
-    for a, b in zip(model.generator_ema.buffers(), model.generator.buffers()):
-        assert torch.equal(a, b)
-    model.eval()
-    z = model.noise(4, torch.Generator().manual_seed(0))
-    with torch.no_grad():
-        from_ema = model.decode(z)
-        for p in model.generator.parameters():  # the live generator does not draw the samples
-            p.add_(torch.randn_like(p))
-        assert torch.equal(model.decode(z), from_ema)
-
-
-def test_ema_update_is_a_lerp():
-    live, average = nn.Linear(3, 2), nn.Linear(3, 2)
-    expected = [0.9 * a + 0.1 * p for a, p in zip(average.parameters(), live.parameters())]
-    ema_update(average, live, 0.9, step=10**6)
-    for e, a in zip(expected, average.parameters()):
-        torch.testing.assert_close(a, e)
 
 
 # -- health warnings ------------------------------------------------------------------------------------------

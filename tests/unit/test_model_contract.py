@@ -54,13 +54,12 @@ EXTRA_CASES: list[tuple[str, dict]] = [
     ("vae", {"network": "conv", "channels": (4, 8), "latent_dim": 4}),
     ("vae", {"likelihood": "gaussian", "learn_sigma": True, "hidden": (32,), "latent_dim": 4}),
     ("gan", {"preset": "small", "label_smoothing": 0.1}),
-    ("gan", {"ema_decay": 0.9}),
-    ("dcgan", {"image_shape": (3, 32, 32), "ema_decay": 0.9}),
+    ("dcgan", {"image_shape": (3, 32, 32)}),
     ("dcgan", {"image_size": 32, "channels_last": False}),
     ("cgan", {"preset": "wide", "width_g": None, "width_d": None, "hidden_g": (32,), "hidden_d": (32,)}),
     ("wgan-gp", {"preset": "wide", "width_g": None, "width_d": None, "hidden_g": (32,), "hidden_d": (32,)}),
     ("beta-tcvae", {"hidden": (32,), "latent_dim": 4, "estimator": "mss"}),
-    ("aae", {"prior": "mixture", "ema_decay": 0.9}),
+    ("aae", {"prior": "mixture"}),
     ("aae", {"network": "conv", "channels": (4, 8)}),
 ]
 

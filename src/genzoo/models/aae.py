@@ -15,7 +15,6 @@ and each class is pushed to its own component), which makes sampling conditional
 
 from __future__ import annotations
 
-import copy
 import math
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
@@ -36,10 +35,9 @@ from genzoo.models.gan import (
     ReusesFakes,
     bce,
     binary_entropy,
+    check_label_smoothing,
     check_players_adam,
-    check_smoothing_and_ema,
     discriminator_bce,
-    ema_update,
     real_images,
 )
 from genzoo.models.registry import register
@@ -80,7 +78,6 @@ class AAEConfig(AEConfig):
     betas_d: tuple[float, float] | None = None
     betas_g: tuple[float, float] | None = None
     label_smoothing: float = 0.0  # real (prior) targets are 1 - label_smoothing
-    ema_decay: float = 0.0  # > 0: sample through a moving average of the decoder's weights
     activation_slopes: ClassVar[dict] = {**AEConfig.activation_slopes, "activation_d": LEAKY_SLOPE}
 
     @classmethod
@@ -99,14 +96,7 @@ class AAEConfig(AEConfig):
                 "pairs of code dimensions (use e.g. 2 or 8)"
             )
         check_players_adam(self, ("ae", "d", "g"))
-        check_smoothing_and_ema(self)
-        if self.ema_decay and self.tied:  # the average would need its own copy of the encoder's weights too
-            raise checks.conflict(
-                "model.ema_decay",
-                self.ema_decay,
-                "tied=false: it cannot average a tied decoder, "
-                "whose weights are the encoder's; use ema_decay=0 to keep model.tied=true",
-            )
+        check_label_smoothing(self)
 
 
 @register
@@ -133,7 +123,6 @@ class AdversarialAutoencoder(ReusesFakes, Autoencoder):
         self.discriminator = MLPDiscriminator(
             c.latent_dim, c.hidden_d, c.activation_d, c.num_classes if self.conditional else 0
         )
-        self.decoder_ema = copy.deepcopy(self.decoder).requires_grad_(False) if c.ema_decay else None
         self.health = AdversarialHealth(self.name, binary_entropy(1 - c.label_smoothing))
 
     # -- the phases -------------------------------------------------------------------------------------------
@@ -191,10 +180,6 @@ class AdversarialAutoencoder(ReusesFakes, Autoencoder):
             return StepOutput(bce(self.discriminator(codes, labels), 1.0))
         raise GenzooError(f"aae has phases {AUTOENCODER!r}, {DISCRIMINATOR!r} and {GENERATOR!r}, not {phase!r}")
 
-    def after_step(self, phase: str, step: int) -> None:
-        if phase == AUTOENCODER and self.decoder_ema is not None:
-            ema_update(self.decoder_ema, self.decoder, self.config.ema_decay, step)
-
     # -- what it can do (labels are accepted for the mixture's conditional contract; codes do not need them) ----
     def encode(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         return super().encode(x)
@@ -210,8 +195,7 @@ class AdversarialAutoencoder(ReusesFakes, Autoencoder):
         self, n: int, generator: torch.Generator | None = None, labels: torch.Tensor | None = None
     ) -> torch.Tensor:
         z = self.prior_sample(n, labels if self.mixture else None, generator)
-        decoder = self.decoder_ema if self.decoder_ema is not None else self.decoder
-        return torch.sigmoid(decoder(z)).float()
+        return torch.sigmoid(self.decoder(z)).float()
 
     def diagnostics(self, split: ImageSplit, batch_size: int) -> dict[str, float]:
         n = min(self.health.diversity_samples, len(split))

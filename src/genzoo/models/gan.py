@@ -21,7 +21,6 @@ step's fakes, the players' Adam checks) live here too and are reused by the adve
 
 from __future__ import annotations
 
-import copy
 import math
 import warnings
 from collections.abc import Callable
@@ -69,19 +68,6 @@ def bce(logits: torch.Tensor, target: float) -> torch.Tensor:
 def binary_entropy(p: float) -> float:
     """H(p) in nats: the smallest BCE a discriminator can reach on targets p (0 for hard labels)."""
     return 0.0 if p in (0.0, 1.0) else -(p * math.log(p) + (1 - p) * math.log(1 - p))
-
-
-@torch.no_grad()
-def ema_update(average: nn.Module, live: nn.Module, decay: float, step: int) -> None:
-    """average <- decay * average + (1 - decay) * live, for every parameter in two fused foreach kernels; buffers
-    (batch-norm statistics) are copied. The decay warms up as min(decay, (1 + t) / (10 + t)) so that the first
-    steps do not anchor the average to the random initial weights (TensorFlow's ExponentialMovingAverage with
-    num_updates)."""
-    decay = min(decay, (1 + step) / (10 + step))
-    torch._foreach_lerp_(list(average.parameters()), list(live.parameters()), 1.0 - decay)
-    buffers = list(average.buffers())
-    if buffers:
-        torch._foreach_copy_(buffers, list(live.buffers()))
 
 
 def mean_pairwise_distance(images: torch.Tensor) -> torch.Tensor:
@@ -219,15 +205,14 @@ def check_players_adam(settings: ModelConfig, players: tuple[str, ...]) -> None:
         checks.adam_betas(f"model.betas_{player}", getattr(settings, f"betas_{player}"))
 
 
-def check_smoothing_and_ema(settings: ModelConfig) -> None:
-    """label_smoothing in [0, 0.5) and ema_decay in [0, 1), settings every adversarial model has."""
+def check_label_smoothing(settings: ModelConfig) -> None:
+    """label_smoothing in [0, 0.5), a setting every adversarial model has."""
     checks.check(
         0 <= settings.label_smoothing < 0.5,
         "model.label_smoothing",
         settings.label_smoothing,
         "[0, 0.5) (0.1 is usual)",
     )
-    checks.check(0 <= settings.ema_decay < 1, "model.ema_decay", settings.ema_decay, "[0, 1) (0 = off, 0.999 is usual)")
 
 
 class PendingFakes(NamedTuple):
@@ -369,7 +354,6 @@ class GANConfig(ModelConfig):
     betas_d: tuple[float, float] | None = None
     gp_weight: float = 10.0  # wgan-gp: lambda
     label_smoothing: float = 0.0  # bce: real targets are 1 - label_smoothing (one-sided)
-    ema_decay: float = 0.0  # > 0: sample from a moving average of the generator's weights (e.g. 0.999)
     channels_last: bool = True  # conv: NHWC tensors and weights (faster oneDNN / cuDNN kernels)
     activation_slopes: ClassVar[dict] = {"activation_g": LEAKY_SLOPE, "activation_d": LEAKY_SLOPE}
 
@@ -403,7 +387,7 @@ class GANConfig(ModelConfig):
                 checks.positive(f"model.{name}", getattr(self, name))
         checks.at_least("model.n_critic", self.n_critic, 1)
         check_players_adam(self, ("g", "d"))
-        check_smoothing_and_ema(self)
+        check_label_smoothing(self)
         checks.at_least("model.gp_weight", self.gp_weight, 0)
         if self.loss == "wgan-gp" and self.label_smoothing:
             raise checks.conflict(
@@ -456,8 +440,6 @@ class GAN(ReusesFakes, GenerativeModel):
         else:
             self.generator = MLPGenerator(c.noise_dim, c.hidden_g, shape, c.activation_g, classes)
             self.discriminator = MLPDiscriminator(math.prod(shape), c.hidden_d, c.activation_d, classes)
-        # The moving average is a frozen copy (saved with the weights, in no optimizer group).
-        self.generator_ema = copy.deepcopy(self.generator).requires_grad_(False) if c.ema_decay else None
         self.memory_format = torch.channels_last if c.network == "conv" and c.channels_last else torch.contiguous_format
         self.to(memory_format=self.memory_format)
         self.latent_prior = c.noise  # "gaussian" or "uniform": the explorers' axes follow it
@@ -491,9 +473,9 @@ class GAN(ReusesFakes, GenerativeModel):
             return torch.rand(shape, generator=generator, device=device).mul_(2).sub_(1)  # U[-1, 1]
         return torch.randn(shape, generator=generator, device=device)
 
-    def fake(self, z: torch.Tensor, labels: torch.Tensor | None, generator: nn.Module | None = None):
+    def fake(self, z: torch.Tensor, labels: torch.Tensor | None):
         """Noise (B, D) -> (B, C, S, S) images in the discriminator's input range (the output activation's)."""
-        out = (generator or self.generator)(z, labels)
+        out = self.generator(z, labels)
         return torch.sigmoid(out) if self.config.output == "sigmoid" else torch.tanh(out)
 
     def real(self, x: torch.Tensor) -> torch.Tensor:
@@ -572,10 +554,6 @@ class GAN(ReusesFakes, GenerativeModel):
             return StepOutput(-logits.float().mean())
         return StepOutput(bce(logits, 1.0))  # non-saturating: -log D(G(z))
 
-    def after_step(self, phase: str, step: int) -> None:
-        if phase == GENERATOR and self.generator_ema is not None:
-            ema_update(self.generator_ema, self.generator, self.config.ema_decay, step)
-
     # -- what it can do ---------------------------------------------------------------------------------------
     def encode(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         raise self._cannot(ENCODE)  # (labels accepted: a conditional model's verbs all take them)
@@ -584,12 +562,10 @@ class GAN(ReusesFakes, GenerativeModel):
         raise self._cannot(RECONSTRUCT)
 
     def decode(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
-        """Noise (B, noise_dim) [+ labels (B,)] -> images (B, C, H, W) in [0, 1], from the moving average of the
-        generator when there is one."""
+        """Noise (B, noise_dim) [+ labels (B,)] -> images (B, C, H, W) in [0, 1]."""
         if self.conditional and labels is None:
             raise GenzooError(f"{self.name} draws an image of a class: pass labels (B,) with the noise")
-        generator = self.generator_ema if self.generator_ema is not None else self.generator
-        images = self.fake(z, labels if self.conditional else None, generator).float()
+        images = self.fake(z, labels if self.conditional else None).float()
         if self.config.output == "tanh":
             images = (images + 1) / 2
         height, width = self.config.image_shape[1:]

@@ -27,9 +27,10 @@ from genzoo.data.types import Dataset, ImageSplit
 from genzoo.errors import GenzooError
 from genzoo.explore.grids import image_grid, interleave_rows, save_gif, to_pil
 from genzoo.models.base import CONDITIONAL, RECONSTRUCT, SAMPLE, GenerativeModel, StepOutput
-from genzoo.run_folder import BEST, RunFolder
+from genzoo.run_folder import BEST, RunFolder, split_average
 from genzoo.train import checkpoint as ckpt
 from genzoo.train import devices, distributed, schedules
+from genzoo.train.averaging import WeightAverage
 from genzoo.train.distributed import Distributed
 from genzoo.train.logging import MetricsLog, NullLog
 from genzoo.train.stopping import NonFiniteLoss, StopSignals, TrainingInterrupted
@@ -126,6 +127,9 @@ class Trainer:
         # gradients for the discriminator's weights.
         every = {id(p) for p in model.parameters() if p.requires_grad}
         self.backward_inputs = {g.name: None if {id(p) for p in g.params} == every else g.params for g in groups}
+        # train.ema_decay: a moving average of every weight, kept by rank 0 alone (the ranks' weights are equal,
+        # and only rank 0 evaluates, draws and writes); copied before compiling, so the copy runs eagerly.
+        self.average = WeightAverage(model, tc.ema_decay) if tc.ema_decay and world.is_main else None
         if tc.compile:
             devices.compile_networks(model)
         self.step = 0
@@ -145,6 +149,8 @@ class Trainer:
             )
         if resume_from is not None:
             self._restore(ckpt.load_train_state(resume_from))
+            if self.average is not None:
+                self.average.load(split_average(ckpt.load_weights(resume_from, device))[1])
         self.start_step = self.step
         self.checked_at = self.step  # the step whose flags were read last
         # Fixed inputs for the pictures: the first test images, and noise from a generator re-seeded every time.
@@ -266,6 +272,8 @@ class Trainer:
             step = self.step
             for phase in self.model.phases(step):
                 self._update(batch, step, phase, signals)
+            if self.average is not None:
+                self.average.update(step)
             self.step = step = step + 1
             bar.update()
             epoch_end = step % per_epoch == 0 or step >= total
@@ -357,6 +365,7 @@ class Trainer:
                 bad = [k for k, v in self.running.items() if not math.isfinite(v.item())]
                 what = ", ".join(bad) if bad else "a loss term"
                 when = f"between steps {self.checked_at + 1} and {step}"
+            kept = None
             if self.world.is_main:
                 newest = ckpt.latest_valid(self.checkpoints)
                 kept = (
@@ -364,8 +373,10 @@ class Trainer:
                     if newest
                     else "no checkpoint was written"
                 )
-            else:
-                kept = "rank 0 names the newest checkpoint"
+            if self.world.active:
+                # Every rank waits for rank 0's look at the checkpoints and so leaves the process group at the
+                # same moment (a rank torn down while its peer is still busy can abort in gloo's teardown).
+                kept = distributed.broadcast_object(kept)
             raise NonFiniteLoss(
                 f"non-finite loss {when}: {what}. Training stopped; {kept}. Lower train.lr, "
                 "try train.precision=fp32, or check the data"
@@ -432,12 +443,18 @@ class Trainer:
             self.stale_epochs = 0
         self.improved = better and tc.keep_best
 
+    @property
+    def model_in_use(self) -> GenerativeModel:
+        """The weights the run is used with: their moving average under train.ema_decay, else the live ones."""
+        return self.average.model if self.average is not None else self.model
+
     @torch.no_grad()
     def evaluate(self, split: ImageSplit | None = None, stream: str = "evaluate") -> dict[str, float]:
         """Mean of every loss term over a split (the test split by default), in fp32, with its own RNG stream
-        (training's is untouched)."""
+        (training's is untouched), from the weights in use. The model's diagnostics watch the training itself (a
+        GAN's health counters, a VAE's active units), so they read the live weights."""
         split = self.dataset.test if split is None else split
-        model = self.model
+        model = self.model_in_use
         was_training = model.training
         model.eval()
         sums: dict[str, torch.Tensor] = {}
@@ -452,13 +469,16 @@ class Trainer:
                         sums[key] = sums.get(key, 0) + value.float() * len(batch)
             keys = list(sums)
             values = (torch.stack([sums[k] for k in keys]) / len(split)).tolist()
-            extra = model.diagnostics(split, self.config.train.eval_batch_size)
-        model.train(was_training)
+            model.train(was_training)
+            live_was_training = self.model.training
+            self.model.eval()
+            extra = self.model.diagnostics(split, self.config.train.eval_batch_size)
+            self.model.train(live_was_training)
         return {**dict(zip(keys, values)), **extra}
 
     @torch.no_grad()
     def _pictures(self, epoch: int, step: int, log: MetricsLog) -> None:
-        model = self.model
+        model = self.model_in_use
         was_training = model.training
         model.eval()
         if SAMPLE in model.capabilities:
@@ -510,6 +530,8 @@ class Trainer:
                 f"step {step}: the weights hold NaN or infinite values; no checkpoint written "
                 "(lower train.lr or try train.precision=fp32)"
             )
+        if self.average is not None:  # (rank 0 only; an average of finite weights is finite)
+            weights = {**weights, **self.average.state_dict()}
 
         def write() -> None:
             state = {
