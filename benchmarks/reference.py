@@ -1,0 +1,344 @@
+"""Reference results: train every recipe in recipes/ to its configured length, evaluate it, and write the table.
+
+For each recipe NAME (recipes/NAME.yaml, model named by its `model.name`):
+
+    genzoo train MODEL --config recipes/NAME.yaml --out benchmarks/runs/reference/NAME
+    genzoo evaluate benchmarks/runs/reference/NAME [--nll]      # --nll for the binarized-mnist likelihood recipes
+
+done here through the same API calls (genzoo.train / genzoo.resume / genzoo.evaluate). Resumable across sittings:
+a run folder that exists but whose training has not finished is continued with `genzoo resume` from its newest
+valid checkpoint (exact resume is built in); a finished one is not trained again (`--restart NAME` retrains it from
+scratch, e.g. after the recipe changed). Whether a run finished, and the training CPU time it took, are kept beside
+the run folder in NAME.progress.json, updated after every training call.
+
+CPU minutes are the process's CPU time (all its threads) spent in the training calls, read as
+benchmarks/zoo.py reads it, so a job beside it does not shrink the figure. A sitting killed in the middle of a call
+loses that call's CPU time while its steps up to the last checkpoint are kept: such a run's CPU minutes are then
+an undercount, and the table says so ("interrupted").
+
+Figures (the protocols of ../shared/DESIGN.md): FD-lenet of 10,000 samples against the 10,000 test images beside
+the real-data floor (10,000 train images) and their ratio, KID-lenet, precision/recall (k=3), conditional accuracy
+(the shipped classifier on samples drawn for each label), reconstruction MSE per pixel, the last test loss of the
+run, and for the likelihood recipes the test NLL with k = 5000 importance samples over all 10,000 binarized test
+images (Burda et al. 2015 protocol). Each recipe's target from issue 16, where it has one, is judged from these.
+
+Results: benchmarks/results/reference.json (rewritten after every recipe, so an interrupted sitting keeps what
+it measured) and benchmarks/results/reference.md.
+
+    OMP_WAIT_POLICY=PASSIVE python benchmarks/reference.py [--only NAME ...] [--dry-run] [--restart NAME ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+import genzoo
+from genzoo.api import evaluate
+from genzoo.config import RunConfig
+from genzoo.models.base import LOG_LIKELIHOOD
+from genzoo.models.registry import get_model_class
+from genzoo.run_folder import RunFolder
+
+sys.path.insert(0, str(Path(__file__).parent))
+from zoo import cpu_seconds  # the budget's clock, shared with the zoo benchmark
+
+ROOT = Path(__file__).resolve().parent.parent
+RECIPES = ROOT / "recipes"
+RUNS = Path("benchmarks/runs/reference")
+RESULTS = Path(__file__).parent / "results" / "reference"
+
+BURDA = "Burda et al. 2015, Importance weighted autoencoders, Table 1 (k = 5000, dynamically binarized MNIST)"
+# What issue 16 asks of a recipe: (figure, comparison, value, CPU-minute budget), and a comparable published figure
+# with its source. Figures: "nll", "fd_ratio" (FD-lenet / the floor's), "conditional_accuracy", "test_loss".
+TARGETS: dict[str, tuple[str, str, float, float]] = {
+    "vae-nll": ("nll", "<=", 84.0, 60),
+    "ladder-vae-nll": ("nll", "<=", 84.0, 60),
+    "cvae-mnist": ("conditional_accuracy", ">=", 0.98, 15),
+    "cgan-mnist": ("conditional_accuracy", ">=", 0.98, 15),
+    "dcgan-mnist": ("fd_ratio", "<=", 3.0, 30),
+    "vamp-vae-mnist": ("fd_ratio", "<=", 3.0, 30),
+    "wgan-gp-mnist": ("fd_ratio", "<=", 3.0, 30),
+    "dcgan-fashion": ("fd_ratio", "<=", 4.0, 30),
+    # the default vae's 10-epoch test loss; the issue asks for it in fewer CPU seconds than the default run, which
+    # this table does not time (compare the CPU minutes with a default `genzoo train vae --epochs 10`)
+    "vae-mnist": ("test_loss", "<=", 105.5, 3),
+}
+PUBLISHED: dict[str, tuple[float, str]] = {
+    "vae-nll": (84.78, f"IWAE k=50, one stochastic layer, 3,280 epochs: {BURDA}"),
+    "ladder-vae-nll": (82.90, f"IWAE k=50, two stochastic layers, 3,280 epochs: {BURDA}"),
+}
+NLL_DATASETS = {"binarized-mnist"}
+
+
+def recipe_names() -> list[str]:
+    return sorted(p.stem for p in RECIPES.glob("*.yaml"))
+
+
+def load_recipe(name: str) -> tuple[dict, RunConfig]:
+    """The recipe's raw YAML (what is trained: defaults still resolve at train time) and its validated config."""
+    from genzoo.config import read_yaml
+
+    path = RECIPES / f"{name}.yaml"
+    return read_yaml(path), RunConfig.load(path)
+
+
+def wants_nll(config: RunConfig) -> bool:
+    return config.data.dataset in NLL_DATASETS and LOG_LIKELIHOOD in get_model_class(config.model_name).capabilities
+
+
+def commands(name: str, config: RunConfig) -> list[str]:
+    run = RUNS / name
+    return [
+        f"genzoo train {config.model_name} --config recipes/{name}.yaml --out {run}",
+        f"genzoo evaluate {run}" + (" --nll" if wants_nll(config) else ""),
+    ]
+
+
+def progress_file(name: str, runs: Path) -> Path:
+    return runs / f"{name}.progress.json"
+
+
+def read_progress(name: str, runs: Path) -> dict:
+    path = progress_file(name, runs)
+    return json.loads(path.read_text()) if path.exists() else {"finished": False, "train_cpu_seconds": 0.0}
+
+
+def newest_step(run: Path) -> int | None:
+    try:
+        return RunFolder(run).newest_checkpoint().step
+    except Exception:  # no folder, no valid checkpoint yet: the run starts over
+        return None
+
+
+def state(name: str, runs: Path) -> str:
+    if read_progress(name, runs).get("finished"):
+        return "finished"
+    step = newest_step(runs / name)
+    return "new" if step is None else f"partial (step {step})"
+
+
+def train(name: str, raw: dict, runs: Path) -> dict:
+    """Train or continue the recipe's run to its configured length; returns its progress record."""
+    run, record = runs / name, read_progress(name, runs)
+    if record.get("finished"):
+        return record
+    runs.mkdir(parents=True, exist_ok=True)
+    resuming = newest_step(run) is not None
+    if resuming:
+        record["interrupted"] = True  # an earlier call died: its CPU time up to the checkpoint is not counted
+    before, wall = cpu_seconds(), time.perf_counter()
+    if resuming:
+        result = genzoo.resume(run, verbose=False)
+    else:
+        raw = {**raw, "train": {**(raw.get("train") or {}), "tensorboard": False}}
+        result = genzoo.train(raw, run, overwrite=True, verbose=False)
+    record.update(
+        finished=True,
+        train_cpu_seconds=round(record.get("train_cpu_seconds", 0.0) + cpu_seconds() - before, 1),
+        train_wall_seconds=round(record.get("train_wall_seconds", 0.0) + time.perf_counter() - wall, 1),
+        steps=result.step,
+        epochs=round(result.epochs, 2),
+        images_per_second=round(result.images_per_second),
+    )
+    progress_file(name, runs).write_text(json.dumps(record, indent=1))
+    return record
+
+
+def last_test(run: Path) -> dict:
+    tests = [m for m in RunFolder(run).metrics() if m.get("split") == "test"]
+    return {k: v for k, v in tests[-1].items() if isinstance(v, (int, float))} if tests else {}
+
+
+def figures(sections: dict, test: dict) -> dict:
+    """The table's numbers from eval.json's sections and the last test line."""
+    out: dict = {}
+    quality = sections.get("quality") or {}
+    if "fd_lenet" in quality:
+        floor = quality["floor"]["fd_lenet"]
+        out.update(
+            fd_lenet=quality["fd_lenet"],
+            fd_floor=floor,
+            fd_ratio=quality["fd_lenet"] / floor,
+            kid_lenet=quality.get("kid_lenet"),
+            precision=quality.get("precision"),
+            recall=quality.get("recall"),
+        )
+    if "conditional_accuracy" in quality:
+        out["conditional_accuracy"] = quality["conditional_accuracy"]
+    codes = sections.get("codes") or {}
+    if "reconstruction_mse" in codes:
+        out["reconstruction_mse"] = codes["reconstruction_mse"]
+    nll = sections.get("nll") or {}
+    if "nll" in nll:
+        out.update(nll=nll["nll"], nll_stderr=nll["nll_stderr"], nll_k=nll["k"], nll_images=nll["n_images"])
+    if "loss" in test:
+        out["test_loss"] = test["loss"]
+    return out
+
+
+def judge(name: str, row: dict) -> str | None:
+    if name not in TARGETS:
+        return None
+    key, op, value, minutes = TARGETS[name]
+    figure = row.get("figures", {}).get(key)
+    if figure is None:
+        return "not measured"
+    reached = figure <= value if op == "<=" else figure >= value
+    in_time = row["train_cpu_minutes"] <= minutes
+    verdict = "met" if reached and in_time else "missed"
+    spent = row["train_cpu_minutes"]
+    return f"{verdict}: {key} {figure:.4g} (target {op} {value:g}) in {spent:.1f} of {minutes:g} CPU min"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", nargs="+", metavar="NAME", help="these recipes only (names from recipes/)")
+    parser.add_argument("--dry-run", action="store_true", help="print the plan and each run's state; train nothing")
+    parser.add_argument("--restart", nargs="+", default=[], metavar="NAME", help="retrain these from scratch")
+    parser.add_argument("--k", type=int, default=5000, help="importance samples per test image for the NLL")
+    parser.add_argument("--runs", type=Path, default=RUNS)
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    args = parser.parse_args()
+
+    names = args.only or recipe_names()
+    unknown = sorted(set(names + args.restart) - set(recipe_names()))
+    if unknown:
+        parser.error(f"no recipe named {', '.join(unknown)}; recipes: {', '.join(recipe_names())}")
+    if args.dry_run:
+        for name in names:
+            _, config = load_recipe(name)
+            length = f"{config.train.steps} steps" if config.train.steps else f"{config.train.epochs} epochs"
+            budget = f", target budget {TARGETS[name][3]:g} CPU min" if name in TARGETS else ""
+            print(f"{name}: {length}{budget}; {state(name, args.runs)}")
+            for command in commands(name, config):
+                print(f"    {command}")
+        return
+
+    json_path = args.out.with_suffix(".json")
+    previous = json.loads(json_path.read_text()) if json_path.exists() else {}
+    rows = {r["recipe"]: r for r in previous.get("rows", [])}
+    for name in args.restart:  # from scratch: the run folder and its progress record go
+        progress_file(name, args.runs).unlink(missing_ok=True)
+        shutil.rmtree(args.runs / name, ignore_errors=True)
+        rows.pop(name, None)
+    for name in names:
+        raw, config = load_recipe(name)
+        run = args.runs / name
+        print(f"{name}: {state(name, args.runs)}; training", flush=True)
+        row = {"recipe": name, "model": config.model_name, "dataset": config.data.dataset, "run": str(run)}
+        row["commands"] = commands(name, config)
+        try:
+            record = train(name, raw, args.runs)
+            row.update({k: v for k, v in record.items() if k != "finished"})
+            row["train_cpu_minutes"] = round(record["train_cpu_seconds"] / 60, 2)
+            print(f"{name}: evaluating" + (f" (NLL, k={args.k})" if wants_nll(config) else ""), flush=True)
+            started = time.perf_counter()
+            sections = evaluate(run, nll=wants_nll(config), k=args.k, seed=0, plots=False, progress=False, quality=True)
+            row["eval_seconds"] = round(time.perf_counter() - started, 1)
+            row["figures"] = figures(sections, last_test(run))
+            row["target"] = judge(name, row)
+        except Exception as exc:  # one recipe's failure is a row of the table, not the end of the benchmark
+            row["error"] = f"{type(exc).__name__}: {exc}"
+        rows[name] = row
+        print(f"{name}: {row.get('error') or format_figures(row)}", flush=True)
+        if row.get("target"):
+            print(f"{name}: target {row['target']}", flush=True)
+        write(args.out, rows)  # after every recipe: an interrupted sitting keeps what it measured
+    write(args.out, rows)
+    print(args.out.with_suffix(".md"))
+
+
+def format_figures(row: dict) -> str:
+    f = row.get("figures", {})
+    parts = [f"{row.get('steps', '-')} steps, {row.get('train_cpu_minutes', '-')} CPU min"]
+    if "fd_lenet" in f:
+        parts.append(f"FD-lenet {f['fd_lenet']:.2f} = {f['fd_ratio']:.1f}x floor {f['fd_floor']:.2f}")
+    for key, label, fmt in (
+        ("precision", "precision", ".3f"),
+        ("recall", "recall", ".3f"),
+        ("conditional_accuracy", "cond. acc.", ".4f"),
+        ("reconstruction_mse", "recon MSE", ".5f"),
+        ("nll", "NLL", ".2f"),
+        ("test_loss", "test loss", ".2f"),
+    ):
+        if f.get(key) is not None:
+            parts.append(f"{label} {f[key]:{fmt}}")
+    return ", ".join(parts)
+
+
+def write(out: Path, rows: dict) -> None:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    ordered = [rows[k] for k in sorted(rows)]
+    meta = {
+        "command": "OMP_WAIT_POLICY=PASSIVE python benchmarks/reference.py",
+        "threads": torch.get_num_threads(),
+        "machine": {
+            "machine": platform.machine(),
+            "processor": platform.processor() or platform.machine(),
+            "torch": torch.__version__,
+        },
+    }
+    out.with_suffix(".json").write_text(json.dumps({**meta, "rows": ordered}, indent=1) + "\n")
+    out.with_suffix(".md").write_text(table(ordered, meta))
+
+
+def cell(value, fmt: str) -> str:
+    return "-" if value is None else format(value, fmt)
+
+
+def table(rows: list[dict], meta: dict) -> str:
+    lines = [
+        "# Reference results: the recipes in recipes/, trained to their configured length",
+        "",
+        f"Made by `{meta['command']}` ({meta['threads']} threads, torch {meta['machine']['torch']}, "
+        f"{meta['machine']['processor']}); each row's commands are below the table. CPU min: the training "
+        "calls' process CPU time (all threads), as benchmarks/zoo.py measures it. Evaluation: `genzoo evaluate RUN` "
+        "on the newest checkpoint (the weight average where the recipe sets train.ema_decay): FD-lenet of 10,000 "
+        "samples vs the 10,000 test images in the shipped LeNet-style feature space (not Inception FID), beside the "
+        "real-data floor (10,000 train images); KID-lenet x1e3; precision/recall k=3; cond. acc.: the shipped "
+        "classifier on samples drawn per label; recon MSE per pixel in [0, 1]; test loss: the run's last test "
+        "line (nats per image for the VAEs); NLL: `--nll`, k importance samples, all 10,000 binarized test images "
+        "(Burda et al. 2015 protocol). Target: issue 16's, judged on the figure and the CPU minutes.",
+        "",
+        "| recipe | model | data | steps | epochs | CPU min | test loss | FD-lenet | floor | ratio (x) | KID x1e3 "
+        "| precision | recall | cond. acc. | recon MSE | NLL | published | target |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|",
+    ]
+    for r in rows:
+        f = r.get("figures", {})
+        published = PUBLISHED.get(r["recipe"])
+        note = r.get("error") or r.get("target") or ""
+        if r.get("interrupted"):
+            note += " (interrupted: CPU min undercounted)"
+        lines.append(
+            f"| {r['recipe']} | {r['model']} | {r['dataset']} | {r.get('steps', '-')} | {r.get('epochs', '-')} "
+            f"| {cell(r.get('train_cpu_minutes'), '.1f')} | {cell(f.get('test_loss'), '.2f')} "
+            f"| {cell(f.get('fd_lenet'), '.2f')} | {cell(f.get('fd_floor'), '.2f')} | {cell(f.get('fd_ratio'), '.1f')} "
+            f"| {cell(f.get('kid_lenet') and f['kid_lenet'] * 1e3, '.1f')} | {cell(f.get('precision'), '.3f')} "
+            f"| {cell(f.get('recall'), '.3f')} | {cell(f.get('conditional_accuracy'), '.4f')} "
+            f"| {cell(f.get('reconstruction_mse'), '.5f')} | {cell(f.get('nll'), '.2f')} "
+            f"| {cell(published and published[0], '.2f')} | {note} |"
+        )
+    lines += ["", "Commands (run from the repository root):", ""]
+    for r in rows:
+        lines.append(f"- {r['recipe']}: " + "; ".join(f"`{c}`" for c in r["commands"]))
+    sources = [(r["recipe"], PUBLISHED[r["recipe"]][1]) for r in rows if r["recipe"] in PUBLISHED]
+    if sources:
+        lines += ["", "Published figures:", ""]
+        lines += [f"- {name}: {source}" for name, source in sources]
+    missing = sorted(set(recipe_names()) - {r["recipe"] for r in rows})
+    if missing:
+        lines += ["", f"Not yet run: {', '.join(missing)} (`python benchmarks/reference.py --only NAME`)."]
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    main()
