@@ -60,6 +60,10 @@ TINY_MODEL: dict[str, dict[str, Any]] = {
     "beta-tcvae": {"hidden": [32], "latent_dim": 4},
     "factor-vae": {"hidden": [32], "latent_dim": 4, "discriminator_hidden": [16, 16]},
     "ladder-vae": {"hidden": [32, 16], "latent_dims": [4, 2]},
+    "wae": {"hidden": [32], "latent_dim": 4},
+    "rae": {"hidden": [32], "latent_dim": 4},
+    "dip-vae": {"hidden": [32], "latent_dim": 4},
+    "cat-vae": {"hidden": [32], "categoricals": 3, "classes": 4},
 }
 # Train settings a model's tiny runs always carry: dcgan's exercise the moving average of the weights.
 TINY_TRAIN: dict[str, dict[str, Any]] = {"dcgan": {"ema_decay": 0.9}}

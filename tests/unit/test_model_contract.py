@@ -37,6 +37,10 @@ TINY_OVERRIDES: dict[str, dict] = {
     "beta-tcvae": {"hidden": (32,), "latent_dim": 4},
     "factor-vae": {"hidden": (32,), "latent_dim": 4, "discriminator_hidden": (16, 16)},
     "ladder-vae": {"hidden": (32, 16), "latent_dims": (4, 2)},
+    "wae": {"hidden": (32,), "latent_dim": 4},
+    "rae": {"hidden": (32,), "latent_dim": 4},
+    "dip-vae": {"hidden": (32,), "latent_dim": 4},
+    "cat-vae": {"hidden": (32,), "categoricals": 3, "classes": 4},
     "gan": {"hidden_g": (32,), "hidden_d": (32,), "noise_dim": 8},
     "cgan": {"width_g": 4, "width_d": 4, "noise_dim": 8},
     "dcgan": {"width_g": 4, "width_d": 4, "noise_dim": 8},
@@ -61,6 +65,12 @@ EXTRA_CASES: list[tuple[str, dict]] = [
     ("beta-tcvae", {"hidden": (32,), "latent_dim": 4, "estimator": "mss"}),
     ("aae", {"prior": "mixture"}),
     ("aae", {"network": "conv", "channels": (4, 8)}),
+    ("wae", {"hidden": (32,), "latent_dim": 4, "kernel": "rbf", "loss": "bce"}),
+    ("rae", {"hidden": (32,), "latent_dim": 4, "regularizer": "gp"}),
+    ("dip-vae", {"hidden": (32,), "latent_dim": 4, "variant": "ii"}),
+    ("vae", {"hidden": (32,), "latent_dim": 4, "capacity_max": 5.0, "capacity_steps": 10, "gamma": 10.0}),
+    ("cat-vae", {"hidden": (32,), "categoricals": 3, "classes": 4, "continuous_dim": 2}),
+    ("cat-vae", {"network": "conv", "channels": (4, 8), "categoricals": 2, "classes": 3}),
 ]
 
 CASES = [(name, {}) for name in model_names()] + EXTRA_CASES

@@ -1,7 +1,8 @@
 """Every model family; importing this package registers them all."""
 
-# the AE family, the VAE family (vae, ladder, penalties) and the adversarial models (gan family, aae)
-from genzoo.models import aae, autoencoder, gan, ladder, vae, vae_penalties  # noqa: F401  (registers them)
+# the AE family (regularized: wae, rae), the VAE family (vae, ladder, penalties, cat_vae) and the adversarial
+# models (gan family, aae); importing them registers them
+from genzoo.models import aae, autoencoder, cat_vae, gan, ladder, regularized, vae, vae_penalties  # noqa: F401
 from genzoo.models.base import GenerativeModel, OptimizerGroup, StepOutput
 from genzoo.models.registry import MODELS, get_model_class, model_names
 

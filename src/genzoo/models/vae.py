@@ -68,6 +68,12 @@ class VariationalConfig(ModelConfig):
     free_bits: float = 0.0  # floor, in nats, on each latent dimension's batch-mean KL (Kingma et al. 2016)
     objective: Literal["elbo", "iwae"] = "elbo"  # iwae: the k-sample importance-weighted bound (Burda et al. 2015)
     samples: int = 1  # k: posterior draws per image in training (the ELBO averages them; iwae needs k > 1 to differ)
+    # Capacity annealing (Burgess et al. 2018, "Understanding disentangling in beta-VAE", sec. 5): the loss
+    # recon + gamma |KL - C(t)| with C(t) rising linearly from 0 to capacity_max nats over capacity_steps steps,
+    # then held. None: off (the beta/warm-up bound above). Their dSprites run: gamma 1000, C to 25 nats over 100k.
+    capacity_max: float | None = None
+    capacity_steps: int = 100000
+    gamma: float = 1000.0
 
     activation_slopes: ClassVar[dict] = {"activation": DEFAULT_LEAKY_SLOPE}
 
@@ -81,6 +87,22 @@ class VariationalConfig(ModelConfig):
             raise checks.conflict(
                 "model.free_bits", self.free_bits, "objective=elbo: the iwae bound has no separate KL term to floor"
             )
+        checks.positive("model.capacity_steps", self.capacity_steps)
+        checks.at_least("model.gamma", self.gamma, 0)
+        if self.capacity_max is not None:
+            checks.at_least("model.capacity_max", self.capacity_max, 0, "nats")
+            for key, value, off in (
+                ("objective", self.objective, "elbo"),
+                ("beta", self.beta, 1.0),
+                ("free_bits", self.free_bits, 0.0),
+                ("kl_warmup_steps", self.kl_warmup_steps, 0),
+            ):
+                if value != off:
+                    raise checks.conflict(
+                        f"model.{key}",
+                        value,
+                        f"{key}={off} with capacity_max (gamma and the capacity target replace it)",
+                    )
         if self.learn_sigma and self.likelihood != "gaussian":
             raise checks.conflict(
                 "model.learn_sigma", self.learn_sigma, "likelihood=gaussian (a Bernoulli has no sigma)"
@@ -172,6 +194,12 @@ class VariationalModel(GenerativeModel):
         return (self.latent_dim,)
 
     # -- the bound ---------------------------------------------------------------------------------------------
+    def capacity(self, step: int) -> float:
+        """C(t) = capacity_max * min(1, t / capacity_steps) nats at step t (Burgess et al. 2018): a pure function
+        of the step, so a resumed run anneals as the uninterrupted one."""
+        c = self.config
+        return c.capacity_max * min(1.0, step / c.capacity_steps)
+
     def kl_weight(self, step: int) -> float:
         warmup = self.config.kl_warmup_steps
         return self.config.beta * (min(1.0, step / warmup) if warmup else 1.0)
@@ -211,8 +239,14 @@ class VariationalModel(GenerativeModel):
                 kl_loss = kl_dims.clamp(min=c.free_bits).sum() if c.free_bits else kl
             else:
                 kl = kl_loss = -log_ratio.mean()  # Monte Carlo KL (a mixture prior has no closed form)
-            loss = recon.mean() + beta * kl_loss
             terms = {"recon": recon.mean(), "kl": kl, "nelbo": recon.mean() + kl}
+            if c.capacity_max is None:
+                loss = recon.mean() + beta * kl_loss
+            else:
+                # Burgess et al. 2018, eq. 8: the batch-mean KL is pulled towards the target C(t) from either side
+                capacity = self.capacity(step)
+                loss = recon.mean() + c.gamma * (kl - capacity).abs()
+                terms["capacity"] = torch.tensor(capacity, device=kl.device)
         if self.penalty is not None:
             penalty, penalty_terms = self.penalty(inf.posterior, inf.z[0])
             loss = loss + penalty

@@ -10,12 +10,15 @@ and returns the weighted term added to the loss plus terms to log:
 - `DiscriminatorTC` (FactorVAE, Kim & Mnih 2018): the same total correlation, estimated by a discriminator
   between draws of q(z) and draws with each dimension shuffled across the batch (the density-ratio trick). The
   discriminator is a second optimizer group; the trainer alternates the two groups at every step.
+- `DIPPenalty` (DIP-VAE, Kumar et al. 2018): the covariance of q(z), estimated on the batch, pulled towards the
+  identity (variant i: the covariance of the posterior means; ii: of q(z) itself).
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any, Literal
 
 import torch
 from torch import nn
@@ -28,6 +31,7 @@ from genzoo.models.registry import register
 from genzoo.models.vae import VAE, Penalty, VAEConfig
 from genzoo.nets.distributions import DiagonalGaussian, gaussian_log_prob_per_dim
 from genzoo.nets.mlp import mlp
+from genzoo.nets.mmd import mmd2
 
 
 def _elbo_only(config: VAEConfig, name: str) -> None:
@@ -42,24 +46,10 @@ def _elbo_only(config: VAEConfig, name: str) -> None:
 
 
 def rbf_mmd2(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """Unbiased estimate of MMD^2 between the samples a (n, D) and b (m, D) (Gretton et al. 2012, "A kernel
-    two-sample test", the unbiased statistic MMD^2_u) with the Gaussian kernel k(u, v) = exp(-|u - v|^2 / (2 D)): for u,
-    v ~ N(0, I) the
-    mean of |u - v|^2 is 2 D, so the kernel stays away from 0 and 1 at the prior's scale whatever D is."""
-    dim = a.shape[1]
-
-    def kernel(u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-        # fp32 even under bf16 autocast: the expansion |u|^2 + |v|^2 - 2 u.v cancels digits a bf16 product lacks
-        with torch.autocast(u.device.type, enabled=False):
-            sq = (u.pow(2).sum(1)[:, None] + v.pow(2).sum(1)[None, :] - 2 * u @ v.T).clamp(min=0)  # (n, m)
-        return torch.exp(-sq / (2 * dim))
-
-    n, m = a.shape[0], b.shape[0]
-    k_aa, k_bb = kernel(a, a), kernel(b, b)
-    # Unbiased: the diagonal k(u, u) = 1 terms are left out of the within-sample means.
-    within_a = (k_aa.sum() - k_aa.diagonal().sum()) / (n * (n - 1))
-    within_b = (k_bb.sum() - k_bb.diagonal().sum()) / (m * (m - 1))
-    return within_a + within_b - 2 * kernel(a, b).mean()
+    """InfoVAE's divergence: the unbiased MMD^2 estimate (nets/mmd.py, shared with the WAE) between samples a (n, D)
+    and b (m, D) with one Gaussian kernel k(u, v) = exp(-|u - v|^2 / (2 D)): for u, v ~ N(0, I) the mean of
+    |u - v|^2 is 2 D, so the kernel stays away from 0 and 1 at the prior's scale whatever D is."""
+    return mmd2(a, b, kernel="rbf", scales=(1.0,))
 
 
 class MMDPenalty(Penalty):
@@ -266,3 +256,84 @@ class FactorVAE(VAE):
         return DiscriminatorTC(
             c.latent_dim, c.discriminator_hidden, c.tc_weight, c.discriminator_lr, c.discriminator_betas
         )
+
+
+# -- DIP-VAE ------------------------------------------------------------------------------------------------------
+
+
+def dip_covariance(q: DiagonalGaussian, variant: str) -> torch.Tensor:
+    """The batch's estimate of a covariance of q(z) = E_x q(z|x) (Kumar et al. 2018), fp32 (D, D):
+    - "i":  Cov_x[mu(x)] = E[mu mu^T] - E[mu] E[mu]^T over the batch's posterior means (eq. 4's target);
+    - "ii": Cov_q(z)[z] = E_x[Sigma(x)] + Cov_x[mu(x)], the law of total covariance (eq. 6), with the diagonal
+      posterior covariances Sigma(x) = diag(exp(logvar))."""
+    mu = q.mean.float()  # (B, D)
+    centred = mu - mu.mean(0)
+    cov = centred.T @ centred / mu.shape[0]  # (D, D), the batch's (biased) moment estimate
+    if variant == "ii":
+        cov = cov + torch.diag(q.logvar.float().exp().mean(0))
+    return cov
+
+
+def dip_penalty(cov: torch.Tensor, lambda_od: float, lambda_d: float) -> torch.Tensor:
+    """lambda_od sum_{i != j} cov_ij^2 + lambda_d sum_i (cov_ii - 1)^2 (Kumar et al. 2018, eqs. 4 and 6): the
+    off-diagonal entries to 0 (decorrelated codes), the diagonal to 1. cov (D, D) -> scalar."""
+    diagonal = cov.diagonal()
+    off_diagonal = cov.pow(2).sum() - diagonal.pow(2).sum()
+    return lambda_od * off_diagonal + lambda_d * (diagonal - 1).pow(2).sum()
+
+
+class DIPPenalty(Penalty):
+    def __init__(self, variant: str, lambda_od: float, lambda_d: float):
+        super().__init__()
+        self.variant, self.lambda_od, self.lambda_d = variant, lambda_od, lambda_d
+
+    def forward(self, q: DiagonalGaussian, z: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        cov = dip_covariance(q, self.variant)
+        diagonal = cov.diagonal()
+        terms = {
+            "dip": dip_penalty(cov, self.lambda_od, self.lambda_d),
+            "cov_off_diagonal": (cov.pow(2).sum() - diagonal.pow(2).sum()).detach(),  # sum_{i != j} cov_ij^2
+            "cov_diagonal_error": (diagonal - 1).pow(2).sum().detach(),  # sum_i (cov_ii - 1)^2
+        }
+        return terms["dip"], terms
+
+
+@dataclass(frozen=True)
+class DIPVAEConfig(VAEConfig):
+    # Kumar et al. 2018, sec. 3: variant i matches Cov[mu(x)], ii the whole Cov_q(z); for i they set
+    # lambda_d = 10 lambda_od, for ii lambda_d = lambda_od (left out, lambda_d follows that rule).
+    variant: Literal["i", "ii"] = "i"
+    lambda_od: float = 10.0
+    lambda_d: float | None = None
+
+    @classmethod
+    def resolve(cls, settings: dict[str, Any]) -> dict[str, Any]:
+        settings = super().resolve(settings)
+        if cls.setting(settings, "lambda_d") is None:
+            od = cls.setting(settings, "lambda_od")
+            ratio = 10.0 if cls.setting(settings, "variant") == "i" else 1.0
+            if isinstance(od, (int, float)):  # anything else is refused by __post_init__ with its own message
+                settings = {**settings, "lambda_d": ratio * od}
+        return settings
+
+    def __post_init__(self):
+        super().__post_init__()
+        _elbo_only(self, "dip-vae")
+        checks.one_of("model.variant", self.variant, ("i", "ii"))
+        checks.at_least("model.lambda_od", self.lambda_od, 0)
+        checks.at_least("model.lambda_d", self.lambda_d, 0)
+
+
+@register
+class DIPVAE(VAE):
+    name = "dip-vae"
+    summary = (
+        "DIP-VAE (variant i or ii): the ELBO plus a penalty pulling the batch covariance of q(z) (or of the "
+        "posterior means) to the identity"
+    )
+    bf16_safe = False  # not measured yet (benchmarks/precision.py)
+    Config = DIPVAEConfig
+
+    def make_penalty(self) -> Penalty:
+        c = self.config
+        return DIPPenalty(c.variant, c.lambda_od, c.lambda_d)

@@ -80,6 +80,33 @@ def standard_normal_log_prob(z: torch.Tensor) -> torch.Tensor:
     return -0.5 * sum_except_batch(LOG_2PI + z.pow(2))
 
 
+def categorical_kl(p: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
+    """KL(p || q) = sum_k p_k log(p_k / q_k) in nats over the last axis, for probability vectors p, q (..., K) of
+    the same shape -> (...,). The one formula behind `genzoo.kl_divergence` (evaluate/divergence.py adds the input
+    checks) and the categorical VAE's KL (models/cat_vae.py), differentiable on any device and dtype.
+
+    Zeros are exact: a term with p_k = 0 is 0 (0 log 0 = 0, whatever q_k is), and p_k > 0 = q_k makes the result
+    +inf. The logs are taken of values floored at the dtype's smallest normal number, so p_k = 0 multiplies a
+    finite number: the value is exact and the gradient finite (torch.xlogy(p, p) would give 0 / 0 = NaN in the
+    backward pass where a softmax underflows to 0)."""
+    tiny = torch.finfo(p.dtype).tiny
+    kl = (p * (p.clamp(min=tiny).log() - q.clamp(min=tiny).log())).sum(-1)
+    impossible = ((p > 0) & (q == 0)).any(-1)  # support of p outside that of q
+    return kl.masked_fill(impossible, math.inf)
+
+
+def gumbel_softmax(logits: torch.Tensor, tau: float, generator: torch.Generator | None = None) -> torch.Tensor:
+    """A relaxed one-hot draw softmax((logits + g) / tau) over the last axis, g ~ Gumbel(0, 1) i.i.d. (Jang et al.
+    2017; Maddison et al. 2017, the Concrete distribution): differentiable in the logits, and as tau -> 0 it tends
+    to the one-hot of a draw from Categorical(softmax(logits)). logits (..., K) -> (..., K) on the simplex.
+    torch's own gumbel_softmax takes no generator; this one does, so fixed noise gives fixed draws."""
+    u = torch.rand(logits.shape, generator=generator, device=logits.device, dtype=torch.float32)
+    tiny = torch.finfo(torch.float32).tiny
+    exponential = (-torch.log(u.clamp(min=tiny))).clamp(min=tiny)  # -log u ~ Exp(1), in [tiny, 87]: finite logs
+    gumbel = -torch.log(exponential)
+    return torch.softmax((logits.float() + gumbel) / tau, dim=-1)
+
+
 # -- decoder likelihoods p(x|z) ---------------------------------------------------------------------------------
 # Each maps the decoder's raw output `out` and images `x` to -log p(x|z) summed over pixels. `out` may carry a
 # leading sample dimension that `x` lacks, (k, B, C, H, W) against (B, C, H, W): x is broadcast, never copied k
