@@ -29,6 +29,33 @@ def bottom_side(image_shape: Sequence[int], stages: int) -> int:
     return height // 2**stages
 
 
+def halving_stages(in_channels: int, channels: Sequence[int], activation: str, batch_norm: bool = False) -> list:
+    """Strided conv stages, each halving the side (kernel 4, stride 2, padding 1), each followed by its activation:
+    (B, in_channels, S, S) -> (B, channels[-1], S / 2 ** len(channels), ...)."""
+    layers: list[nn.Module] = []
+    previous = in_channels
+    for width in channels:
+        layers.append(nn.Conv2d(previous, width, 4, stride=2, padding=1, bias=not batch_norm))
+        if batch_norm:
+            layers.append(nn.BatchNorm2d(width))
+        layers.append(ACTIVATIONS[activation]())
+        previous = width
+    return layers
+
+
+def doubling_stages(channels: Sequence[int], out_channels: int, activation: str, batch_norm: bool = False) -> list:
+    """The mirror of `halving_stages`: transposed convs from channels[0] (widest first) that double the side, the
+    last one to `out_channels` with no activation (pre-activation outputs, e.g. logits)."""
+    layers: list[nn.Module] = []
+    for width, next_width in itertools.pairwise(channels):
+        layers.append(nn.ConvTranspose2d(width, next_width, 4, stride=2, padding=1, bias=not batch_norm))
+        if batch_norm:
+            layers.append(nn.BatchNorm2d(next_width))
+        layers.append(ACTIVATIONS[activation]())
+    layers.append(nn.ConvTranspose2d(channels[-1], out_channels, 4, stride=2, padding=1))
+    return layers
+
+
 class ConvEncoder(nn.Module):
     """(B, C, H, W) -> (B, out_features)."""
 
@@ -42,16 +69,8 @@ class ConvEncoder(nn.Module):
     ):
         super().__init__()
         side = bottom_side(image_shape, len(channels))
-        layers: list[nn.Module] = []
-        previous = image_shape[0]
-        for width in channels:  # kernel 4, stride 2, padding 1: exactly halves the side
-            layers.append(nn.Conv2d(previous, width, 4, stride=2, padding=1, bias=not batch_norm))
-            if batch_norm:
-                layers.append(nn.BatchNorm2d(width))
-            layers.append(ACTIVATIONS[activation]())
-            previous = width
-        self.features = nn.Sequential(*layers)
-        self.head = nn.Linear(previous * side * side, out_features)
+        self.features = nn.Sequential(*halving_stages(image_shape[0], channels, activation, batch_norm))
+        self.head = nn.Linear(channels[-1] * side * side, out_features)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.features(x).flatten(1))
@@ -73,18 +92,72 @@ class ConvDecoder(nn.Module):
         self.side = bottom_side(image_shape, len(channels))
         self.first = channels[0]
         self.head = nn.Sequential(nn.Linear(in_features, channels[0] * self.side**2), ACTIVATIONS[activation]())
-        layers: list[nn.Module] = []
-        for width, next_width in itertools.pairwise(channels):
-            layers.append(nn.ConvTranspose2d(width, next_width, 4, stride=2, padding=1, bias=not batch_norm))
-            if batch_norm:
-                layers.append(nn.BatchNorm2d(next_width))
-            layers.append(ACTIVATIONS[activation]())
-        layers.append(nn.ConvTranspose2d(channels[-1], image_shape[0], 4, stride=2, padding=1))
-        self.features = nn.Sequential(*layers)
+        self.features = nn.Sequential(*doubling_stages(channels, image_shape[0], activation, batch_norm))
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         h = self.head(z).view(-1, self.first, self.side, self.side)  # (B, 64, 7, 7) for 28x28
         return self.features(h)
+
+
+class ResidualBlock(nn.Module):
+    """x + conv1x1(act(conv3x3(act(x)))) at a fixed side (van den Oord et al. 2017, sec. 4.1: "ReLU, 3x3 conv,
+    ReLU, 1x1 conv"), with a bottleneck of `hidden` channels."""
+
+    def __init__(self, channels: int, hidden: int, activation: str = "relu"):
+        super().__init__()
+        self.net = nn.Sequential(
+            ACTIVATIONS[activation](),
+            nn.Conv2d(channels, hidden, 3, padding=1),
+            ACTIVATIONS[activation](),
+            nn.Conv2d(hidden, channels, 1),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.net(x)
+
+
+class GridEncoder(nn.Module):
+    """(B, C, H, W) -> (B, out_channels, H / 2**s, W / 2**s): a grid of code vectors, no flattening (a VQ-VAE's
+    encoder). The halving stages of ConvEncoder, `residual` blocks at the bottom side, then a 1x1 conv."""
+
+    def __init__(
+        self, image_shape: Sequence[int], channels: Sequence[int], out_channels: int, residual: int, activation: str
+    ):
+        super().__init__()
+        bottom_side(image_shape, len(channels))
+        width = channels[-1]
+        blocks = [ResidualBlock(width, max(1, width // 2), activation) for _ in range(residual)]
+        self.net = nn.Sequential(
+            *halving_stages(image_shape[0], channels, activation),
+            *blocks,
+            ACTIVATIONS[activation](),
+            nn.Conv2d(width, out_channels, 1),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+class GridDecoder(nn.Module):
+    """The mirror of GridEncoder: (B, in_channels, h, w) -> 3x3 conv, residual blocks, doubling stages ->
+    (B, C, H, W) pre-activation outputs (logits)."""
+
+    def __init__(
+        self, in_channels: int, image_shape: Sequence[int], channels: Sequence[int], residual: int, activation: str
+    ):
+        super().__init__()
+        channels = list(channels)[::-1]  # widest first
+        width = channels[0]
+        blocks = [ResidualBlock(width, max(1, width // 2), activation) for _ in range(residual)]
+        self.net = nn.Sequential(
+            nn.Conv2d(in_channels, width, 3, padding=1),
+            *blocks,
+            ACTIVATIONS[activation](),
+            *doubling_stages(channels, image_shape[0], activation),
+        )
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.net(z)
 
 
 class ClassicConvEncoder(nn.Module):
