@@ -237,6 +237,24 @@ def test_prior_phase_trains_the_prior_alone_on_detached_codes():
     assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in model.prior.parameters())
 
 
+def test_the_prior_phase_reads_the_codes_the_loss_phase_assigned_to_the_same_batch():
+    model = tiny_model()
+    batch = Batch(images(), torch.zeros(6, dtype=torch.long))
+    model.train()
+    model.training_step(batch, 0, "loss")
+    assigned = model.quantise(model.encoder(batch.x))[0]
+    with torch.no_grad():
+        for p in model.encoder.parameters():  # the loss phase's optimizer step moves the encoder
+            p.add_(0.5)
+    moved = model.quantise(model.encoder(batch.x))[0]
+    assert not torch.equal(assigned, moved)
+    loss = model.training_step(batch, 0, "prior").loss
+    torch.testing.assert_close(loss, model.prior.nll(assigned).mean() / 49)
+    other = Batch(images(seed=1), batch.y)  # another batch (or a second call): its own codes, computed
+    loss = model.training_step(other, 0, "prior").loss
+    torch.testing.assert_close(loss, model.prior.nll(model.quantise(model.encoder(other.x))[0]).mean() / 49)
+
+
 def test_decode_snaps_encoder_outputs_to_codes():
     model = tiny_model()
     model.eval()
