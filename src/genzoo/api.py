@@ -55,24 +55,28 @@ def train(
     config = as_config(config)
     dataset = load_data(config).holding_out(config.data.validation_size)
     run_dir = Path(out) if out is not None else default_run_dir(config)
-    config, model = build_model(config, dataset)
+    config, model = build_model(config, dataset, training=True)
     check_controls(config, model)  # before the run folder is made
     with _process_group(config) as (world, device):
         config = with_precision(config, device, model.bf16_safe)  # config.yaml records fp32 or bf16, never auto
         if world.active:  # a folder named after the clock: rank 0's name for every rank
             run_dir = Path(distributed.broadcast_object(str(run_dir)))
         folder = RunFolder(run_dir)
-        distributed.on_rank_zero(
-            world,
-            device,
-            lambda: (folder.prepare(overwrite), config.save(folder.config_file)),
-            f"preparing the run folder {run_dir}",
-        )
-        if verbose and world.is_main:
-            params = sum(p.numel() for p in model.parameters())
-            ranks = f" on {world.world_size} processes" if world.active else ""
-            print(f"training {config.model_name} ({params:,} parameters) on {dataset.name}{ranks} -> {run_dir}")
-        return Trainer(model.to(device), dataset, config, run_dir, device, verbose=verbose, world=world).fit()
+        lock = folder.lock()  # taken by rank 0 (the folder's writer) before --overwrite clears anything
+        try:
+            distributed.on_rank_zero(
+                world,
+                device,
+                lambda: (lock.acquire(), folder.prepare(overwrite), config.save(folder.config_file)),
+                f"preparing the run folder {run_dir}",
+            )
+            if verbose and world.is_main:
+                params = sum(p.numel() for p in model.parameters())
+                ranks = f" on {world.world_size} processes" if world.active else ""
+                print(f"training {config.model_name} ({params:,} parameters) on {dataset.name}{ranks} -> {run_dir}")
+            return Trainer(model.to(device), dataset, config, run_dir, device, verbose=verbose, world=world).fit()
+        finally:
+            lock.release()
 
 
 @contextlib.contextmanager
@@ -105,6 +109,8 @@ def resume(
     `overrides` ("train.lr=1e-4"), that change anything but the length, device or data folder are refused
     unless `allow_config_change` (the result then no longer equals an uninterrupted run)."""
     folder = RunFolder(run_dir)
+    if distributed.from_environment().is_main:  # (rank 0 only: two ranks probing at once would see each other)
+        folder.lock().check_free()  # another writer: say so before reading checkpoints that it is changing
     source = str(folder.config_file)
     raw = folder.config().to_dict()  # config.yaml, validated with its own name in any error
     for assignment in overrides:
@@ -128,21 +134,41 @@ def resume(
             "to continue with the new values (the result will then differ from an uninterrupted run)"
         )
     dataset = load_data(config).holding_out(config.data.validation_size)
-    config, model = build_model(config)
+    config, model = build_model(config, training=True)
     folder.load_weights(model, checkpoint, averaged=False)  # training continues from the live weights
     with _process_group(config) as (world, device):
-        if length or overrides:
-            distributed.on_rank_zero(
-                world, device, lambda: config.save(folder.config_file), f"writing {folder.config_file}"
-            )
-        if verbose and world.is_main:
-            print(
-                f"resuming {run_dir} from {checkpoint.path.name}"
-                + (f" with changes: {'; '.join(changes)}" if changes else "")
-            )
-        return Trainer(
-            model.to(device), dataset, config, folder.path, device, resume_from=checkpoint, verbose=verbose, world=world
-        ).fit()
+        lock = folder.lock()  # rank 0's, before anything is written
+        try:
+
+            def start() -> None:
+                lock.acquire()
+                # A writer that ended between reading the checkpoint and taking the lock may have added one.
+                if folder.newest_step() != checkpoint.step and folder.newest_checkpoint().path != checkpoint.path:
+                    raise GenzooError(
+                        f"{folder.path} gained a newer checkpoint from another process while this resume was "
+                        "starting; run the resume again"
+                    )
+                if length or overrides:
+                    config.save(folder.config_file)
+
+            distributed.on_rank_zero(world, device, start, f"resuming {folder.path}")
+            if verbose and world.is_main:
+                print(
+                    f"resuming {run_dir} from {checkpoint.path.name}"
+                    + (f" with changes: {'; '.join(changes)}" if changes else "")
+                )
+            return Trainer(
+                model.to(device),
+                dataset,
+                config,
+                folder.path,
+                device,
+                resume_from=checkpoint,
+                verbose=verbose,
+                world=world,
+            ).fit()
+        finally:
+            lock.release()
 
 
 def load(
@@ -397,25 +423,26 @@ def evaluate(
         raise GenzooError(f"--device {device!r}; expected auto, cpu, cuda or cuda:N")
     folder = RunFolder(run_dir)
     config = folder.config()
-    checkpoint = folder.newest_checkpoint()
-    model = folder.load_model(resolve_device(device), checkpoint)  # the weights of the step reported
-    return evaluate_checkpoint(
-        folder,
-        config,
-        checkpoint,
-        model,
-        nll=nll,
-        k=k,
-        seed=seed,
-        test_size=test_size,
-        batch_size=batch_size,
-        plots=plots,
-        progress=progress,
-        quality=quality,
-        samples=samples,
-        sampler=sampler,
-        components=components,
-    )
+    with folder.lock():  # it writes eval.json and plots: not while another process writes the folder
+        checkpoint = folder.newest_checkpoint()
+        model = folder.load_model(resolve_device(device), checkpoint)  # the weights of the step reported
+        return evaluate_checkpoint(
+            folder,
+            config,
+            checkpoint,
+            model,
+            nll=nll,
+            k=k,
+            seed=seed,
+            test_size=test_size,
+            batch_size=batch_size,
+            plots=plots,
+            progress=progress,
+            quality=quality,
+            samples=samples,
+            sampler=sampler,
+            components=components,
+        )
 
 
 # -- reports and the run browser (read run folders only) --------------------------------------------------------

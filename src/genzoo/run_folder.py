@@ -8,6 +8,7 @@ never through the trainer; the trainer is the run's only writer (train/).
       checkpoints/step-N/  model.safetensors, train_state.pt, meta.json (step, epoch, model, SHA-256 of both)
       best/                train.keep_best: the checkpoint of the lowest validation loss, in the same form
       eval.json            sections written by `genzoo evaluate`
+      .lock                while a process writes the folder (train, resume, evaluate): see RunLock
       samples/ reconstructions/ tb/
 
 A checkpoint is trusted only after every file's SHA-256 matches meta.json (`validate`); a damaged one is named
@@ -19,8 +20,12 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import pickle
 import shutil
+import socket
+import sys
+import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,7 +38,7 @@ from genzoo.config import RunConfig
 from genzoo.data.datasets import load_dataset
 from genzoo.data.types import Dataset
 from genzoo.errors import GenzooError
-from genzoo.files import sha256_file
+from genzoo.files import LOCK_FILE, FolderBusy, FolderLock, sha256_file
 from genzoo.models.base import GenerativeModel
 from genzoo.models.registry import get_model_class
 
@@ -123,15 +128,54 @@ def load_train_state(checkpoint: Checkpoint) -> dict[str, Any]:
 
 
 # -- a config's model and data (a run folder's, or one about to be trained) ------------------------------------
-def build_model(config: RunConfig, dataset: Dataset | None = None) -> tuple[RunConfig, GenerativeModel]:
-    """Seed, fill the model config's image shape and class count from the data set, and build the model."""
+def build_model(
+    config: RunConfig, dataset: Dataset | None = None, training: bool = False
+) -> tuple[RunConfig, GenerativeModel]:
+    """Seed, fill the model config's image shape and class count from the data set, and build the model (after
+    checking that it fits in this machine's memory)."""
     if dataset is not None:
         model_config = dataclasses.replace(
             config.model, image_shape=dataset.image_shape, num_classes=dataset.num_classes
         )
         config = config.replace(model=model_config)
+    model_class = get_model_class(config.model_name)
+    check_fits_in_memory(config, model_class, training)
     torch.manual_seed(config.seed)
-    return config, get_model_class(config.model_name)(config.model)
+    return config, model_class(config.model)
+
+
+# Bytes per parameter: fp32 weights; training adds their gradients and Adam's two moments (and maybe an average).
+BYTES_TO_LOAD, BYTES_TO_TRAIN = 4, 16
+
+
+def machine_memory() -> int | None:
+    """This machine's physical memory in bytes (None where the OS does not say)."""
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def check_fits_in_memory(config: RunConfig, model_class: type[GenerativeModel], training: bool) -> None:
+    """Count the parameters on the meta device (shapes only, nothing allocated) and refuse, in one line, a model
+    whose weights (and, to train, gradients and optimizer moments) exceed the machine's memory, instead of an
+    allocator's traceback after minutes. A model that cannot be built on the meta device is not checked here."""
+    memory = machine_memory()
+    try:
+        with torch.device("meta"):
+            probe = model_class(config.model)
+    except Exception:  # e.g. a model reading a value from a tensor while it is built: building it will tell
+        return
+    count = sum(p.numel() for p in probe.parameters()) + sum(b.numel() for b in probe.buffers())
+    need = count * (BYTES_TO_TRAIN if training else BYTES_TO_LOAD)
+    if memory is not None and need > memory:
+        what = "training it needs" if training else "its weights need"
+        extra = " (weights, gradients and Adam's two moments in fp32)" if training else ""
+        raise GenzooError(
+            f"the {config.model_name} model this config describes has {count:,} parameters: {what} about "
+            f"{need / 2**30:,.0f} GiB{extra}, but this machine has {memory / 2**30:,.0f} GiB; "
+            "check the model.* sizes (latent_dim, hidden, channels, ...)"
+        )
 
 
 def load_data(config: RunConfig, **sizes: int | None) -> Dataset:
@@ -147,6 +191,41 @@ def global_rng_kept():
     """A block whose torch.manual_seed is undone at its end, on the CPU and on every GPU (torch.manual_seed seeds
     them all, so forking the CPU alone would leave the caller's CUDA streams reseeded)."""
     return torch.random.fork_rng(devices=range(torch.cuda.device_count()) if torch.cuda.is_available() else [])
+
+
+class RunLock(FolderLock):
+    """The one-writer lock of a run folder (files.FolderLock), taken by every process that writes the folder:
+    train (before --overwrite clears it), resume, evaluate; under torchrun rank 0 alone. Readers (sample, report,
+    serve, compare) never take it. A second writer gets one line naming the holder."""
+
+    def __init__(self, folder: Path):
+        command = " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]) if sys.argv and sys.argv[0] else "python"
+        since = time.strftime("%Y-%m-%d %H:%M:%S %Z")
+        super().__init__(folder, {"pid": os.getpid(), "host": socket.gethostname(), "command": command, "since": since})
+
+    def acquire(self) -> None:
+        try:
+            super().acquire()
+        except FolderBusy as busy:
+            h = busy.holder
+            who = (
+                f"PID {h.get('pid')} on {h.get('host')} ({h.get('command')}) has been writing it since {h.get('since')}"
+                if h
+                else "another process is writing it"
+            )
+            raise GenzooError(
+                f"{busy.folder} is in use: {who}; one process at a time writes a run folder: wait for it to end "
+                "or stop it (the lock of a process that died is taken over by itself)"
+            ) from None
+        except OSError as exc:
+            raise GenzooError(f"cannot lock the run folder {self.path.parent}: {exc.strerror or exc}") from exc
+
+    def check_free(self) -> None:
+        """Raise the in-use error now if another process writes the folder (a courtesy before slow reading; the
+        lock itself is taken later, and only then counts). Leaves no lock file behind in a folder that exists."""
+        if self.path.parent.is_dir():
+            self.acquire()
+            self.release()
 
 
 class RunFolder:
@@ -175,15 +254,26 @@ class RunFolder:
         """Whether a run was started here (a config or checkpoints): what `train` refuses to overwrite."""
         return self.config_file.exists() or self.checkpoints_dir.exists()
 
+    def lock(self) -> RunLock:
+        """This folder's writer lock, not yet taken (`with folder.lock():` or acquire()/release())."""
+        return RunLock(self.path)
+
     def prepare(self, overwrite: bool) -> None:
-        """Refuse to clobber an existing run unless asked; fail before training if the folder cannot be written."""
+        """Refuse to clobber an existing run unless asked; fail before training if the folder cannot be written.
+        Called with the folder's lock held: --overwrite clears everything but the lock file."""
         if self.holds_run():
             if not overwrite:
                 raise GenzooError(
                     f"{self.path} already holds a run; continue it with `genzoo resume {self.path}`, "
                     "or pick another --out (or pass --overwrite to replace it)"
                 )
-            shutil.rmtree(self.path)
+            for entry in self.path.iterdir():
+                if entry.name == LOCK_FILE:
+                    continue
+                if entry.is_dir() and not entry.is_symlink():
+                    shutil.rmtree(entry)
+                else:
+                    entry.unlink()
         try:
             self.path.mkdir(parents=True, exist_ok=True)
             probe = self.path / ".write-test"

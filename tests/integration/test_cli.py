@@ -131,8 +131,10 @@ def test_reconstruct_on_an_autoencoder_works(tiny_ae_run, tmp_path):
         (["train", "vae", "--dataset", "mnsit"], "'mnist'"),
         (["train", "vae", "--set", "model.latnt_dim=3"], "latent_dim'"),
         (["train", "vae", "--set", "train.lr=0"], "train.lr"),
+        (["train", "vae", "--data-dir", "/nonexistent/mnist"], "data.data_dir='/nonexistent/mnist'"),
+        (["train", "vae", "--set", "model.latent_dim=100000000"], "120,200,628,784 parameters"),
     ],
-    ids=["model", "dataset", "set-key", "set-range"],
+    ids=["model", "dataset", "set-key", "set-range", "data-dir", "too-big"],
 )
 def test_user_errors_exit_2_naming_the_fix(args, expected, tmp_path, capsys):
     assert main([*args, "--out", str(tmp_path / "run")]) == 2
@@ -230,3 +232,12 @@ def test_console_script_exits_2_with_one_line(tmp_path):
     line = one_line_error(result.stderr)
     assert "did you mean 'vae'" in line
     assert "Traceback" not in result.stderr
+
+
+def test_genzoo_data_dir_that_is_a_file_exits_2(tmp_path, monkeypatch, capsys):
+    (tmp_path / "data").write_text("not a folder")
+    monkeypatch.setenv("GENZOO_DATA_DIR", str(tmp_path / "data"))
+    assert main(["train", "vae", "--out", str(tmp_path / "run")]) == 2
+    line = one_line_error(capsys.readouterr().err)
+    assert f"$GENZOO_DATA_DIR={str(tmp_path / 'data')!r}" in line and "is not a folder" in line
+    assert not (tmp_path / "run").exists()

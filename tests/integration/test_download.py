@@ -76,8 +76,9 @@ def leftovers(folder: Path) -> list[str]:
     return sorted(p.name for p in folder.iterdir()) if folder.exists() else []
 
 
-def test_load_dataset_downloads_every_file(no_local_data, mirror_folder, tmp_path):
+def test_load_dataset_downloads_every_file(no_local_data, mirror_folder, tmp_path, capsys):
     target = tmp_path / "target"
+    target.mkdir()  # a data.data_dir must exist (a typo must not pass silently); its mnist/ sub-folder need not
     with serve(mirror_folder) as url:
         dataset = load_dataset("mnist", data_dir=target, mirrors=[url])
     assert dataset.train.images.shape == (60000, 1, 28, 28)
@@ -85,6 +86,8 @@ def test_load_dataset_downloads_every_file(no_local_data, mirror_folder, tmp_pat
     assert dataset.test.images.shape == (10000, 1, 28, 28)
     assert dataset.test.labels.shape == (10000,)
     assert leftovers(target / "mnist") == sorted(MNIST_FILES)  # in place, and no .part file left
+    log = capsys.readouterr().err
+    assert f"downloading train-images-idx3-ubyte.gz from {url.rstrip('/')}/train-images-idx3-ubyte.gz into {target}" in log
     for file in MNIST.files:
         assert sha256_file(target / "mnist" / file.name) == file.sha256
     # The downloaded files are found from now on: no mirror needed.
@@ -95,6 +98,7 @@ def test_load_dataset_downloads_every_file(no_local_data, mirror_folder, tmp_pat
 def test_corrupted_mirror_file_is_refused_and_nothing_is_left(no_local_data, mirror_folder, tmp_path):
     flip_byte(mirror_folder / "train-images-idx3-ubyte.gz")
     target = tmp_path / "target"
+    target.mkdir()
     with serve(mirror_folder) as url, pytest.raises(GenzooError) as info:
         load_dataset("mnist", data_dir=target, mirrors=[url])
     message = str(info.value)

@@ -8,6 +8,8 @@ Faults (STEP counts from 1, like the step numbers in metrics.jsonl; `:rankN` lim
     kill-in-checkpoint@STEP   SIGKILL once checkpoint STEP's files are written, before the folder is renamed into place
     kill-in-log@STEP   SIGKILL halfway through writing the train line of STEP to metrics.jsonl (a torn last line)
     nan@STEP           the loss of step STEP reads NaN to the trainer's check (torchrun: on the chosen rank only)
+    hold@STEP          after step STEP, create $GENZOO_TEST_RELEASE.held and wait until $GENZOO_TEST_RELEASE exists
+                       (a writer caught in the middle of its run, for tests of what other processes may do meanwhile)
     deferred-checks    read the stop/non-finite flags at log lines only, as the trainer does on CUDA
     check-replicas     after every optimizer update, every rank's parameters must equal rank 0's (exit 17 if not)
     none               nothing: the plain command line
@@ -18,6 +20,8 @@ from __future__ import annotations
 import os
 import signal
 import sys
+import time
+from pathlib import Path
 
 import torch
 import torch.distributed as dist
@@ -85,6 +89,14 @@ def nan_at(step: int) -> None:
     trainer.Trainer._reduce = hooked
 
 
+def hold_until_released() -> None:
+    release = Path(os.environ["GENZOO_TEST_RELEASE"])
+    release.with_suffix(".held").touch()
+    deadline = time.monotonic() + 300
+    while not release.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
 def deferred_checks() -> None:
     original = trainer.Trainer.__init__
 
@@ -124,6 +136,8 @@ def install(fault: str) -> None:
         kill_in_log(int(step))
     elif name == "nan":
         nan_at(int(step))
+    elif name == "hold":
+        during_step(int(step), hold_until_released)
     elif name == "deferred-checks":
         deferred_checks()
     elif name == "check-replicas":
@@ -133,6 +147,9 @@ def install(fault: str) -> None:
 
 
 if __name__ == "__main__":
+    # Ctrl-C as a terminal's genzoo sees it, even when the suite itself was started with SIGINT ignored (a shell's
+    # background job): the signal tests send SIGINT and expect KeyboardInterrupt's path.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     faults, separator, args = sys.argv[1], sys.argv[2], sys.argv[3:]
     assert separator == "--", __doc__
     for fault in faults.split(","):

@@ -122,6 +122,7 @@ def copy_mnist_file(target_dir: Path, name: str) -> Path:
     return Path(shutil.copy(MNIST_DIR / name, target_dir / "mnist" / name))
 
 
+@pytest.mark.filterwarnings("ignore:.*is not in")  # the other three files: the shipped copies
 def test_a_file_with_a_flipped_byte_is_refused(tmp_path):
     path = copy_mnist_file(tmp_path / "data", "t10k-labels-idx1-ubyte.gz")
     flip_byte(path)
@@ -130,6 +131,7 @@ def test_a_file_with_a_flipped_byte_is_refused(tmp_path):
     assert str(path) in str(info.value)
 
 
+@pytest.mark.filterwarnings("ignore:.*is not in")  # the other three files: the shipped copies
 def test_a_file_of_the_wrong_size_is_refused(tmp_path):
     path = copy_mnist_file(tmp_path / "data", "train-labels-idx1-ubyte.gz")
     path.write_bytes(path.read_bytes()[:-100])
@@ -158,6 +160,26 @@ def test_locate_search_order(tmp_path, monkeypatch):
     given = copy_mnist_file(tmp_path / "given", name)
     assert locate(MNIST, file, tmp_path / "given") == given
     assert datasets.search_dirs(tmp_path / "given")[:2] == [tmp_path / "given", env_dir]
+
+
+def test_a_named_folder_that_does_not_exist_is_refused_not_skipped(tmp_path, monkeypatch):
+    file = MNIST.test_labels
+    with pytest.raises(GenzooError, match=r"data.data_dir='.*missing'; expected a folder .* does not exist"):
+        locate(MNIST, file, tmp_path / "missing")
+    monkeypatch.setenv("GENZOO_DATA_DIR", str(tmp_path / "missing"))
+    with pytest.raises(GenzooError, match=r"\$GENZOO_DATA_DIR='.*missing'"):
+        locate(MNIST, file, None)
+
+
+def test_a_file_missing_from_the_named_folder_says_where_it_came_from(tmp_path):
+    copy_mnist_file(tmp_path / "mine", "t10k-labels-idx1-ubyte.gz")  # one of the four files
+    with pytest.warns(UserWarning) as record:
+        dataset = load_dataset("mnist", tmp_path / "mine", test_size=8)
+    said = [str(w.message) for w in record]
+    assert len(said) == 3  # the three files the folder lacks, each with the copy used instead
+    assert any("train-images-idx3-ubyte.gz is not in" in m and str(MNIST_DIR) in m for m in said)
+    assert not any("t10k-labels" in m for m in said)
+    assert len(dataset.test) == 8
 
 
 def test_unknown_dataset_suggests_the_closest_name():

@@ -14,10 +14,12 @@ import contextlib
 import hashlib
 import io
 import os
+import sys
 import tarfile
 import tempfile
 import urllib.error
 import urllib.request
+import warnings
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -26,6 +28,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from genzoo import checks
 from genzoo.data.folders import read_image_folder
 from genzoo.data.idx import read_idx
 from genzoo.data.types import DataFile, Dataset, DatasetSpec, FolderOptions, ImageSplit, cache_dir
@@ -246,6 +249,7 @@ def download(file: DataFile, mirrors: Sequence[str], target_dir: Path, timeout: 
     failures = []
     for mirror in mirrors:
         url = mirror.rstrip("/") + "/" + file.name
+        print(f"genzoo: downloading {file.name} from {url} into {target_dir}", file=sys.stderr)
         fd, tmp_name = tempfile.mkstemp(prefix=f".{file.name}.", suffix=".part", dir=target_dir)
         tmp = Path(tmp_name)
         try:
@@ -268,23 +272,41 @@ def download(file: DataFile, mirrors: Sequence[str], target_dir: Path, timeout: 
     raise GenzooError(f"could not download {file.name} into {target_dir}: " + "; ".join(failures))
 
 
+def chosen_dirs(data_dir: Path | str | None) -> list[Path]:
+    """The folders the user named (data.data_dir / --data-dir, then $GENZOO_DATA_DIR), each checked to be a
+    folder: a typo must not fall back silently to another copy of the data."""
+    chosen = []
+    for key, value in (("data.data_dir", data_dir), ("$GENZOO_DATA_DIR", os.environ.get("GENZOO_DATA_DIR") or None)):
+        if value is None:
+            continue
+        path = Path(value)
+        if not path.is_dir():
+            what = "is not a folder" if path.exists() else "does not exist"
+            raise checks.invalid(key, str(value), f"a folder that holds the data set's files ({str(value)!r} {what})")
+        chosen.append(path)
+    return chosen
+
+
 def search_dirs(data_dir: Path | str | None) -> list[Path]:
     """Where files are looked for, in order (see the module docstring)."""
-    dirs = [Path(data_dir)] if data_dir is not None else []
-    if os.environ.get("GENZOO_DATA_DIR"):
-        dirs.append(Path(os.environ["GENZOO_DATA_DIR"]))
-    dirs += [SHIPPED_DATA_DIR, cache_dir()]
-    return dirs
+    return [*chosen_dirs(data_dir), SHIPPED_DATA_DIR, cache_dir()]
 
 
 def locate(
     spec: FileDatasetSpec, file: DataFile, data_dir: Path | str | None, mirrors: Sequence[str] | None = None
 ) -> Path:
-    """The verified path of one of a data set's files, downloading it if it is found nowhere."""
+    """The verified path of one of a data set's files, downloading it if it is found nowhere. A file missing from
+    the folder the user named is taken from the next place with a warning that says which file and where from."""
+    chosen = chosen_dirs(data_dir)
     for root in search_dirs(data_dir):
         for candidate in (root / spec.folder / file.name, root / file.name):
             if candidate.is_file():
                 verify(candidate, file)
+                if chosen and root not in chosen:
+                    warnings.warn(
+                        f"{file.name} is not in {chosen[0]} (nor {chosen[0] / spec.folder}); using {candidate}",
+                        stacklevel=2,
+                    )
                 return candidate
     target = (Path(data_dir) if data_dir is not None else cache_dir()) / spec.folder
     return download(file, spec.mirrors if mirrors is None else mirrors, target)
