@@ -25,7 +25,12 @@ images (Burda et al. 2015 protocol). Each recipe's target from issue 16, where i
 Results: benchmarks/results/reference.json (rewritten after every recipe, so an interrupted sitting keeps what
 it measured) and benchmarks/results/reference.md.
 
-    OMP_WAIT_POLICY=PASSIVE python benchmarks/reference.py [--only NAME ...] [--dry-run] [--restart NAME ...]
+    OMP_NUM_THREADS=1 OMP_WAIT_POLICY=PASSIVE python benchmarks/reference.py [--only NAME ...] [--dry-run]
+        [--restart NAME ...]
+
+One thread per run (the recipes' costs are measured so): on 2 cores, two sittings with different --only lists
+train side by side. (The --only lists must not overlap: two processes would train one run folder, which its lock
+refuses.) The json is re-read and merged before each write, so two sittings keep each other's rows.
 """
 
 from __future__ import annotations
@@ -43,6 +48,7 @@ import torch
 import genzoo
 from genzoo.api import evaluate
 from genzoo.config import RunConfig
+from genzoo.files import atomic_write_text
 from genzoo.models.base import LOG_LIKELIHOOD
 from genzoo.models.registry import get_model_class
 from genzoo.run_folder import RunFolder
@@ -138,7 +144,8 @@ def train(name: str, raw: dict, runs: Path) -> dict:
     if resuming:
         result = genzoo.resume(run, verbose=False)
     else:
-        raw = {**raw, "train": {**(raw.get("train") or {}), "tensorboard": False}}
+        # Every epoch's checkpoint is kept for the curve of the figure against CPU minutes (curve()).
+        raw = {**raw, "train": {**(raw.get("train") or {}), "tensorboard": False, "keep_checkpoints": 1000}}
         result = genzoo.train(raw, run, overwrite=True, verbose=False)
     record.update(
         finished=True,
@@ -184,6 +191,66 @@ def figures(sections: dict, test: dict) -> dict:
     return out
 
 
+CURVE_SAMPLES = 2000  # samples per point of a curve: a fifth of the final protocol's, so points cost ~5 s each
+
+
+def curve(name: str, run: Path, row: dict) -> list[dict]:
+    """The recipe's target figure at every kept checkpoint, against the CPU minutes spent to reach it (spread over
+    the steps in proportion: the cost per step is constant). Sample figures from CURVE_SAMPLES samples (a
+    smaller sample than the table's, so their FD-lenet sits somewhat above the final one), test loss from the
+    run's test lines."""
+    if name not in TARGETS:
+        return []
+    key = TARGETS[name][0]
+    per_step = row["train_cpu_minutes"] / max(row["steps"], 1)
+    if key == "test_loss":
+        tests = [m for m in RunFolder(run).metrics() if m.get("split") == "test"]
+        return [{"step": m["step"], "cpu_minutes": round(m["step"] * per_step, 2), key: m["loss"]} for m in tests]
+    if key == "nll":  # k = 5000 over 10,000 images costs minutes per point: the end point only
+        return []
+    from genzoo.evaluate.checkpoint import evaluate_checkpoint
+    from genzoo.run_folder import list_checkpoints, validate
+
+    folder, points = RunFolder(run), []
+    config = folder.config()
+    for path in reversed(list_checkpoints(folder.checkpoints_dir)):  # oldest first
+        checkpoint = validate(path)
+        model = folder.load_model("cpu", checkpoint)
+        sections = evaluate_checkpoint(
+            folder, config, checkpoint, model, nll=False, k=1, seed=0, test_size=None, batch_size=100,
+            plots=False, progress=False, quality=True, samples=CURVE_SAMPLES, sampler="prior", components=10,
+        )  # fmt: skip
+        figure = figures(sections, {}).get(key)
+        points.append({"step": checkpoint.step, "cpu_minutes": round(checkpoint.step * per_step, 2), key: figure})
+    return points
+
+
+def plot_curves(rows: dict, path: Path) -> None:
+    """One panel per target figure: each recipe's curve against CPU minutes, its target as a dashed line."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    keys = sorted({TARGETS[r["recipe"]][0] for r in rows.values() if r.get("curve")})
+    if not keys:
+        return
+    fig, axes = plt.subplots(1, len(keys), figsize=(4.5 * len(keys), 3.6), squeeze=False)
+    for ax, key in zip(axes[0], keys):
+        for r in rows.values():
+            if r.get("curve") and TARGETS[r["recipe"]][0] == key:
+                xs = [p["cpu_minutes"] for p in r["curve"]]
+                ax.plot(xs, [p[key] for p in r["curve"]], marker="o", label=r["recipe"])
+                ax.axhline(TARGETS[r["recipe"]][2], linestyle="--", color="grey", linewidth=1)
+        ax.set_xlabel("training CPU minutes")
+        ax.set_ylabel(key.replace("_", " ") + (f" ({CURVE_SAMPLES} samples)" if key != "test_loss" else ""))
+        ax.legend(fontsize=8)
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 def judge(name: str, row: dict) -> str | None:
     if name not in TARGETS:
         return None
@@ -222,9 +289,7 @@ def main() -> None:
                 print(f"    {command}")
         return
 
-    json_path = args.out.with_suffix(".json")
-    previous = json.loads(json_path.read_text()) if json_path.exists() else {}
-    rows = {r["recipe"]: r for r in previous.get("rows", [])}
+    rows = read_rows(args.out)
     for name in args.restart:  # from scratch: the run folder and its progress record go
         progress_file(name, args.runs).unlink(missing_ok=True)
         shutil.rmtree(args.runs / name, ignore_errors=True)
@@ -239,6 +304,10 @@ def main() -> None:
             record = train(name, raw, args.runs)
             row.update({k: v for k, v in record.items() if k != "finished"})
             row["train_cpu_minutes"] = round(record["train_cpu_seconds"] / 60, 2)
+            row["threads"] = torch.get_num_threads()
+            if not row.get("curve"):
+                print(f"{name}: the curve over its checkpoints", flush=True)
+                row["curve"] = curve(name, run, row)
             print(f"{name}: evaluating" + (f" (NLL, k={args.k})" if wants_nll(config) else ""), flush=True)
             started = time.perf_counter()
             sections = evaluate(run, nll=wants_nll(config), k=args.k, seed=0, plots=False, progress=False, quality=True)
@@ -247,7 +316,7 @@ def main() -> None:
             row["target"] = judge(name, row)
         except Exception as exc:  # one recipe's failure is a row of the table, not the end of the benchmark
             row["error"] = f"{type(exc).__name__}: {exc}"
-        rows[name] = row
+        rows = {**read_rows(args.out), name: row}  # (another sitting may have written rows meanwhile)
         print(f"{name}: {row.get('error') or format_figures(row)}", flush=True)
         if row.get("target"):
             print(f"{name}: target {row['target']}", flush=True)
@@ -274,11 +343,16 @@ def format_figures(row: dict) -> str:
     return ", ".join(parts)
 
 
+def read_rows(out: Path) -> dict:
+    path = out.with_suffix(".json")
+    return {r["recipe"]: r for r in json.loads(path.read_text())["rows"]} if path.exists() else {}
+
+
 def write(out: Path, rows: dict) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     ordered = [rows[k] for k in sorted(rows)]
     meta = {
-        "command": "OMP_WAIT_POLICY=PASSIVE python benchmarks/reference.py",
+        "command": "OMP_NUM_THREADS=1 OMP_WAIT_POLICY=PASSIVE python benchmarks/reference.py",
         "threads": torch.get_num_threads(),
         "machine": {
             "machine": platform.machine(),
@@ -286,8 +360,9 @@ def write(out: Path, rows: dict) -> None:
             "torch": torch.__version__,
         },
     }
-    out.with_suffix(".json").write_text(json.dumps({**meta, "rows": ordered}, indent=1) + "\n")
-    out.with_suffix(".md").write_text(table(ordered, meta))
+    atomic_write_text(out.with_suffix(".json"), json.dumps({**meta, "rows": ordered}, indent=1) + "\n")
+    atomic_write_text(out.with_suffix(".md"), table(ordered, meta))
+    plot_curves(rows, out.with_suffix(".png"))
 
 
 def cell(value, fmt: str) -> str:
@@ -298,7 +373,7 @@ def table(rows: list[dict], meta: dict) -> str:
     lines = [
         "# Reference results: the recipes in recipes/, trained to their configured length",
         "",
-        f"Made by `{meta['command']}` ({meta['threads']} threads, torch {meta['machine']['torch']}, "
+        f"Made by `{meta['command']}` (torch {meta['machine']['torch']}, "
         f"{meta['machine']['processor']}); each row's commands are below the table. CPU min: the training "
         "calls' process CPU time (all threads), as benchmarks/zoo.py measures it. Evaluation: `genzoo evaluate RUN` "
         "on the newest checkpoint (the weight average where the recipe sets train.ema_decay): FD-lenet of 10,000 "
@@ -308,8 +383,8 @@ def table(rows: list[dict], meta: dict) -> str:
         "line (nats per image for the VAEs); NLL: `--nll`, k importance samples, all 10,000 binarized test images "
         "(Burda et al. 2015 protocol). Target: issue 16's, judged on the figure and the CPU minutes.",
         "",
-        "| recipe | model | data | steps | epochs | CPU min | test loss | FD-lenet | floor | ratio (x) | KID x1e3 "
-        "| precision | recall | cond. acc. | recon MSE | NLL | published | target |",
+        "| recipe | model | data | steps | epochs | CPU min (threads) | test loss | FD-lenet | floor | ratio (x) "
+        "| KID x1e3 | precision | recall | cond. acc. | recon MSE | NLL | published | target |",
         "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|",
     ]
     for r in rows:
@@ -320,13 +395,26 @@ def table(rows: list[dict], meta: dict) -> str:
             note += " (interrupted: CPU min undercounted)"
         lines.append(
             f"| {r['recipe']} | {r['model']} | {r['dataset']} | {r.get('steps', '-')} | {r.get('epochs', '-')} "
-            f"| {cell(r.get('train_cpu_minutes'), '.1f')} | {cell(f.get('test_loss'), '.2f')} "
+            f"| {cell(r.get('train_cpu_minutes'), '.1f')} ({r.get('threads', 2)}) | {cell(f.get('test_loss'), '.2f')} "
             f"| {cell(f.get('fd_lenet'), '.2f')} | {cell(f.get('fd_floor'), '.2f')} | {cell(f.get('fd_ratio'), '.1f')} "
             f"| {cell(f.get('kid_lenet') and f['kid_lenet'] * 1e3, '.1f')} | {cell(f.get('precision'), '.3f')} "
             f"| {cell(f.get('recall'), '.3f')} | {cell(f.get('conditional_accuracy'), '.4f')} "
             f"| {cell(f.get('reconstruction_mse'), '.5f')} | {cell(f.get('nll'), '.2f')} "
             f"| {cell(published and published[0], '.2f')} | {note} |"
         )
+    curves = [r for r in rows if r.get("curve")]
+    if curves:
+        lines += [
+            "",
+            f"## The figure against CPU minutes (reference.png; sample figures from {CURVE_SAMPLES} samples per point)",
+            "",
+            "![curves](reference.png)",
+            "",
+        ]
+        for r in curves:
+            key = TARGETS[r["recipe"]][0]
+            points = ", ".join(f"{p['cpu_minutes']:.1f} min: {cell(p[key], '.4g')}" for p in r["curve"])
+            lines.append(f"- {r['recipe']} ({key}): {points}")
     lines += ["", "Commands (run from the repository root):", ""]
     for r in rows:
         lines.append(f"- {r['recipe']}: " + "; ".join(f"`{c}`" for c in r["commands"]))
