@@ -73,9 +73,10 @@ TARGETS: dict[str, tuple[str, str, float, float]] = {
     "vamp-vae-mnist": ("fd_ratio", "<=", 3.0, 30),
     "wgan-gp-mnist": ("fd_ratio", "<=", 3.0, 30),
     "dcgan-fashion": ("fd_ratio", "<=", 4.0, 30),
-    # the default vae's 10-epoch test loss; the issue asks for it in fewer CPU seconds than the default run, which
-    # this table does not time (compare the CPU minutes with a default `genzoo train vae --epochs 10`)
-    "vae-mnist": ("test_loss", "<=", 105.5, 3),
+    # the default vae's 10-epoch test loss, sooner than the default run (vae-baseline) reaches it: the budget is
+    # that run's CPU minutes (None here), and the recipe is judged where its curve first reaches the loss
+    "vae-mnist": ("test_loss", "<=", 105.5, None),
+    "vae-baseline": ("test_loss", "<=", 105.5, None),  # (listed for its curve; it is the budget, not judged)
 }
 PUBLISHED: dict[str, tuple[float, str]] = {
     "vae-nll": (84.78, f"IWAE k=50, one stochastic layer, 3,280 epochs: {BURDA}"),
@@ -251,13 +252,32 @@ def plot_curves(rows: dict, path: Path) -> None:
     plt.close(fig)
 
 
-def judge(name: str, row: dict) -> str | None:
+BASELINES = {"vae-mnist": "vae-baseline"}  # a recipe whose budget is another run's CPU minutes
+
+
+def judge(name: str, row: dict, rows: dict) -> str | None:
     if name not in TARGETS:
         return None
     key, op, value, minutes = TARGETS[name]
     figure = row.get("figures", {}).get(key)
     if figure is None:
         return "not measured"
+    if name in BASELINES:  # the first point of the curve at the target, against the baseline run's whole cost
+        baseline = rows.get(BASELINES[name])
+        if not baseline or "train_cpu_minutes" not in baseline:
+            return f"not judged: run {BASELINES[name]} first"
+        minutes = baseline["train_cpu_minutes"]
+        reached = [p for p in row.get("curve", []) if p[key] <= value]
+        if not reached:
+            return f"missed: {key} {figure:.4g} never reached {value:g}"
+        at = reached[0]["cpu_minutes"]  # (test lines come at epoch ends: the first epoch end at the target)
+        verdict = "met" if at < minutes else "missed"
+        return (
+            f"{verdict}: {key} <= {value:g} after {at:.2f} CPU min (step {reached[0]['step']}), "
+            f"{BASELINES[name]} needs {minutes:.2f} ({minutes / at:.2f}x)"
+        )
+    if minutes is None:
+        return f"baseline: {key} {figure:.4g} in {row['train_cpu_minutes']:.2f} CPU min"
     reached = figure <= value if op == "<=" else figure >= value
     in_time = row["train_cpu_minutes"] <= minutes
     verdict = "met" if reached and in_time else "missed"
@@ -283,7 +303,7 @@ def main() -> None:
         for name in names:
             _, config = load_recipe(name)
             length = f"{config.train.steps} steps" if config.train.steps else f"{config.train.epochs} epochs"
-            budget = f", target budget {TARGETS[name][3]:g} CPU min" if name in TARGETS else ""
+            budget = f", target budget {TARGETS[name][3]:g} CPU min" if TARGETS.get(name, (0,) * 4)[3] else ""
             print(f"{name}: {length}{budget}; {state(name, args.runs)}")
             for command in commands(name, config):
                 print(f"    {command}")
@@ -313,7 +333,7 @@ def main() -> None:
             sections = evaluate(run, nll=wants_nll(config), k=args.k, seed=0, plots=False, progress=False, quality=True)
             row["eval_seconds"] = round(time.perf_counter() - started, 1)
             row["figures"] = figures(sections, last_test(run))
-            row["target"] = judge(name, row)
+            row["target"] = judge(name, row, read_rows(args.out))
         except Exception as exc:  # one recipe's failure is a row of the table, not the end of the benchmark
             row["error"] = f"{type(exc).__name__}: {exc}"
         rows = {**read_rows(args.out), name: row}  # (another sitting may have written rows meanwhile)
