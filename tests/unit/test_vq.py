@@ -255,6 +255,25 @@ def test_the_prior_phase_reads_the_codes_the_loss_phase_assigned_to_the_same_bat
     torch.testing.assert_close(loss, model.prior.nll(model.quantise(model.encoder(other.x))[0]).mean() / 49)
 
 
+def test_manifold_and_traverse_refuse_in_one_line_and_interpolate_works():
+    from genzoo.errors import CapabilityError
+    from genzoo.explore import latent
+
+    model = tiny_model()
+    model.eval()
+    x = images(2)
+    for call, verb in (
+        (lambda: latent.manifold(model, 3), "manifold"),
+        (lambda: latent.traverse(model, x[:1]), "traverse"),
+    ):
+        with pytest.raises(CapabilityError, match=f"cannot {verb} .*grid of vectors snapped to a codebook") as info:
+            call()
+        assert "\n" not in str(info.value)
+    path = latent.interpolate(model, x[:1], x[1:], steps=5)
+    assert path.shape == (5, 1, 28, 28)
+    assert torch.equal(path[0], model.reconstruct(x[:1])[0]) and torch.equal(path[-1], model.reconstruct(x[1:])[0])
+
+
 def test_decode_snaps_encoder_outputs_to_codes():
     model = tiny_model()
     model.eval()

@@ -13,7 +13,7 @@ import torch
 
 from genzoo.data.batches import eval_batches
 from genzoo.data.types import ImageSplit
-from genzoo.errors import GenzooError
+from genzoo.errors import CapabilityError, GenzooError
 from genzoo.models.base import DECODE, ENCODE, GenerativeModel
 
 QUANTILES = (0.05, 0.95)  # manifold axes: the central 90% of the prior or of the codes
@@ -24,6 +24,15 @@ def require(model: GenerativeModel, *verbs: str) -> None:
     for verb in verbs:
         if verb not in model.capabilities:
             raise model._cannot(verb)
+
+
+def require_axes(model: GenerativeModel, verb: str) -> None:
+    """Refuse a verb that sweeps single latent dimensions (manifold, traverse) for a model whose dimensions are not
+    axes worth sweeping: its class says why in `axes_missing_reason` (a VQ-VAE: one coordinate moves one grid
+    cell between nearby codes, so every image of the grid is the same)."""
+    why = getattr(model, "axes_missing_reason", None)
+    if why:
+        raise CapabilityError(f"model {model.name!r} cannot {verb} ({why})")
 
 
 def gaussian_latent(model: GenerativeModel) -> bool:
@@ -114,6 +123,7 @@ def manifold(
     and
     the two dimensions used."""
     require(model, DECODE)
+    require_axes(model, "manifold")
     d = model.latent_dim
     if dims is None:
         dims = (0, 1) if d == 2 or codes is None else tuple(widest_dims(codes))
@@ -139,6 +149,7 @@ def traverse(
     values while the others stay fixed (a conditional model keeps x's label, `labels` (1,), throughout).
     -> (len(dims) * steps, C, H, W)."""
     require(model, ENCODE, DECODE)
+    require_axes(model, "traverse")
     dims = list(range(model.latent_dim)) if dims is None else dims
     if not all(0 <= d < model.latent_dim for d in dims):
         raise GenzooError(f"traverse: latent dimensions must lie in 0..{model.latent_dim - 1}; got {dims}")

@@ -23,12 +23,13 @@ the commitment over the h x w x D grid, so beta keeps the paper's meaning relati
 The prior trains from `prior_start` (default 0: from the first step). Training it on codes that still move costs
 little: the codes settle within a few hundred steps (the EMA codebook follows the encoder quickly) and the prior
 keeps tracking them, while a short run with a late start would leave the prior under-trained. A later start saves
-the prior's share of the step (about a third) while the codes settle.
+the prior's share of the step (more than half of it on CPU) while the codes settle.
 
 Verbs: `encode` gives the continuous encoder output z_e flattened (B, D*h*w) and `decode` quantises a code of that
 shape cell by cell before decoding, so reconstruct = decode(encode(x)), and interpolations move between
-continuous encoder outputs and snap to codes only when decoded. `sample` draws code grids from the PixelCNN (never
-from N(0, I)) and decodes them.
+continuous encoder outputs and snap to codes only when decoded; manifold and traverse are refused with one line
+(`axes_missing_reason`): one coordinate of that code moves one cell and leaves the picture unchanged.
+`sample` draws code grids from the PixelCNN (never from N(0, I)) and decodes them.
 """
 
 from __future__ import annotations
@@ -113,6 +114,12 @@ class VQVAE(GenerativeModel):
     Config = VQVAEConfig
     capabilities = frozenset({ENCODE, DECODE, RECONSTRUCT, SAMPLE})
     latent_prior = None  # codes have no prior of their own: explorers span the test codes, with straight paths
+    # explore/latent.py refuses manifold and traverse with this line: a coordinate of the flattened D x h x w
+    # encoder output moves one grid cell, which snaps to the same or a neighbouring code (seen: a constant grid)
+    axes_missing_reason: ClassVar[str] = (
+        "its code is a grid of vectors snapped to a codebook: sweeping one coordinate moves one cell between a few "
+        "codes and leaves the image unchanged; use interpolate (encoder outputs mixed, then snapped) or sample"
+    )
     missing_reasons: ClassVar[dict] = {
         LOG_LIKELIHOOD: "a VQ-VAE's decoder is trained as a reconstruction loss on a deterministic code, with no "
         "posterior to weight: no bound on log p(x) is defined; train a vae for --nll",
