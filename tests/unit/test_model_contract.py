@@ -71,6 +71,7 @@ EXTRA_CASES: list[tuple[str, dict]] = [
     ("rae", {"hidden": (32,), "latent_dim": 4, "regularizer": "gp"}),
     ("dip-vae", {"hidden": (32,), "latent_dim": 4, "variant": "ii"}),
     ("vae", {"hidden": (32,), "latent_dim": 4, "capacity_max": 5.0, "capacity_steps": 10, "gamma": 10.0}),
+    ("vae", {"hidden": (32,), "latent_dim": 4, "flow": "iaf", "flow_steps": 2, "flow_hidden": 8}),
     ("cat-vae", {"hidden": (32,), "categoricals": 3, "classes": 4, "continuous_dim": 2}),
     ("cat-vae", {"network": "conv", "channels": (4, 8), "categoricals": 2, "classes": 3}),
 ]

@@ -51,6 +51,7 @@ from genzoo.nets.collapse import collapse_summary
 from genzoo.nets.conditioning import with_label_planes, with_labels
 from genzoo.nets.conv import ConvDecoder, ConvEncoder
 from genzoo.nets.distributions import DiagonalGaussian, make_likelihood
+from genzoo.nets.flows import InverseAutoregressiveFlow
 from genzoo.nets.mlp import DEFAULT_LEAKY_SLOPE, Activation, mlp
 from genzoo.nets.priors import ClassConditionalPrior, StandardNormalPrior, VampPrior
 
@@ -115,12 +116,25 @@ class VAEConfig(VariationalConfig):
     hidden: tuple[int, ...] = (400,)  # mlp: encoder widths; the decoder mirrors them (784-400-20 is the classic VAE)
     channels: tuple[int, ...] = (32, 64)  # conv: channels of the stride-2 stages (nets/conv.py)
     latent_dim: int = 20
+    # Inverse autoregressive flow on the posterior (Kingma et al. 2016, nets/flows.py): z_0 ~ q(z_0|x) goes through
+    # flow_steps MADE steps of width flow_hidden, each reading a context h (flow_hidden wide) from the encoder.
+    # The KL then has no closed form and is estimated by Monte Carlo, log q(z_T|x) - log p(z_T).
+    flow: Literal["none", "iaf"] = "none"
+    flow_steps: int = 2
+    flow_hidden: int = 64
 
     def __post_init__(self):
         super().__post_init__()
         checks.positive("model.latent_dim", self.latent_dim)
         checks.sizes("model.hidden", self.hidden)
         checks.sizes("model.channels", self.channels, non_empty=True)
+        if self.flow != "none":
+            checks.positive("model.flow_steps", self.flow_steps)
+            checks.positive("model.flow_hidden", self.flow_hidden)
+            if self.free_bits:
+                raise checks.conflict(
+                    "model.free_bits", self.free_bits, "flow=none: a flow posterior's KL has no per-dimension terms"
+                )
 
 
 @dataclass
@@ -311,17 +325,23 @@ class VariationalModel(GenerativeModel):
 # -- one stochastic layer -----------------------------------------------------------------------------------------
 
 
+def flow_context(c: VAEConfig) -> int:
+    """Width of the context h the encoder emits for a flow posterior (0 without one)."""
+    return c.flow_hidden if c.flow != "none" else 0
+
+
 def build_networks(c: VAEConfig, label_features: int) -> tuple[nn.Module, nn.Module]:
-    """(encoder -> (B, 2D) posterior mean and log-variance, decoder (B, D [+ labels]) -> likelihood parameters).
-    A conditional model's encoder reads the one-hot label as extra inputs (mlp) or extra constant channels (conv),
-    and its decoder reads [z, one-hot]."""
+    """(encoder -> (B, 2D [+ H]) posterior mean and log-variance [and a flow's context h], decoder
+    (B, D [+ labels]) -> likelihood parameters). A conditional model's encoder reads the one-hot label as extra
+    inputs (mlp) or extra constant channels (conv), and its decoder reads [z, one-hot]."""
     pixels = math.prod(c.image_shape)
+    out = 2 * c.latent_dim + flow_context(c)
     if c.network == "mlp":
-        encoder = mlp([pixels + label_features, *c.hidden, 2 * c.latent_dim], c.activation)
+        encoder = mlp([pixels + label_features, *c.hidden, out], c.activation)
         decoder = mlp([c.latent_dim + label_features, *c.hidden[::-1], pixels], c.activation)
         return encoder, decoder
     channels, height, width = c.image_shape
-    encoder = ConvEncoder((channels + label_features, height, width), c.channels, 2 * c.latent_dim, c.activation)
+    encoder = ConvEncoder((channels + label_features, height, width), c.channels, out, c.activation)
     decoder = ConvDecoder(c.latent_dim + label_features, c.image_shape, c.channels, c.activation)
     return encoder, decoder
 
@@ -345,6 +365,13 @@ class VAE(VariationalModel):
         self.likelihood = make_likelihood(config.likelihood, config.sigma, config.learn_sigma)
         self.prior = self.make_prior()
         self.penalty = self.make_penalty()
+        self.flow = None
+        if config.flow == "iaf":
+            if self.penalty is not None:  # its estimators score draws under the Gaussian q(z|x), not q(z_T|x)
+                raise checks.conflict("model.flow", config.flow, f"flow=none for {self.name} (its penalty)")
+            self.flow = InverseAutoregressiveFlow(
+                config.latent_dim, config.flow_steps, config.flow_hidden, flow_context(config)
+            )
 
     def make_prior(self) -> nn.Module:
         return StandardNormalPrior(self.config.latent_dim)
@@ -356,13 +383,20 @@ class VAE(VariationalModel):
     def latent_dim(self) -> int:
         return self.config.latent_dim
 
-    def posterior(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> DiagonalGaussian:
-        """q(z|x) (B, D) for images (B, C, H, W); a conditional model's encoder also reads the label."""
+    def encoder_output(self, x: torch.Tensor, labels: torch.Tensor | None) -> tuple[DiagonalGaussian, torch.Tensor]:
+        """(q(z_0|x) (B, D), the flow's context h (B, H), H = 0 without a flow) for images (B, C, H, W)."""
         if self.config.network == "mlp":
             h = with_labels(x.flatten(1), labels, self.label_features)  # (B, C*H*W [+ classes])
         else:
             h = with_label_planes(x, labels, self.label_features)  # (B, C [+ classes], H, W)
-        return DiagonalGaussian.from_params(self.encoder(h).float())
+        out = self.encoder(h).float()
+        d = 2 * self.config.latent_dim
+        return DiagonalGaussian.from_params(out[:, :d]), out[:, d:]
+
+    def posterior(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> DiagonalGaussian:
+        """q(z|x) (B, D) for images (B, C, H, W) (with a flow: the base q(z_0|x)); a conditional model's encoder
+        also reads the label."""
+        return self.encoder_output(x, labels)[0]
 
     def decoder_output(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         z = with_labels(z, labels, self.label_features)  # (N, D [+ classes])
@@ -371,16 +405,42 @@ class VAE(VariationalModel):
     def infer(
         self, x: torch.Tensor, labels: torch.Tensor | None, k: int, generator: torch.Generator | None = None
     ) -> Inference:
-        q = self.posterior(x, labels)
+        q, context = self.encoder_output(x, labels)
         z = q.sample(generator, n=k)  # (k, B, D)
-        return Inference(z, q.log_prob(z), self.prior.log_prob(z, labels), self.prior.kl_per_dim(q, labels), q)
+        if self.flow is None:
+            return Inference(z, q.log_prob(z), self.prior.log_prob(z, labels), self.prior.kl_per_dim(q, labels), q)
+        # IAF: log q(z_T|x) = log q(z_0|x) - sum_t log|det_t| (change of variables); no closed-form KL (None), so
+        # the bound's KL is the Monte Carlo log q(z_T|x) - log p(z_T) and log_weights are exact importance weights.
+        z_t, log_det = self.flow(z, context)
+        return Inference(z_t, q.log_prob(z) - log_det, self.prior.log_prob(z_t, labels), None, q)
 
     def sample_latent(self, n: int, generator: torch.Generator | None, labels: torch.Tensor | None) -> torch.Tensor:
         return self.prior.sample(n, generator, self.device, labels)  # z ~ p(z), or p(z | y)
 
     def encode(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        """The posterior mean; with a flow, that mean carried through the flow (the code the decoder reads: the
+        decoder never sees z_0). It is a deterministic code, not the mode of q(z_T|x), which has no closed form."""
         self._check_labels(labels)
-        return self.posterior(x, labels).mode()
+        q, context = self.encoder_output(x, labels)
+        if self.flow is None:
+            return q.mode()
+        return self.flow(q.mode(), context)[0]
+
+    def kl_per_dim(self, x: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
+        """Without a flow: the family's (closed form or Monte Carlo). With a flow, KL(q(z_0|x) || p(z)) per
+        dimension of the base Gaussian, before the flow: the flow mixes coordinates, so q(z_T|x) has no
+        per-dimension KL. These figures sum to the base posterior's KL, not to the bound's KL term (whose Monte
+        Carlo estimate, log q(z_T|x) - log p(z_T), is logged as `kl` during training); a dimension at 0 here is
+        one whose z_0 the encoder leaves at the prior, though the flow's context may still move z_T with x.
+        Active units (`diagnostics`) are computed on `encode`, the codes the decoder reads."""
+        if self.flow is None:
+            return super().kl_per_dim(x, labels)
+        q = self.posterior(x, labels)
+        kl = self.prior.kl_per_dim(q, labels)
+        if kl is not None:
+            return kl
+        z = q.sample()  # (B, D) one draw of z_0: Monte Carlo per dimension against the prior's marginals
+        return q.log_prob_per_dim(z) - self.prior.log_prob_per_dim(z, labels)
 
 
 @register
