@@ -33,8 +33,8 @@ from pathlib import Path
 import torch
 
 import genzoo
-from genzoo.api import compare, evaluate
-from genzoo.evaluate.leaderboard import SAMPLED_BY
+from genzoo.api import evaluate
+from genzoo.evaluate.leaderboard import SAMPLED_BY, format_table, rank
 from genzoo.models.base import CONDITIONAL, DECODE, ENCODE
 from genzoo.models.registry import get_model_class, model_names
 from genzoo.train.devices import cpu_has_bf16
@@ -108,6 +108,7 @@ def main() -> None:
     )
     parser.add_argument("--gmm", action="store_true", help="also evaluate encoders with --sampler gmm")
     parser.add_argument("--no-train", action="store_true", help="evaluate the existing run folders only")
+    parser.add_argument("--tables-only", action="store_true", help="only rebuild zoo.md from zoo.json")
     parser.add_argument(
         "--merge",
         type=Path,
@@ -116,7 +117,7 @@ def main() -> None:
         help="only rebuild the tables: merge the rows of these zoo.json files into --out's",
     )
     args = parser.parse_args()
-    if args.merge:  # e.g. the data sets were run as two processes side by side, one per core
+    if args.merge or args.tables_only:  # e.g. the data sets were run as two processes side by side, one per core
         merged = json.loads(args.out.with_suffix(".json").read_text())
         rows = {
             (r["dataset"], r["model"]): r
@@ -125,9 +126,7 @@ def main() -> None:
         }
         merged["rows"] = [rows[k] for k in sorted(rows)]
         args.out.with_suffix(".json").write_text(json.dumps(merged, indent=1))
-        args.out.with_suffix(".md").write_text(
-            table(rows, merged["budget"]["train_cpu_minutes_per_model_and_dataset"], merged["budget"]["precision"])
-        )
+        args.out.with_suffix(".md").write_text(table(rows, merged["budget"]["train_cpu_minutes_per_model_and_dataset"]))
         return
 
     json_path = args.out.with_suffix(".json")
@@ -146,6 +145,7 @@ def main() -> None:
             try:
                 if not args.no_train:
                     row.update(train_under_budget(model, dataset, args.minutes * 60, run, args.precision))
+                    row["precision"] = args.precision
                 if not args.no_train or "eval" not in row:  # (the same seeded figures as the last evaluation)
                     started = time.perf_counter()
                     row["eval"] = evaluate(run, quality=True, plots=False, progress=False)
@@ -163,7 +163,7 @@ def main() -> None:
             )
             write(json_path, args, rows)  # after every model: an interrupted benchmark keeps what it measured
     write(json_path, args, rows)
-    markdown = table(rows, args.minutes, args.precision)
+    markdown = table(rows, args.minutes)
     args.out.with_suffix(".md").write_text(markdown)
     print(markdown)
 
@@ -200,14 +200,16 @@ def write(json_path: Path, args: argparse.Namespace, rows: dict) -> None:
     )
 
 
-def table(rows: dict, minutes: float, precision: str) -> str:
+def table(rows: dict, minutes: float) -> str:
     """zoo.md: per data set, the leaderboard (floor first, generators by FD-lenet) and the budget each model got."""
     lines = [
         f"# The zoo under one budget: {minutes:g} CPU minutes of training per model and data set",
         "",
         "Made by `OMP_NUM_THREADS=1 OMP_WAIT_POLICY=PASSIVE python benchmarks/zoo.py "
-        f"--minutes {minutes:g} --precision {precision}` (one CPU thread of a shared 2-core machine, "
-        f"{'bf16 autocast' if precision == 'bf16' else 'fp32'}, batch 128, seed 0, "
+        f"--minutes {minutes:g} [--models ...]` (one CPU thread of a shared 2-core machine; the precision of "
+        "each row is in its data set's second table: bf16 autocast where the CPU computes bf16 natively, else "
+        "fp32; rows marked `bf16 *` were measured before rows recorded it, on a CPU with AMX, in bf16; rows come "
+        "from several sessions and CPUs, so compare CPU seconds only within one session), batch 128, seed 0, "
         "every model's default config; the budget is CPU time, so load beside it does not change it). Evaluation: "
         "`genzoo evaluate RUN`, 10,000 samples vs the "
         "10,000 test images in the shipped LeNet-style feature network's space (these are *not* Inception "
@@ -219,15 +221,17 @@ def table(rows: dict, minutes: float, precision: str) -> str:
     ]
     for dataset in sorted({d for d, _ in rows}, key=lambda d: (d != "mnist", d)):
         ours = [r for (d, _), r in rows.items() if d == dataset]
-        runs = [r["run"] for r in ours if "eval" in r]
-        lines += [f"## {dataset}", "", compare(runs, markdown=True) if runs else "(no run evaluated)", ""]
+        # From the sections kept in zoo.json (not the run folders' eval.json): rebuilt without the runs.
+        named = [(r["model"], r["eval"], r["run"]) for r in ours if "eval" in r]
+        board = format_table(*rank(named), markdown=True) if named else "(no run evaluated)"
+        lines += [f"## {dataset}", "", board, ""]
         lines += [
-            "| model | steps | epochs | train CPU s | train wall s | img/s | eval s | note |",
-            "|---|---:|---:|---:|---:|---:|---:|---|",
+            "| model | steps | epochs | precision | train CPU s | train wall s | img/s | eval s | note |",
+            "|---|---:|---:|---|---:|---:|---:|---:|---|",
         ]
         for r in sorted(ours, key=lambda r: r["model"]):
             lines.append(
-                f"| {r['model']} | {r.get('steps', '-')} | {r.get('epochs', '-')} | "
+                f"| {r['model']} | {r.get('steps', '-')} | {r.get('epochs', '-')} | {r.get('precision', 'bf16 *')} | "
                 f"{r.get('train_cpu_seconds', '-')} | {r.get('train_wall_seconds', '-')} | "
                 f"{r.get('images_per_second', '-')} | {r.get('eval_seconds', '-')} | {r.get('error', '')} |"
             )
@@ -245,6 +249,7 @@ def table(rows: dict, minutes: float, precision: str) -> str:
                 f"{q['fd_lenet'] / q['floor']['fd_lenet']:.1f}x the real-data floor {q['floor']['fd_lenet']:.2f}.",
                 "",
             ]
+    lines += ["Notes on these runs, written by hand (what was looked at, longer budgets): zoo-notes.md", ""]
     return "\n".join(lines)
 
 

@@ -48,11 +48,20 @@ def leaderboard(run_dirs: list[Path | str], names: list[str] | None = None) -> t
     if not run_dirs:
         raise GenzooError("compare needs at least one run folder")
     names = names or [Path(run).name for run in run_dirs]
-    entries, floor, protocol = [], None, None
+    named = []
     for run, name in zip(map(Path, run_dirs), names):
         sections = read_eval(run)
         if not sections:
             raise GenzooError(f"{run}: no eval.json; run `genzoo evaluate {run}` first")
+        named.append((name + _stale(run, sections), sections, str(run)))
+    return rank(named)
+
+
+def rank(named: list[tuple[str, dict[str, Any], str]]) -> tuple[list[str], list[list[str]]]:
+    """The leaderboard of (name, eval.json sections, where they came from) entries: also for sections kept
+    elsewhere than in run folders (a benchmark's json), so a table can be rebuilt without the runs."""
+    entries, floor, protocol = [], None, None
+    for name, sections, source in named:
         for key in SAMPLED_BY:
             quality = sections.get(key)
             if quality:
@@ -62,16 +71,15 @@ def leaderboard(run_dirs: list[Path | str], names: list[str] | None = None) -> t
                     protocol, floor = this, quality["floor"]
                 elif this[:2] != protocol[:2]:
                     raise GenzooError(
-                        f"{run}: evaluated on {this[0]} with another feature network than the first "
+                        f"{source}: evaluated on {this[0]} with another feature network than the first "
                         f"run ({protocol[0]}); its figures are not comparable"
                     )
                 elif this[2] != protocol[2]:
                     raise GenzooError(
-                        f"{run}: evaluated with {this[2]} samples, the first run with {protocol[2]}; "
+                        f"{source}: evaluated with {this[2]} samples, the first run with {protocol[2]}; "
                         "FD and KID (and the floor) depend on the sample count, so re-evaluate one "
                         "of them with the same --samples"
                     )
-        name += _stale(run, sections)
         sampled = [key for key in SAMPLED_BY if key in sections]
         for key in sampled or ["quality"]:  # one row per sampler measured (one row without sample figures)
             row = {k: v for k, v in sections.items() if k not in SAMPLED_BY}
