@@ -65,7 +65,6 @@ TINY_MODEL: dict[str, dict[str, Any]] = {
     "dip-vae": {"hidden": [32], "latent_dim": 4},
     "cat-vae": {"hidden": [32], "categoricals": 3, "classes": 4},
     "vq-vae": {"channels": [4, 8], "codes": 8, "code_dim": 4, "prior_channels": 8, "prior_layers": 2},
-    "vae-gan": {"latent_dim": 4, "channels": [4, 8], "width_g": 4, "width_d": 4},
 }
 # Train settings a model's tiny runs always carry: dcgan's exercise the moving average of the weights.
 TINY_TRAIN: dict[str, dict[str, Any]] = {"dcgan": {"ema_decay": 0.9}}

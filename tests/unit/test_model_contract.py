@@ -42,7 +42,6 @@ TINY_OVERRIDES: dict[str, dict] = {
     "dip-vae": {"hidden": (32,), "latent_dim": 4},
     "cat-vae": {"hidden": (32,), "categoricals": 3, "classes": 4},
     "vq-vae": {"channels": (4, 8), "codes": 8, "code_dim": 4, "prior_channels": 8, "prior_layers": 2},
-    "vae-gan": {"latent_dim": 4, "channels": (4, 8), "width_g": 4, "width_d": 4},
     "gan": {"hidden_g": (32,), "hidden_d": (32,), "noise_dim": 8},
     "cgan": {"width_g": 4, "width_d": 4, "noise_dim": 8},
     "dcgan": {"width_g": 4, "width_d": 4, "noise_dim": 8},
