@@ -237,6 +237,14 @@ def test_prior_phase_trains_the_prior_alone_on_detached_codes():
     assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in model.prior.parameters())
 
 
+def test_the_prior_group_carries_its_own_lr_and_the_autoencoder_takes_train_lr():
+    groups = {g.name: g for g in tiny_model().optimizer_groups()}
+    assert groups["prior"].lr == 3e-3 and groups["loss"].lr is None  # the default: the prior at 3x train.lr's 1e-3
+    groups = {g.name: g for g in tiny_model(prior_lr=None).optimizer_groups()}
+    assert groups["prior"].lr is None  # None: both groups at train.lr
+    assert VQVAEConfig().prior_lr == 3e-3
+
+
 def test_the_prior_phase_reads_the_codes_the_loss_phase_assigned_to_the_same_batch():
     model = tiny_model()
     batch = Batch(images(), torch.zeros(6, dtype=torch.long))

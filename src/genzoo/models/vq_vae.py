@@ -13,7 +13,9 @@ Two optimizer groups, updated in turn within a step (the contract's `phases`):
   `after_step` from the assignments this phase made.
 - "prior" (the PixelCNN): cross-entropy of the batch's codes, those the "loss" phase just assigned, taken
   without gradient (sec. 3.3: "we fit a prior ... over z"; here on detached codes, so the prior never shapes the
-  encoder).
+  encoder). Its Adam runs at its own `prior_lr` (default 3e-3, three times train.lr's default): the prior is what
+  limits the samples (reconstructions are sharp after ~200 steps, while the samples become digits only once the
+  prior is near 1.6 nats per code), and at 1e-3 it was still at 3.1 nats per code after the zoo's 224 steps.
 
 The reconstruction loss is the per-pixel binary cross-entropy on logits summed per image, as the project's
 autoencoders and VAEs use for MNIST-like images in [0, 1] (a Bernoulli likelihood: sharper strokes than squared
@@ -78,7 +80,11 @@ class VQVAEConfig(ModelConfig):
     prior_layers: int = 5  # gated layers (the first one with a first_kernel-wide window)
     prior_first_kernel: int = 5
     prior_start: int = 0  # the step from which the prior trains (every step from then on)
-    prior_lr: float | None = None  # None: train.lr
+    # The prior's own Adam lr (None: train.lr). 3e-3, three times train.lr's default: the prior is the slow part
+    # of the model (reconstructions are sharp within ~200 steps, samples need the prior to ~1.6 nats per code).
+    # Measured on MNIST, one thread: test prior_loss 1.69 nats per code after 468 steps at 3e-3 (cosine to 5%
+    # over 1300) against 2.00 at 1e-3 (constant); 300 steps: train 2.28 against 2.58.
+    prior_lr: float | None = 3e-3
 
     activation_slopes: ClassVar[dict] = {"activation": DEFAULT_LEAKY_SLOPE}
 
