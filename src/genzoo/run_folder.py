@@ -218,7 +218,7 @@ class RunLock(FolderLock):
                 "or stop it (the lock of a process that died is taken over by itself)"
             ) from None
         except OSError as exc:
-            raise GenzooError(f"cannot lock the run folder {self.path.parent}: {exc.strerror or exc}") from exc
+            raise GenzooError(f"cannot write the run folder {self.path.parent}: {exc.strerror or exc}") from exc
 
     def check_free(self) -> None:
         """Raise the in-use error now if another process writes the folder (a courtesy before slow reading; the

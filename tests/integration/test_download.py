@@ -87,7 +87,8 @@ def test_load_dataset_downloads_every_file(no_local_data, mirror_folder, tmp_pat
     assert dataset.test.labels.shape == (10000,)
     assert leftovers(target / "mnist") == sorted(MNIST_FILES)  # in place, and no .part file left
     log = capsys.readouterr().err
-    assert f"downloading train-images-idx3-ubyte.gz from {url.rstrip('/')}/train-images-idx3-ubyte.gz into {target}" in log
+    source = f"{url.rstrip('/')}/train-images-idx3-ubyte.gz"
+    assert f"downloading train-images-idx3-ubyte.gz from {source} into {target}" in log
     for file in MNIST.files:
         assert sha256_file(target / "mnist" / file.name) == file.sha256
     # The downloaded files are found from now on: no mirror needed.
