@@ -15,13 +15,13 @@ from typing import ClassVar, Literal
 
 import torch
 from torch import nn
-from torch.nn import functional as F
 
 from genzoo import checks
 from genzoo.data.batches import Batch
 from genzoo.models.base import DECODE, DENOISE, ENCODE, RECONSTRUCT, SAMPLE, GenerativeModel, ModelConfig, StepOutput
 from genzoo.models.registry import register
 from genzoo.nets.conv import CLASSIC_CODE_SIZE, ClassicConvDecoder, ClassicConvEncoder, ConvDecoder, ConvEncoder
+from genzoo.nets.distributions import pixel_reconstruction_loss
 from genzoo.nets.mlp import DEFAULT_LEAKY_SLOPE, Activation, TiedDecoder, mlp
 from genzoo.nets.sequence import RowLSTMDecoder, RowLSTMEncoder
 
@@ -116,13 +116,7 @@ class Autoencoder(GenerativeModel):
         return torch.sigmoid(self.logits(z))
 
     def reconstruction_loss(self, logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        """Per-pixel loss summed per image, averaged over the batch (fp32 whatever the autocast)."""
-        logits = logits.float()
-        if self.config.loss == "bce":
-            per_pixel = F.binary_cross_entropy_with_logits(logits, x, reduction="none")
-        else:
-            per_pixel = (torch.sigmoid(logits) - x).pow(2)
-        return per_pixel.flatten(1).sum(1).mean()
+        return pixel_reconstruction_loss(logits, x, self.config.loss)  # (nets/distributions.py)
 
     def corrupt(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         """The input the encoder sees in training: x itself here; a denoising autoencoder adds noise."""

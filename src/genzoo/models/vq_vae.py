@@ -40,7 +40,6 @@ from dataclasses import dataclass
 from typing import ClassVar, Literal
 
 import torch
-from torch.nn import functional as F
 
 from genzoo import checks
 from genzoo.data.batches import Batch, eval_batches
@@ -58,6 +57,7 @@ from genzoo.models.base import (
 )
 from genzoo.models.registry import register
 from genzoo.nets.conv import GridDecoder, GridEncoder, bottom_side
+from genzoo.nets.distributions import pixel_reconstruction_loss
 from genzoo.nets.mlp import DEFAULT_LEAKY_SLOPE, Activation
 from genzoo.nets.pixelcnn import GatedPixelCNN
 from genzoo.nets.quantize import EMACodebook, straight_through, usage_figures
@@ -160,13 +160,7 @@ class VQVAE(GenerativeModel):
         return indices.view(-1, self.side, self.side), z_q, rows
 
     def reconstruction_loss(self, logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        """Per-pixel loss summed per image, averaged over the batch, in fp32."""
-        logits = logits.float()
-        if self.config.loss == "bce":
-            per_pixel = F.binary_cross_entropy_with_logits(logits, x, reduction="none")
-        else:
-            per_pixel = (torch.sigmoid(logits) - x).pow(2)
-        return per_pixel.flatten(1).sum(1).mean()
+        return pixel_reconstruction_loss(logits, x, self.config.loss)  # (nets/distributions.py)
 
     def training_step(self, batch: Batch, step: int, phase: str = "loss") -> StepOutput:
         if phase == "prior":

@@ -165,3 +165,15 @@ class GaussianLikelihood(nn.Module):
 
 def make_likelihood(name: str, sigma: float, learn_sigma: bool = False) -> BernoulliLikelihood | GaussianLikelihood:
     return BernoulliLikelihood() if name == "bernoulli" else GaussianLikelihood(sigma, learn=learn_sigma)
+
+
+def pixel_reconstruction_loss(logits: torch.Tensor, x: torch.Tensor, loss: str) -> torch.Tensor:
+    """A deterministic autoencoder's reconstruction loss: per-pixel BCE on logits ("bce") or squared error of
+    sigmoid(logits) ("mse") against x in [0, 1], summed per image, averaged over the batch, in fp32 whatever the
+    autocast. logits, x: (B, C, H, W)."""
+    logits = logits.float()
+    if loss == "bce":
+        per_pixel = F.binary_cross_entropy_with_logits(logits, x, reduction="none")
+    else:
+        per_pixel = (torch.sigmoid(logits) - x).pow(2)
+    return per_pixel.flatten(1).sum(1).mean()
