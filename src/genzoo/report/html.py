@@ -12,6 +12,9 @@ import html
 from collections.abc import Callable, Iterable, Sequence
 from itertools import groupby
 from pathlib import Path
+from urllib.parse import quote
+
+from PIL import Image, UnidentifiedImageError
 
 from genzoo.errors import GenzooError
 from genzoo.evaluate.leaderboard import SAMPLED_BY, leaderboard
@@ -29,15 +32,36 @@ MIME = {
 
 STYLE = """
 body { font: 14px/1.45 system-ui, sans-serif; margin: 1.5em auto; max-width: 1100px; padding: 0 1em; color: #222; }
-h1 { font-size: 1.5em; } h2 { font-size: 1.2em; margin-top: 1.6em; border-bottom: 1px solid #ddd; }
+h1 { font-size: 1.5em; margin-bottom: .3em; } h2 { font-size: 1.2em; margin-top: 1.6em; border-bottom: 1px solid #ddd; }
+h3 { font-size: 1.05em; margin: 1.4em 0 .4em; }
+nav { margin-bottom: .6em; } nav a { margin-right: .2em; }
 table { border-collapse: collapse; margin: .6em 0; } td, th { padding: .2em .6em; border-bottom: 1px solid #eee; }
 th { text-align: left; background: #f6f6f6; } td.num { text-align: right; font-variant-numeric: tabular-nums; }
+table.facts td:first-child { color: #555; }
 tr.floor td { color: #666; font-style: italic; }
-img.grid { image-rendering: pixelated; border: 1px solid #ddd; max-width: 100%; }
-figure { display: inline-block; margin: 0 1.5em 1em 0; vertical-align: top; } figcaption { color: #666; }
+img.grid { image-rendering: pixelated; border: 1px solid #ddd; max-width: 100%; height: auto; }
+img.plot { max-width: 100%; height: auto; }
+figure { display: inline-block; margin: 0 1.5em 1em 0; vertical-align: top; }
+figcaption { color: #666; max-width: 32em; }
 pre { background: #f6f6f6; padding: .6em; overflow-x: auto; font-size: 12px; }
-.problem { color: #a00; } .muted { color: #777; } a { color: #0a5; }
+.problem { color: #a00; } .muted { color: #777; } a { color: #0a5; } .note { color: #666; font-size: .92em; }
 """
+# The pages' icon, inline (a report opened from disk has no server to ask for /favicon.ico): a 2x2 grid of
+# grey squares, like the sample grids the pages show.
+ICON_SVG = (
+    '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 16 16">'
+    '<rect width="16" height="16" rx="3" fill="#0a5"/>'
+    '<rect x="3" y="3" width="4.5" height="4.5" fill="#fff"/>'
+    '<rect x="8.5" y="3" width="4.5" height="4.5" fill="#cec"/>'
+    '<rect x="3" y="8.5" width="4.5" height="4.5" fill="#cec"/>'
+    '<rect x="8.5" y="8.5" width="4.5" height="4.5" fill="#fff"/>'
+    "</svg>"
+)
+ICON_LINK = f'<link rel="icon" type="image/svg+xml" href="data:image/svg+xml,{quote(ICON_SVG)}">'
+# A report is a file that may be mailed: it runs no script and loads nothing from anywhere (its pictures are
+# data: URIs), and says so to the browser. (frame-ancestors cannot be set from a <meta>; the server sends it.)
+REPORT_CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'"
+GRID_ZOOM = 2  # sample and reconstruction grids (28 px per digit) are shown twice their size, as the GIF is
 
 
 class Markup(str):
@@ -60,13 +84,16 @@ def embedded(path: Path) -> str:
 def page(title: str, body: str, head: str = "") -> str:
     return (
         f'<!doctype html>\n<html lang="en"><head><meta charset="utf-8"><title>{escape(title)}</title>'
-        f'<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<style>{STYLE}</style>{head}</head>\n<body>\n{body}\n</body></html>\n"
+        f'<meta name="viewport" content="width=device-width, initial-scale=1">{head}{ICON_LINK}'
+        f"<style>{STYLE}</style></head>\n<body>\n{body}\n</body></html>\n"
     )
 
 
-def table(header: Sequence[str], rows: Iterable[Sequence[object]], classes: Sequence[str] = ()) -> str:
-    """A table of escaped cells; cells that read as numbers are right-aligned. `classes`: one per row (or none)."""
+def table(
+    header: Sequence[str] | None, rows: Iterable[Sequence[object]], classes: Sequence[str] = (), css: str = ""
+) -> str:
+    """A table of escaped cells; cells that read as numbers are right-aligned. `classes`: one per row (or none).
+    `header` None: a table of facts, one per row, with no header row."""
 
     def cell(value: object) -> str:
         if isinstance(value, Markup):
@@ -77,20 +104,33 @@ def table(header: Sequence[str], rows: Iterable[Sequence[object]], classes: Sequ
 
     rows = list(rows)
     classes = list(classes) + [""] * (len(rows) - len(classes))
-    head = "".join(f"<th>{escape(h)}</th>" for h in header)
+    head = "" if header is None else "<thead><tr>" + "".join(f"<th>{escape(h)}</th>" for h in header) + "</tr></thead>"
     body = "".join(f'<tr class="{escape(c)}">' + "".join(map(cell, row)) + "</tr>" for row, c in zip(rows, classes))
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    attributes = f' class="{escape(css)}"' if css else ""
+    return f"<table{attributes}>{head}<tbody>{body}</tbody></table>"
 
 
 def anchor(href: str, text: str) -> Markup:
     return Markup(f'<a href="{escape(href)}">{escape(text)}</a>')
 
 
-def figure(src: str, caption: str, css: str = "grid") -> str:
+def figure(src: str, caption: str, css: str = "grid", size: tuple[int, int] | None = None) -> str:
+    """An image with its caption; `size` (width, height): the size it is shown at (the layout then does not jump
+    as pictures load)."""
+    shown = "" if size is None else f' width="{size[0]}" height="{size[1]}"'
     return (
-        f'<figure><img class="{css}" src="{escape(src)}" alt="{escape(caption)}"><figcaption>'
+        f'<figure><img class="{css}" src="{escape(src)}" alt="{escape(caption)}"{shown}><figcaption>'
         f"{escape(caption)}</figcaption></figure>"
     )
+
+
+def picture_size(path: Path, zoom: int = 1) -> tuple[int, int] | None:
+    """The size of a picture file times `zoom` (PIL reads only its header), or None if it cannot be read."""
+    try:
+        with Image.open(path) as image:
+            return image.width * zoom, image.height * zoom
+    except (OSError, UnidentifiedImageError):
+        return None
 
 
 # -- the pieces of a run's page -------------------------------------------------------------------------------
@@ -107,7 +147,7 @@ def facts(run: RunInfo) -> str:
         ("seed", run.config.get("seed", "-")),
         ("can", ", ".join(sorted(run.capabilities)) or "-"),
     ]
-    return table(["", ""], rows)
+    return table(None, rows, css="facts")
 
 
 def _samples(run: RunInfo) -> int:
@@ -149,20 +189,30 @@ def posterior_html(run: RunInfo, src: Source) -> str:
 
 
 def pictures_html(run: RunInfo, src: Source, gif: bool = True) -> str:
+    """The newest sample and reconstruction grids (shown at GRID_ZOOM, the GIF's own scale) and the GIF."""
     shown = []
+    captions = {
+        "samples": "samples from fixed noise, {epoch}",
+        "reconstructions": "reconstructions, {epoch}: rows 1, 3, 5, ... are test images, the row below each "
+        "is their reconstruction",
+    }
     for folder in ("samples", "reconstructions"):
         frames = run.pictures(folder)
         if frames:
-            shown.append(figure(src(frames[-1]), f"{folder}, {frames[-1].stem.replace('-', ' ')}"))
+            number = frames[-1].stem.removeprefix("epoch-")  # epoch-002.png -> "epoch 2"
+            caption = captions[folder].format(epoch=f"epoch {int(number) if number.isdigit() else number}")
+            shown.append(figure(src(frames[-1]), caption, size=picture_size(frames[-1], GRID_ZOOM)))
     if gif and run.progress_gif:
-        shown.append(figure(src(run.progress_gif), "samples over training"))
+        what = run.progress_gif.parent.name  # samples, or reconstructions for a model that cannot sample
+        shown.append(figure(src(run.progress_gif), f"{what} over training", size=picture_size(run.progress_gif)))
     return "".join(shown) or '<p class="muted">no pictures yet</p>'
 
 
-def run_html(run: RunInfo, src: Source, curves: str | None, links: str = "", gif: bool = True) -> str:
+def run_html(run: RunInfo, src: Source, curves: str | None, links: str = "", gif: bool = True, level: int = 2) -> str:
     """A run's section: facts, evaluation, pictures, training curves and its config. `curves`: the address of
-    its curves image (None: it logged nothing yet)."""
-    parts = [f'<h2 id="{escape(run.name)}">{escape(run.name)}</h2>', links]
+    its curves image (None: it logged nothing yet). `level`: its heading's (1 on a page of its own, 2 in a
+    report of several); the section's own headings are h3 either way."""
+    parts = [f'<h{level} id="{escape(run.name)}">{escape(run.name)}</h{level}>', links]
     if run.problem:
         parts.append(f'<p class="problem">{escape(run.problem)}</p>')
     parts.append(facts(run))
@@ -181,7 +231,7 @@ def report(runs: Sequence[RunInfo], gif: bool = True) -> str:
     """One self-contained page: the leaderboard of the evaluated runs, then every run's section, pictures and
     curves embedded."""
     title = runs[0].name if len(runs) == 1 else f"{len(runs)} genzoo runs"
-    parts = [f"<h1>{escape(title)}</h1>"]
+    parts = [f"<h1>genzoo report: {escape(title)}</h1>"]
     if len(runs) > 1:
         board = leaderboard_html(runs)
         parts += [
@@ -192,4 +242,5 @@ def report(runs: Sequence[RunInfo], gif: bool = True) -> str:
     for run in runs:
         curves = curves_png(run)
         parts.append(run_html(run, embedded, data_uri(curves, "image/png") if curves else None, gif=gif))
-    return page(title, "\n".join(parts))
+    head = f'<meta http-equiv="Content-Security-Policy" content="{REPORT_CSP}">'
+    return page(title, "\n".join(parts), head)

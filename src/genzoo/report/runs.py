@@ -69,8 +69,12 @@ class RunInfo:
 
     @property
     def progress_gif(self) -> Path | None:
-        gif = self.path / "samples" / "progress.gif"
-        return gif if self.inside(gif) else None
+        """The GIF of the grids over training: of samples, or of reconstructions for a model that cannot sample."""
+        for folder in ("samples", "reconstructions"):
+            gif = self.path / folder / "progress.gif"
+            if self.inside(gif):
+                return gif
+        return None
 
     @property
     def evaluation_plots(self) -> list[Path]:
@@ -152,7 +156,13 @@ def _draw_curves(run: RunInfo, terms: list[str]) -> bytes:
     columns = min(3, len(terms))
     rows = math.ceil(len(terms) / columns)
     fig, axes = plt.subplots(rows, columns, figsize=(4 * columns, 2.6 * rows), dpi=90, squeeze=False)
+    # Every panel spans the epochs the run logged, so that a term logged once (a test-only figure after the
+    # first epoch) is a dot at its epoch on the same axis as the others, not a lone dot on an axis of its own.
+    xs_all = [r.get("epoch", r["step"]) for r in run.metrics]
+    x_low, x_high = (min(xs_all), max(xs_all)) if xs_all else (0.0, 1.0)
+    pad = 0.05 * (x_high - x_low) if x_high > x_low else 0.5
     for ax, term in zip(axes.flat, terms):
+        values, last = [], None
         for split, style in (
             ("train", dict(lw=1, color="tab:blue")),
             ("test", dict(marker="o", ms=3, lw=1, color="tab:orange")),
@@ -166,7 +176,16 @@ def _draw_curves(run: RunInfo, terms: list[str]) -> bytes:
                 points = points[:: math.ceil(len(points) / MAX_POINTS)]
             if points:
                 xs, ys = zip(*points)
+                if len(points) == 1:  # a line needs two points: mark the one
+                    style = {**style, "marker": "o", "ms": 4}
                 ax.plot(xs, ys, label=split, **style)
+                values, last = values + list(ys), points[-1]
+        ax.set_xlim(x_low - pad, x_high + pad)
+        if last is not None and max(values) == min(values):  # one value: centre it in a readable range, print it
+            half = max(abs(last[1]) * 0.1, 0.05)
+            ax.set_ylim(last[1] - half, last[1] + half)
+            ax.annotate(f"{last[1]:.4g}", last, textcoords="offset points", xytext=(-4, 6), ha="right", fontsize=8)
+        ax.ticklabel_format(axis="y", useOffset=False)  # tick labels are the values, not offsets from one
         ax.set_title(term, fontsize=10)
         ax.set_xlabel("epoch", fontsize=8)
         ax.tick_params(labelsize=7)

@@ -8,12 +8,19 @@ run is served only when its resolved path stays inside that run and its kind is 
     /                              every run, with the leaderboards of the evaluated ones
     /run?name=R                    one run's page (facts, evaluation, pictures, curves, config)
     /explore?name=R                sliders over R's latent code, decoded as you move them; a 2-D manifold
+    /explore.js                    the explorer's script (a file of its own: the pages run no inline script)
+    /favicon.ico                   the pages' icon (an SVG)
     /file?run=R&path=P             a picture or record file of R (png, gif, json, jsonl, yaml)
     /curves.png?run=R              R's training curves
     /api/latent?run=R              JSON: latent size, slider ranges, centre, classes
     /api/decode?run=R&z=..&label=  PNG: the decoding of one code (z: comma-separated numbers)
     /api/code?run=R&index=I        JSON: the code of test image I, or &seed=S: a random code
-    /api/manifold?run=R&dims=a,b&n=N&label=   PNG: the decodings over a grid of two latent dimensions
+    /api/manifold?run=R&dims=a,b&n=N&label=   PNG: the decodings over a grid of two latent dimensions; its
+                                   X-Manifold-Axes header (JSON) names the two and their first and last values
+
+Every answer forbids other sites to frame it (Content-Security-Policy frame-ancestors 'none', X-Frame-Options)
+and limits what a page may load to this server (scripts from /explore.js only; pictures from here, data: and
+blob: URIs).
 """
 
 from __future__ import annotations
@@ -50,6 +57,7 @@ EXPLORE_TEST_IMAGES = 2000  # test images encoded to set slider ranges and to pi
 EXPLORE_COMPONENTS = 10  # Gaussians in the mixture a prior-less model's random codes are drawn from
 MAX_Z = 1e3  # |z| beyond this is refused: a guard against absurd input (codes without a prior can be large)
 MAX_MANIFOLD = 30
+MANIFOLD_SIDE = 12  # the side of the grid the explorer draws when it opens (12 x 12 decodings)
 SCALE = 8  # decoded images are enlarged (nearest neighbour) so a 28 px digit is visible
 
 
@@ -65,7 +73,25 @@ class Misdirected(GenzooError):
     """A request addressed to another host name: answered 421."""
 
 
+class ProblemPage(GenzooError):
+    """A page about a run that has a problem (409), as HTML for a person: `page`."""
+
+    def __init__(self, message: str, page: str):
+        super().__init__(message)
+        self.page = page
+
+
 LOCAL_NAMES = {"127.0.0.1", "localhost", "::1"}
+# Sent with every answer: the pages load scripts, styles and pictures from this server only (pictures also as
+# data: and blob: URIs, which the explorer makes of the decodings), and no other site may put them in a frame.
+SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data: blob:; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+}
 
 
 def png(images: torch.Tensor, nrow: int, scale: int = 1) -> bytes:
@@ -107,13 +133,25 @@ class LatentSpace:
             "classes": list(self.dataset.spec.classes) if CONDITIONAL in self.model.capabilities else None,
             "can_encode": self.codes is not None,
             "test_images": len(self.dataset.test),
+            "class_names": list(self.dataset.spec.classes),  # to caption an encoded test image
             "prior": getattr(self.model, "latent_prior", None),
+            "manifold": self.manifold_missing_reason(),  # None: the page draws one
+            "manifold_side": [2, MAX_MANIFOLD, MANIFOLD_SIDE],  # least, most, default
         }
         # Without a fixed prior, "random code" draws from a Gaussian mixture of the test codes (what `sample
         # --sampler gmm` does with training codes), so a plain autoencoder shows new images, not test images.
         self.mixture = None
         if self.spec["prior"] is None and self.codes is not None and CONDITIONAL not in self.model.capabilities:
             self.mixture = fit_gaussian_mixture(self.codes, min(EXPLORE_COMPONENTS, len(self.codes)), seed=0).to("cpu")
+
+    def manifold_missing_reason(self) -> str | None:
+        """Why this model has no 2-D manifold to draw (None: it has one), in the words the page shows."""
+        why = getattr(self.model, "axes_missing_reason", None)
+        if why:
+            return f"model {self.model.name!r} has no manifold to draw: {why}"
+        if self.model.latent_dim < 2:
+            return f"model {self.model.name!r} has one latent dimension: a 2-D manifold needs two"
+        return None
 
     def label(self, value: str | None) -> int | None:
         """A conditional model's class from the query (default 0); None for any other model, which must not be
@@ -169,7 +207,9 @@ class LatentSpace:
             "image": html.data_uri(png(image, 1, SCALE), "image/png"),
         }
 
-    def manifold(self, dims: tuple[int, int] | None, n: int, label: int | None) -> bytes:
+    def manifold(self, dims: tuple[int, int] | None, n: int, label: int | None) -> tuple[bytes, dict[str, Any]]:
+        """The PNG of an n x n manifold and its axes: {"dims": [x, y], "x": [first, last], "y": [top, bottom]}
+        (columns run over x left to right, rows over y top to bottom, as latent.manifold lays them out)."""
         if not 2 <= n <= MAX_MANIFOLD:
             raise BadRequest(f"n {n} is out of range: 2..{MAX_MANIFOLD}")
         codes = self.codes
@@ -177,10 +217,12 @@ class LatentSpace:
             codes = codes[self.dataset.test.labels[: len(codes)] == label]
         with self.lock, torch.no_grad():
             try:
-                images, _ = latent.manifold(self.model, n, dims, codes, label=label)
+                images, (x, y) = latent.manifold(self.model, n, dims, codes, label=label)
             except GenzooError as exc:
                 raise BadRequest(str(exc)) from exc
-        return png(images, n, 2)
+            xs, ys = (latent.axis_values(self.model, n, codes, k) for k in (x, y))  # the values latent.manifold used
+        axes = {"dims": [x, y], "x": [float(xs[0]), float(xs[-1])], "y": [float(ys[-1]), float(ys[0])]}
+        return png(images, n, 2), axes
 
 
 def link(page: str, /, **params: str) -> str:
@@ -277,6 +319,9 @@ class RunBrowser:
         rows = []
         for run in runs:
             fd = run.evaluation.get("quality", {}).get("fd_lenet")
+            unscored = html.Markup(
+                f'<span class="muted" title="genzoo evaluate {html.escape(run.path)} fills it in">-</span>'
+            )
             explore = (
                 ""
                 if DECODE not in run.capabilities or run.problem
@@ -291,14 +336,16 @@ class RunBrowser:
                     run.dataset,
                     run.step,
                     "-" if run.epochs is None else f"{run.epochs:.4g}",
-                    "-" if fd is None else f"{fd:.2f}",
+                    unscored if fd is None else f"{fd:.2f}",
                     explore,
                     run.problem or "",
                 ]
             )
-        header = ["run", "model", "data set", "step", "epochs", "FD-lenet", "", ""]
+        header = ["run", "model", "data set", "step", "epochs", "FD-lenet", "latent space", "problem"]
         listing = (
             html.table(header, rows)
+            + '<p class="note">FD-lenet: the Fréchet distance of 10,000 samples to the test images in the features of '
+            "the shipped LeNet (lower is better); <code>genzoo evaluate RUN</code> fills it in, - until then.</p>"
             if rows
             else '<p class="muted">no runs here yet: <code>genzoo train vae --out runs/my-vae</code></p>'
         )
@@ -315,17 +362,31 @@ class RunBrowser:
         if DECODE in run.capabilities and run.step and not run.problem:
             links.append(html.anchor(link("/explore", name=run.name), "explore the latent space"))
         curves = link("/curves.png", run=run.name) if run.metrics else None
-        return html.page(run.name, html.run_html(run, src, curves, "<p>" + " &middot; ".join(links) + "</p>"))
+        nav = "<nav>" + " &middot; ".join(links) + "</nav>"
+        return html.page(run.name, nav + html.run_html(run, src, curves, level=1))
 
     def explore_page(self, name: str | None) -> str:
+        """The explorer of a run; for a run that cannot be explored yet (no checkpoint), a page that says only
+        that. A run with a problem is refused (GenzooError: 409), with the same kind of page."""
         run = self.run(name)
-        if run.problem:
-            raise GenzooError(f"{name}: {run.problem}")
-        if DECODE not in run.capabilities:
+        if DECODE not in run.capabilities and not run.problem:
             raise BadRequest(f"model {run.model!r} cannot decode: there is no latent space to explore")
+        nav = html.anchor("/", "all runs") + " &middot; " + html.anchor(link("/run", name=run.name), "this run's page")
+        if run.problem or run.step == 0:
+            why = run.problem or "no checkpoint yet; the explorer opens once the run has saved one (reload then)"
+            body = (
+                f"<nav>{nav}</nav><h1>latent space of {html.escape(run.name)}</h1>"
+                f'<p class="problem">{html.escape(why)}</p>'
+            )
+            if run.problem:
+                raise ProblemPage(f"{name}: {run.problem}", html.page(f"explore {run.name}", body))
+            return html.page(f"explore {run.name}", body)
         template = resources.files("genzoo.report").joinpath("explore.html").read_text(encoding="utf-8")
-        as_script = json.dumps(run.name).replace("<", "\\u003c")  # a name cannot close the <script>
-        return template.replace("{{RUN_JSON}}", as_script).replace("{{RUN}}", html.escape(run.name))
+        return (
+            template.replace("{{ICON}}", html.ICON_LINK)
+            .replace("{{NAV}}", nav)
+            .replace("{{RUN}}", html.escape(run.name))  # in text and in the data-run attribute; the script reads it
+        )
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -339,9 +400,13 @@ class Handler(BaseHTTPRequestHandler):
     def do_GET(self, body: bool = True) -> None:
         url = urlsplit(self.path)
         query = {k: v[-1] for k, v in parse_qs(url.query, keep_blank_values=True).items()}
+        headers: dict[str, str] = {}
         try:
             self.check_host()
-            status, kind, payload = HTTPStatus.OK, *self.route(url.path, query)
+            status, (kind, payload, *extra) = HTTPStatus.OK, self.route(url.path, query)
+            headers = extra[0] if extra else {}
+        except ProblemPage as exc:
+            status, kind, payload = HTTPStatus.CONFLICT, "text/html; charset=utf-8", exc.page.encode()
         except BadRequest as exc:
             status, kind, payload = HTTPStatus.BAD_REQUEST, "text/plain; charset=utf-8", str(exc).encode()
         except NotFound as exc:
@@ -357,8 +422,8 @@ class Handler(BaseHTTPRequestHandler):
         self.send_response(status)
         self.send_header("Content-Type", kind)
         self.send_header("Content-Length", str(len(payload)))
-        self.send_header("X-Content-Type-Options", "nosniff")
-        self.send_header("Cache-Control", "no-store")
+        for key, value in {**SECURITY_HEADERS, **headers}.items():
+            self.send_header(key, value)
         self.end_headers()
         if body:
             self.wfile.write(payload)
@@ -374,10 +439,16 @@ class Handler(BaseHTTPRequestHandler):
                 f"Host {host!r} is not this machine; open http://127.0.0.1:{self.server.server_address[1]}/"
             )
 
-    def route(self, path: str, q: dict[str, str]) -> tuple[str, bytes]:
+    def route(self, path: str, q: dict[str, str]) -> tuple[str, bytes] | tuple[str, bytes, dict[str, str]]:
+        """(content type, body) or (content type, body, extra headers) of the answer to `path`."""
         b, page = self.browser, "text/html; charset=utf-8"
         if path == "/":
             return page, b.index_page().encode()
+        if path == "/favicon.ico":
+            return "image/svg+xml", html.ICON_SVG.encode()
+        if path == "/explore.js":
+            script = resources.files("genzoo.report").joinpath("explore.js").read_bytes()
+            return "text/javascript; charset=utf-8", script
         if path == "/run":
             return page, b.run_page(q.get("name")).encode()
         if path == "/explore":
@@ -409,7 +480,8 @@ class Handler(BaseHTTPRequestHandler):
                     raise BadRequest(f"dims={q['dims']!r}: expected two latent dimensions, e.g. dims=0,1")
                 dims = (parse_int(parts[0], "dims"), parse_int(parts[1], "dims"))
             n = parse_int(q.get("n", "15"), "n")
-            return "image/png", space.manifold(dims, n, space.label(q.get("label")))
+            picture, axes = space.manifold(dims, n, space.label(q.get("label")))
+            return "image/png", picture, {"X-Manifold-Axes": json.dumps(axes)}
         raise NotFound(f"no page {path!r}; start at /")
 
     def log_message(self, format: str, *args: Any) -> None:  # one short line per request, on stderr
