@@ -46,6 +46,7 @@ TINY_OVERRIDES: dict[str, dict] = {
     "cgan": {"width_g": 4, "width_d": 4, "noise_dim": 8},
     "dcgan": {"width_g": 4, "width_d": 4, "noise_dim": 8},
     "wgan-gp": {"width_g": 4, "width_d": 4, "noise_dim": 8, "n_critic": 2},
+    "sngan": {"width_g": 4, "width_d": 4, "noise_dim": 8},
     "aae": {"hidden": (32,), "latent_dim": 4, "hidden_d": (16,)},
 }
 EXTRA_CASES: list[tuple[str, dict]] = [
@@ -63,6 +64,9 @@ EXTRA_CASES: list[tuple[str, dict]] = [
     ("dcgan", {"image_size": 32, "channels_last": False}),
     ("cgan", {"preset": "wide", "width_g": None, "width_d": None, "hidden_g": (32,), "hidden_d": (32,)}),
     ("wgan-gp", {"preset": "wide", "width_g": None, "width_d": None, "hidden_g": (32,), "hidden_d": (32,)}),
+    ("gan", {"loss": "relativistic", "spectral_norm": True, "r1_weight": 1.0, "diffaugment": "color,translation"}),
+    ("dcgan", {"loss": "lsgan", "norm_d": "none", "r1_weight": 1.0, "r1_every": 2, "diffaugment": "cutout"}),
+    ("sngan", {"image_shape": (3, 32, 32), "diffaugment": "color,translation,cutout"}),
     ("beta-tcvae", {"hidden": (32,), "latent_dim": 4, "estimator": "mss"}),
     ("aae", {"prior": "mixture"}),
     ("aae", {"network": "conv", "channels": (4, 8)}),

@@ -21,7 +21,9 @@ step's fakes, the players' Adam checks) live here too and are reused by the adve
 
 from __future__ import annotations
 
+import contextlib
 import math
+import typing
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, fields
@@ -47,7 +49,18 @@ from genzoo.models.base import (
     StepOutput,
 )
 from genzoo.models.registry import register
-from genzoo.nets.gan_nets import LEAKY_SLOPE, DCDiscriminator, DCGenerator, MLPDiscriminator, MLPGenerator, conv_layout
+from genzoo.nets import augment
+from genzoo.nets.gan_losses import LOSSES, bce, discriminator_loss, generator_loss
+from genzoo.nets.gan_losses import binary_entropy as binary_entropy  # re-exported: aae.py and tests read it here
+from genzoo.nets.gan_nets import (
+    LEAKY_SLOPE,
+    DCDiscriminator,
+    DCGenerator,
+    MLPDiscriminator,
+    MLPGenerator,
+    conv_layout,
+    spectral_normalize,
+)
 
 DISCRIMINATOR, GENERATOR = "discriminator", "generator"
 
@@ -57,17 +70,6 @@ DISCRIMINATOR, GENERATOR = "discriminator", "generator"
 
 class TrainingHealthWarning(UserWarning):
     """Adversarial training has gone wrong in one of the usual ways (the discriminator won, samples collapsed)."""
-
-
-def bce(logits: torch.Tensor, target: float) -> torch.Tensor:
-    """Mean binary cross-entropy of logits (B,) against a constant target, in fp32 whatever the autocast."""
-    logits = logits.float()
-    return F.binary_cross_entropy_with_logits(logits, torch.full_like(logits, target))
-
-
-def binary_entropy(p: float) -> float:
-    """H(p) in nats: the smallest BCE a discriminator can reach on targets p (0 for hard labels)."""
-    return 0.0 if p in (0.0, 1.0) else -(p * math.log(p) + (1 - p) * math.log(1 - p))
 
 
 def mean_pairwise_distance(images: torch.Tensor) -> torch.Tensor:
@@ -99,9 +101,11 @@ class AdversarialHealth(nn.Module):
         collapse_ratio: float = 0.5,
         diversity_samples: int = 256,
         settle_reports: int = 3,
+        advice: str = "try a lower model.lr_d, label smoothing (model.label_smoothing=0.1) or a smaller discriminator",
     ):
         super().__init__()
         self.model_name, self.threshold, self.patience = model_name, loss_floor + margin, patience
+        self.advice = advice  # what the discriminator-win warning suggests (it depends on the loss)
         self.collapse_ratio, self.diversity_samples, self.settle_reports = (
             collapse_ratio,
             diversity_samples,
@@ -149,8 +153,7 @@ class AdversarialHealth(nn.Module):
                 warnings.warn(
                     f"{self.model_name}: the discriminator is winning outright: its loss stayed below "
                     f"{self.threshold:.3g} for {longest} consecutive steps{self._when()}, so the "
-                    "generator learns little; try a lower model.lr_d, label smoothing (model.label_smoothing=0.1) "
-                    "or a smaller discriminator",
+                    f"generator learns little; {self.advice}",
                     TrainingHealthWarning,
                     stacklevel=2,
                 )
@@ -262,7 +265,7 @@ Output = Literal["sigmoid", "tanh"]
 Norm = Literal["batch", "layer", "none"]
 # The adversarial players' activations (nets/mlp.py's table); a bare leaky_relu means slope 0.2 here.
 GANActivation = Literal["relu", "leaky_relu", "leaky_relu_0.2", "leaky_relu_0.01", "tanh", "elu", "silu"]
-Loss = Literal["bce", "wgan-gp"]
+Loss = Literal["bce", "wgan-gp", "hinge", "lsgan", "relativistic"]  # nets/gan_losses.py
 
 PRESETS: dict[str, dict[str, Any]] = {
     # (a) The TensorFlow tutorial GAN (A. Kristiadi, "Generative Adversarial Nets in TensorFlow", 2016): noise
@@ -319,7 +322,15 @@ PRESETS["classic-64"] = {**PRESETS["dcgan"], "image_size": 64}
 LOSS_DEFAULTS: dict[str, dict[str, Any]] = {
     "bce": dict(n_critic=1),
     "wgan-gp": dict(n_critic=5, norm_d="layer", lr_g=1e-4, lr_d=1e-4, betas_g=(0.0, 0.9), betas_d=(0.0, 0.9)),
+    "hinge": dict(n_critic=1),
+    "lsgan": dict(n_critic=1),
+    "relativistic": dict(n_critic=1),
 }
+assert set(LOSS_DEFAULTS) == set(LOSSES) == set(typing.get_args(Loss))
+# What spectral normalisation or an R1 penalty changes last: no batch norm in the discriminator. SN-GAN's
+# discriminators have none (Miyato et al. 2018, appendix B.4: spectral normalisation takes its place), and R1 is a
+# per-image gradient penalty (Mescheder et al. 2018), which batch statistics would mix across images.
+REGULARIZED_D_DEFAULTS: dict[str, Any] = dict(norm_d="none")
 # Anything neither the loss nor the preset sets (e.g. width_g for preset=wide with network=conv).
 FALLBACK: dict[str, Any] = {**PRESETS["wide"], **PRESETS["dcgan"], "network": "mlp", "output": "tanh"}
 # The fields only one network reads; the other's stay None (null in config.yaml).
@@ -327,6 +338,11 @@ NETWORK_FIELDS: dict[str, frozenset[str]] = {
     "mlp": frozenset({"hidden_g", "hidden_d", "activation_g", "activation_d"}),
     "conv": frozenset({"width_g", "width_d", "norm_d", "image_size"}),
 }
+
+
+def _positive(value: Any) -> bool:
+    """A setting given as a number above 0 (resolve sees the raw settings, before the type checks)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0
 
 
 @dataclass(frozen=True)
@@ -354,6 +370,11 @@ class GANConfig(ModelConfig):
     betas_d: tuple[float, float] | None = None
     gp_weight: float = 10.0  # wgan-gp: lambda
     label_smoothing: float = 0.0  # bce: real targets are 1 - label_smoothing (one-sided)
+    spectral_norm: bool = False  # every discriminator weight divided by its largest singular value (Miyato et al.)
+    r1_weight: float = 0.0  # gamma of the R1 penalty gamma/2 E_x |grad_x D(x)|^2 on real images (Mescheder et al.)
+    r1_every: int = 1  # R1 on every N-th step only, scaled by N (lazy regularisation, Karras et al. 2020)
+    diffaugment: str = "none"  # DiffAugment policies (Zhao et al. 2020): none, or a comma list of color,
+    # translation, cutout (nets/augment.py)
     channels_last: bool = True  # conv: NHWC tensors and weights (faster oneDNN / cuDNN kernels)
     activation_slopes: ClassVar[dict] = {"activation_g": LEAKY_SLOPE, "activation_d": LEAKY_SLOPE}
 
@@ -364,7 +385,10 @@ class GANConfig(ModelConfig):
         settings = super().resolve(settings)
         preset, loss = cls.setting(settings, "preset"), cls.setting(settings, "loss")
         checks.one_of("model.preset", preset, PRESETS)  # a config built in Python bypasses the Literal check
+        checks.one_of("model.loss", loss, LOSS_DEFAULTS)
         resolved = {**FALLBACK, **PRESETS[preset], **LOSS_DEFAULTS[loss]}
+        if cls.setting(settings, "spectral_norm") is True or _positive(cls.setting(settings, "r1_weight")):
+            resolved.update(REGULARIZED_D_DEFAULTS)
         network = cls.setting(settings, "network") or resolved["network"]
         (other,) = set(NETWORK_FIELDS) - {network}
         for name in sorted(NETWORK_FIELDS[other]):
@@ -389,10 +413,31 @@ class GANConfig(ModelConfig):
         check_players_adam(self, ("g", "d"))
         check_label_smoothing(self)
         checks.at_least("model.gp_weight", self.gp_weight, 0)
-        if self.loss == "wgan-gp" and self.label_smoothing:
+        if self.loss != "bce" and self.label_smoothing:
             raise checks.conflict(
-                "model.label_smoothing", self.label_smoothing, "loss=bce; a Wasserstein critic has no labels to smooth"
+                "model.label_smoothing",
+                self.label_smoothing,
+                f"loss=bce; loss={self.loss} has no labels to smooth"
+                + (" (a Wasserstein critic scores, it does not classify)" if self.loss == "wgan-gp" else ""),
             )
+        checks.at_least("model.r1_weight", self.r1_weight, 0)
+        checks.at_least("model.r1_every", self.r1_every, 1)
+        if self.r1_every > 1 and not self.r1_weight:
+            raise checks.conflict("model.r1_every", self.r1_every, "model.r1_weight > 0 (it spaces the R1 penalty)")
+        if self.r1_weight and self.loss == "wgan-gp":
+            raise checks.conflict(
+                "model.r1_weight",
+                self.r1_weight,
+                "a loss other than wgan-gp, whose critic has its own penalty (gp_weight)",
+            )
+        if self.r1_weight and self.network == "conv" and self.norm_d == "batch":
+            raise checks.conflict(
+                "model.r1_weight",
+                self.r1_weight,
+                "a discriminator without batch norm: R1 penalises each real image's gradient and batch norm mixes "
+                "images; use model.norm_d=none or layer",
+            )
+        augment.parse_policy("model.diffaugment", self.diffaugment)
         if self.loss == "wgan-gp" and self.network == "conv" and self.norm_d == "batch":
             raise checks.conflict(
                 "model.norm_d",
@@ -440,12 +485,25 @@ class GAN(ReusesFakes, GenerativeModel):
         else:
             self.generator = MLPGenerator(c.noise_dim, c.hidden_g, shape, c.activation_g, classes)
             self.discriminator = MLPDiscriminator(math.prod(shape), c.hidden_d, c.activation_d, classes)
+        if c.spectral_norm:
+            spectral_normalize(self.discriminator)
         self.memory_format = torch.channels_last if c.network == "conv" and c.channels_last else torch.contiguous_format
         self.to(memory_format=self.memory_format)
         self.latent_prior = c.noise  # "gaussian" or "uniform": the explorers' axes follow it
         self.joint_pass = not any(isinstance(m, nn.BatchNorm2d) for m in self.discriminator.modules())
-        floor = binary_entropy(1 - c.label_smoothing)  # the real term's minimum; the fake term's is 0
-        self.health = AdversarialHealth(self.name, floor)
+        self.loss = LOSSES[c.loss]
+        # The discriminator's loss floor (bce: H(1 - smoothing) from the real term; hinge, lsgan, relativistic: 0);
+        # a Wasserstein critic's loss has none, and its health watch looks at sample diversity only.
+        floor = self.loss.floor(c.label_smoothing)
+        advice = (
+            "try a lower model.lr_d, label smoothing (model.label_smoothing=0.1) or a smaller discriminator"
+            if c.loss == "bce"
+            else "try a lower model.lr_d, model.diffaugment=color,translation,cutout, model.r1_weight (e.g. 10) "
+            "or a smaller discriminator"
+        )
+        self.health = AdversarialHealth(self.name, 0.0 if floor is None else floor, advice=advice)
+        self.augment = augment.parse_policy("model.diffaugment", c.diffaugment)
+        self._step_augment: tuple[int, Batch, augment.AugmentParams] | None = None  # kept for the generator phase
         both = (DISCRIMINATOR, GENERATOR)
         self._phase_cycle = tuple((DISCRIMINATOR,) if (i + 1) % c.n_critic else both for i in range(c.n_critic))
 
@@ -500,29 +558,83 @@ class GAN(ReusesFakes, GenerativeModel):
         # Graph kept when this step has a generator phase: it backpropagates through the same fakes.
         keep = training and GENERATOR in self.phases(step)
         fake = self.draw_fakes(lambda: self.fake(z, labels), step, batch, labels, keep).detach()
+        params = self.augment_params(step, batch, len(x), x.device, keep)
+        # R1 on real images: every r1_every-th training step (scaled by r1_every), on every evaluation batch.
+        c = self.config
+        r1 = c.r1_weight > 0 and (not training or step % c.r1_every == 0)
+        with torch.enable_grad() if r1 else contextlib.nullcontext():
+            if r1:  # the gradient is taken at the real images, before any augmentation (as StyleGAN2-ADA does)
+                x = x.detach().requires_grad_(True)
+            real_logits, fake_logits = self.score(x, fake, labels, params)
+            penalty = self.r1_penalty(real_logits, x, create_graph=training) if r1 else None
+        if c.loss == "wgan-gp":
+            if training:
+                self.health.tick(step)
+            return self.critic_loss(x, fake, labels, real_logits, fake_logits, params)
+        loss = discriminator_loss(c.loss, real_logits, fake_logits, c.label_smoothing)
+        if training:
+            self.health.observe(loss, step)  # the adversarial part: a penalty would lift it off its floor
+        d_real, d_fake = self.loss.scores(real_logits.detach().float(), fake_logits.detach().float())
+        terms = {"d_real": d_real, "d_fake": d_fake}
+        if penalty is not None:
+            scale = c.r1_every if training else 1  # lazy: N x the penalty every N-th step has the same mean
+            loss = loss + (scale * c.r1_weight / 2) * penalty
+            terms["r1_penalty"] = penalty.detach()
+        return StepOutput(loss, terms)
+
+    def score(
+        self,
+        x: torch.Tensor,
+        fake: torch.Tensor,
+        labels: torch.Tensor | None,
+        params: augment.AugmentParams | None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The discriminator's logits (B,), (B,) for real images x and fakes, both through this step's DiffAugment
+        (one draw of parameters for both) when it is on."""
+        x, fake = self.augmented(x, params), self.augmented(fake, params)
         if self.joint_pass:  # one pass over real and fake images: the same function without batch norm, cheaper
             both = None if labels is None else torch.cat([labels, labels])
             real_logits, fake_logits = self.discriminator(torch.cat([x, fake]), both).split(len(x))
-        else:  # batch norm: real and fake batches normalised apart (DCGAN practice)
-            real_logits, fake_logits = self.discriminator(x, labels), self.discriminator(fake, labels)
-        if self.config.loss == "wgan-gp":
-            if training:
-                self.health.tick(step)
-            return self.critic_loss(x, fake, labels, real_logits, fake_logits)
-        return discriminator_bce(
-            real_logits,
-            fake_logits,
-            self.config.label_smoothing,
-            self.health if training else None,
-            step,
-            ("d_real", "d_fake"),
-        )
+            return real_logits, fake_logits
+        # batch norm: real and fake batches normalised apart (DCGAN practice)
+        return self.discriminator(x, labels), self.discriminator(fake, labels)
 
-    def critic_loss(self, x, fake, labels, real_logits, fake_logits) -> StepOutput:
+    def augment_params(
+        self, step: int, batch: Batch, n: int, device: torch.device, keep: bool
+    ) -> augment.AugmentParams | None:
+        """DiffAugment's random parameters for this step's n images, from the default generator (so a resumed run
+        draws the same ones), or None when it is off. With `keep`, kept for the generator phase of the same step
+        and batch, which transforms the fakes it scores with the very same draw."""
+        if not self.augment:
+            return None
+        params = augment.draw(self.augment, n, self.side, self.side, device)
+        self._step_augment = (step, batch, params) if keep else None
+        return params
+
+    def augmented(self, images: torch.Tensor, params: augment.AugmentParams | None) -> torch.Tensor:
+        if params is None:
+            return images
+        return augment.apply(images, params).contiguous(memory_format=self.memory_format)
+
+    def r1_penalty(self, real_logits: torch.Tensor, x: torch.Tensor, create_graph: bool) -> torch.Tensor:
+        """R1 (Mescheder et al. 2018, eq. 9 without its gamma/2): E_x |grad_x D(x)|^2 over the real images x
+        (B, C, H, W), which `real_logits` (B,) were computed from. Each logit depends on its own image only (no
+        batch norm: the config refuses it), so the gradient of their sum is every image's own gradient."""
+        if torch.compiler.is_compiling():  # a double backward: left eager under train.compile (see _penalty)
+            return torch.compiler.disable(self._r1)(real_logits, x, create_graph)
+        return self._r1(real_logits, x, create_graph)
+
+    @staticmethod
+    def _r1(real_logits: torch.Tensor, x: torch.Tensor, create_graph: bool) -> torch.Tensor:
+        (grad,) = torch.autograd.grad(real_logits.float().sum(), x, create_graph=create_graph)
+        return grad.float().flatten(1).pow(2).sum(dim=1).mean()
+
+    def critic_loss(self, x, fake, labels, real_logits, fake_logits, params=None) -> StepOutput:
         """WGAN-GP (Gulrajani et al. 2017, Algorithm 1): the critic's estimate of the Wasserstein distance and the
-        penalty on its gradient norm at random points between real and fake images."""
+        penalty on its gradient norm at random points between real and fake images (through DiffAugment's
+        transformation when it is on, so the penalty is taken on what the critic scores)."""
         distance = real_logits.float().mean() - fake_logits.float().mean()
-        penalty = self.gradient_penalty(x, fake, labels)
+        penalty = self.gradient_penalty(self.augmented(x, params), self.augmented(fake, params), labels)
         loss = -distance + self.config.gp_weight * penalty
         return StepOutput(loss, {"wasserstein": distance.detach(), "gradient_penalty": penalty.detach()})
 
@@ -549,10 +661,23 @@ class GAN(ReusesFakes, GenerativeModel):
         else:  # called on its own (evaluation, tests): fresh noise
             labels = self.labels_of(batch)
             fake = self.fake(self.noise(len(batch), device=batch.x.device), labels)
-        logits = self.discriminator(fake, labels)
-        if self.config.loss == "wgan-gp":
-            return StepOutput(-logits.float().mean())
-        return StepOutput(bce(logits, 1.0))  # non-saturating: -log D(G(z))
+        params = self.generator_augment(step, batch, len(fake), fake.device)
+        logits = self.discriminator(self.augmented(fake, params), labels)
+        real_logits = None
+        if self.loss.needs_real:  # relativistic: the real images' scores under the updated discriminator; they do
+            # not depend on the generator, so no graph is kept for them
+            with torch.no_grad():
+                real_logits = self.discriminator(self.augmented(self.real(batch.x), params), labels)
+        return StepOutput(generator_loss(self.config.loss, logits, real_logits))
+
+    def generator_augment(self, step: int, batch: Batch, n: int, device: torch.device) -> augment.AugmentParams | None:
+        """The draw this step's discriminator phase made (same step and batch, in training), else a fresh one."""
+        kept, self._step_augment = self._step_augment, None
+        if not self.augment:
+            return None
+        if kept is not None and kept[0] == step and kept[1] is batch and torch.is_grad_enabled():
+            return kept[2]
+        return augment.draw(self.augment, n, self.side, self.side, device)
 
     # -- what it can do ---------------------------------------------------------------------------------------
     def encode(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
@@ -587,7 +712,7 @@ class GAN(ReusesFakes, GenerativeModel):
         labels = torch.arange(n, device=self.device) % self.config.num_classes if self.conditional else None
         samples = self.sample(n, torch.Generator(self.device).manual_seed(0), labels)
         return self.health.report(
-            samples, real_images(split, n, self.device), watch_discriminator=self.config.loss == "bce"
+            samples, real_images(split, n, self.device), watch_discriminator=self.loss.floor(0.0) is not None
         )
 
 
@@ -632,3 +757,22 @@ class WGANGP(GAN):
     summary = "Wasserstein GAN with gradient penalty: n_critic critic steps per generator step, layer-norm critic"
     bf16_safe = False
     Config = WGANGPConfig
+
+
+@dataclass(frozen=True)
+class SNGANConfig(GANConfig):
+    # SN-GAN (Miyato et al. 2018): the hinge loss (their eq. 16-17) and spectral normalisation of every
+    # discriminator weight, no batch norm in the discriminator. Adam 2e-4, betas (0.5, 0.999), one discriminator
+    # step per generator step: setting C of the paper's Table 1, the DCGAN setting of Radford et al. 2016 (the
+    # dcgan preset's own), chosen over the ResNet runs' (0, 0.9) with five critic steps as a CPU budget's setting.
+    preset: Literal["small", "wide", "dcgan", "classic-64"] = "dcgan"
+    loss: Loss = "hinge"
+    spectral_norm: bool = True
+
+
+@register
+class SNGAN(GAN):
+    name = "sngan"
+    summary = "SN-GAN: spectrally normalised discriminator (no batch norm), hinge loss, DCGAN players"
+    bf16_safe = False
+    Config = SNGANConfig

@@ -11,6 +11,9 @@ base x base map, then stride-2 stages (kernel 4, padding 1) that double the side
 norm and ReLU in the generator; the discriminator mirrors it with LeakyReLU(0.2), no norm on its first layer,
 and a base x base convolution to one logit. For a 64x64 image with width 64 this is exactly the PyTorch
 examples' dcgan network; 28x28 starts from 7x7, 32x32 from 4x4.
+
+`spectral_normalize` turns any discriminator into an SN-GAN one (Miyato et al. 2018): every linear and
+convolutional weight W is used as W / sigma(W), sigma estimated by one power iteration per training forward.
 """
 
 from __future__ import annotations
@@ -153,3 +156,15 @@ def dcgan_init(module: nn.Module) -> None:
         elif isinstance(m, (nn.BatchNorm2d, nn.GroupNorm)):
             nn.init.normal_(m.weight, 1.0, 0.02)
             nn.init.zeros_(m.bias)
+
+
+def spectral_normalize(module: nn.Module) -> nn.Module:
+    """Spectral normalisation (Miyato et al. 2018) of every Linear and Conv2d weight in `module`, in place: the layer
+    computes with W / sigma(W), sigma(W) the largest singular value of W reshaped to (out, in * k * k), estimated
+    by power iteration (one step per forward in training mode, as the paper's Algorithm 1; none in eval mode).
+    PyTorch's parametrization keeps W as `...parametrizations.weight.original` and the power iteration's vectors
+    u and v as buffers `..._u`, `..._v`: all in the state dict, so a checkpoint restores the estimate exactly and a
+    resumed run continues the same iteration. Applied after initialisation (the init only sets the direction)."""
+    for layer in [m for m in module.modules() if isinstance(m, (nn.Linear, nn.Conv2d))]:
+        nn.utils.parametrizations.spectral_norm(layer)
+    return module
