@@ -5,7 +5,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 TORCH  ?= torch==2.13.0
 
-.PHONY: setup setup-test demo lint format test bench
+.PHONY: setup setup-test browser demo lint format test bench
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,7 +31,19 @@ format: setup-test
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-test: lint
+# tests/browser drives Debian's chromium through chromium-driver (selenium comes with '.[test]'). Installed with
+# apt when they are missing and this runs as root (as CI does); otherwise this says what to install, and the browser
+# tests fail saying it too (they never skip).
+browser:
+	@if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "installing chromium and chromium-driver (apt) for the browser tests"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; \
+	else \
+		echo "make browser: chromium and chromium-driver are missing; as root: apt-get install -y chromium chromium-driver" >&2; \
+	fi
+
+test: lint browser
 	$(BIN)/python -m pytest
 
 bench: setup

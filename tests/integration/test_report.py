@@ -70,6 +70,16 @@ def test_report_is_one_self_contained_page(root, tmp_path, capsys):
     assert "latent_dim: 4" in page  # the config, shown as written
 
 
+def test_report_loads_nothing_runs_no_script_and_titles_its_runs(root, tmp_path):
+    out = tmp_path / "one.html"
+    assert main(["report", str(root / "vae"), "-o", str(out)]) == 0
+    page = out.read_text()
+    assert "<h1>genzoo report: vae</h1>" in page and '<h2 id="vae">vae</h2>' in page
+    assert '<meta http-equiv="Content-Security-Policy" content="default-src \'none\'; img-src data:;' in page
+    assert "<script" not in page and '<table class="facts"><tbody>' in page
+    assert "rows 1, 3, 5, ... are test images, the row below each is their reconstruction" in page
+
+
 def test_report_escapes_what_comes_from_run_folders(root, tmp_path):
     out = tmp_path / "odd.html"
     assert main(["report", str(root / "<b>odd"), "-o", str(out)]) == 0
@@ -130,6 +140,18 @@ def get(server, path: str, method: str = "GET") -> tuple[int, str, bytes]:
             return response.status, response.headers["Content-Type"], response.read()
     except urllib.error.HTTPError as error:
         return error.code, error.headers["Content-Type"], error.read()
+
+
+def headers_of(server, path: str, method: str = "GET") -> tuple[int, dict[str, str], bytes]:
+    """(status, headers, body) of an answer, error or not."""
+    host, port = server.server_address[:2]
+    request = urllib.request.Request(f"http://{host}:{port}{path}", method=method)
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    try:
+        with opener.open(request, timeout=60) as response:
+            return response.status, dict(response.headers), response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, dict(error.headers), error.read()
 
 
 def png_of(body: bytes) -> Image.Image:
@@ -291,8 +313,87 @@ def test_a_run_without_a_checkpoint_offers_no_explorer(server, root, tmp_path):
         assert "no checkpoint yet" in page and "/explore?name=fresh" not in page
         status, _, body = get(server, "/api/latent?run=fresh")
         assert status == 409 and b"no checkpoint yet" in body
+        # Its explorer, opened all the same (a bookmark), is the message alone: no script, no dead controls.
+        status, kind, body = get(server, "/explore?name=fresh")
+        assert status == 200 and kind.startswith("text/html") and b"no checkpoint yet" in body
+        assert b"<script" not in body and b"<button" not in body and b"<img" not in body
     finally:
         shutil.rmtree(run)
+
+
+@pytest.mark.parametrize(
+    "path, method",
+    [
+        ("/", "GET"),
+        ("/run?name=vae", "GET"),
+        ("/explore?name=vae", "GET"),
+        ("/explore.js", "GET"),
+        ("/file?run=vae&path=config.yaml", "GET"),
+        ("/api/latent?run=vae", "GET"),
+        ("/nowhere", "GET"),  # an error
+        ("/", "POST"),  # the standard library's own 501
+    ],
+)
+def test_every_answer_forbids_other_sites_to_frame_it(server, path, method):
+    _, headers, _ = headers_of(server, path, method)
+    policy = headers["Content-Security-Policy"]
+    assert "frame-ancestors 'none'" in policy and "script-src 'self';" in policy and "default-src 'none'" in policy
+    assert headers["X-Frame-Options"] == "DENY" and headers["X-Content-Type-Options"] == "nosniff"
+
+
+def test_pages_run_no_inline_script_and_the_explorer_keeps_a_run_name_as_text(server):
+    for path in ("/", "/run?name=vae", "/explore?name=vae"):
+        page = get(server, path)[2].decode()
+        assert re.findall(r"<script[^>]*>", page) == (['<script src="/explore.js">'] if "explore" in path else [])
+        assert '<link rel="icon" type="image/svg+xml" href="data:image/svg+xml,' in page  # no /favicon.ico 404
+    page = get(server, "/explore?name=%3Cb%3Eodd")[2].decode()
+    assert '<body data-run="&lt;b&gt;odd">' in page and "<b>odd" not in page
+    status, kind, script = get(server, "/explore.js")
+    assert status == 200 and kind.startswith("text/javascript") and b"document.body.dataset.run" in script
+    status, kind, icon = get(server, "/favicon.ico")
+    assert status == 200 and kind == "image/svg+xml" and icon.startswith(b"<svg")
+
+
+def test_the_index_names_every_column_and_the_run_page_has_its_name_as_title(server):
+    page = get(server, "/")[2].decode()
+    header = re.search(r"<thead><tr>(.*?)</tr></thead>", page)[1]
+    assert re.findall(r"<th[^>]*>([^<]*)</th>", header) == [
+        "run", "model", "data set", "step", "epochs", "FD-lenet", "latent space", "problem",
+    ]  # fmt: skip
+    assert "<code>genzoo evaluate RUN</code> fills it in" in page
+    assert re.search(r'<span class="muted" title="genzoo evaluate [^"]*ae fills it in">-</span>', page)  # the ae
+    page = get(server, "/run?name=gans%2Fcgan")[2].decode()
+    assert '<h1 id="gans/cgan">gans/cgan</h1>' in page and "<h2" not in page.split("<h3>")[0]
+    assert '<table class="facts"><tbody>' in page  # no empty header row over the facts
+    grids = re.findall(r'<img class="grid" src="[^"]*epoch-001.png" alt="[^"]*" width="(\d+)" height="(\d+)"', page)
+    assert grids == [("244", "244")]  # 16 samples of 28 px (+ 2 px padding) shown twice their size, as the GIF
+
+
+def test_the_manifold_names_its_axes_and_their_ranges(server):
+    spec = json.loads(get(server, "/api/latent?run=vae")[2])
+    assert spec["manifold"] is None and spec["manifold_side"] == [2, 30, 10]
+    assert spec["class_names"] == [str(d) for d in range(10)]
+    status, headers, body = headers_of(server, "/api/manifold?run=vae&dims=2,1&n=4")
+    assert status == 200 and png_of(body).size == (2 * (4 * 30 + 2),) * 2
+    axes = json.loads(headers["X-Manifold-Axes"])
+    assert axes["dims"] == [2, 1]  # columns over z[2], rows over z[1]
+    # A VAE's axes span the central 90% of N(0, 1): left to right low to high, top to bottom high to low.
+    assert axes["x"] == pytest.approx([-1.6449, 1.6449], abs=1e-4)
+    assert axes["y"] == pytest.approx([1.6449, -1.6449], abs=1e-4)
+
+
+def test_a_model_without_axes_is_explored_without_a_manifold(tmp_path):
+    genzoo.train(build_tiny_config("vq-vae"), tmp_path / "runs" / "vq", verbose=False)
+    server = make_server(tmp_path / "runs", port=0, quiet=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        spec = json.loads(get(server, "/api/latent?run=vq")[2])
+        assert spec["manifold"].startswith("model 'vq-vae' has no manifold to draw: its code is a grid of vectors")
+        assert get(server, "/api/manifold?run=vq")[0] == 400
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def test_only_get_and_head_are_answered(server):

@@ -37,7 +37,7 @@ h3 { font-size: 1.05em; margin: 1.4em 0 .4em; }
 nav { margin-bottom: .6em; } nav a { margin-right: .2em; }
 table { border-collapse: collapse; margin: .6em 0; } td, th { padding: .2em .6em; border-bottom: 1px solid #eee; }
 th { text-align: left; background: #f6f6f6; } td.num { text-align: right; font-variant-numeric: tabular-nums; }
-table.facts td:first-child { color: #555; }
+th.num { text-align: right; } table.facts td:first-child { color: #555; } table.facts td.num { text-align: left; }
 tr.floor td { color: #666; font-style: italic; }
 img.grid { image-rendering: pixelated; border: 1px solid #ddd; max-width: 100%; height: auto; }
 img.plot { max-width: 100%; height: auto; }
@@ -95,16 +95,27 @@ def table(
     """A table of escaped cells; cells that read as numbers are right-aligned. `classes`: one per row (or none).
     `header` None: a table of facts, one per row, with no header row."""
 
+    def numeric(value: object) -> bool:
+        text = escape(value)
+        return (
+            not isinstance(value, Markup) and text.replace(".", "", 1).replace("-", "", 1).replace("e", "", 1).isdigit()
+        )
+
     def cell(value: object) -> str:
         if isinstance(value, Markup):
             return f"<td>{value}</td>"
-        text = escape(value)
-        numeric = text.replace(".", "", 1).replace("-", "", 1).replace("e", "", 1).isdigit()
-        return f'<td class="num">{text}</td>' if numeric else f"<td>{text}</td>"
+        return f'<td class="num">{escape(value)}</td>' if numeric(value) else f"<td>{escape(value)}</td>"
 
     rows = list(rows)
     classes = list(classes) + [""] * (len(rows) - len(classes))
-    head = "" if header is None else "<thead><tr>" + "".join(f"<th>{escape(h)}</th>" for h in header) + "</tr></thead>"
+    head = ""
+    if header is not None:  # a column of numbers has its name over them, on the right
+        columns = [[row[k] for row in rows if k < len(row)] for k in range(len(header))]
+        names = [
+            f'<th class="num">{escape(h)}</th>' if any(map(numeric, column)) else f"<th>{escape(h)}</th>"
+            for h, column in zip(header, columns)
+        ]
+        head = "<thead><tr>" + "".join(names) + "</tr></thead>"
     body = "".join(f'<tr class="{escape(c)}">' + "".join(map(cell, row)) + "</tr>" for row, c in zip(rows, classes))
     attributes = f' class="{escape(css)}"' if css else ""
     return f"<table{attributes}>{head}<tbody>{body}</tbody></table>"
@@ -118,8 +129,9 @@ def figure(src: str, caption: str, css: str = "grid", size: tuple[int, int] | No
     """An image with its caption; `size` (width, height): the size it is shown at (the layout then does not jump
     as pictures load)."""
     shown = "" if size is None else f' width="{size[0]}" height="{size[1]}"'
+    wrap = "" if size is None else f' style="max-width: max(16em, {size[0]}px)"'  # a long caption wraps under its image
     return (
-        f'<figure><img class="{css}" src="{escape(src)}" alt="{escape(caption)}"{shown}><figcaption>'
+        f'<figure><img class="{css}" src="{escape(src)}" alt="{escape(caption)}"{shown}><figcaption{wrap}>'
         f"{escape(caption)}</figcaption></figure>"
     )
 
@@ -230,8 +242,8 @@ def run_html(run: RunInfo, src: Source, curves: str | None, links: str = "", gif
 def report(runs: Sequence[RunInfo], gif: bool = True) -> str:
     """One self-contained page: the leaderboard of the evaluated runs, then every run's section, pictures and
     curves embedded."""
-    title = runs[0].name if len(runs) == 1 else f"{len(runs)} genzoo runs"
-    parts = [f"<h1>genzoo report: {escape(title)}</h1>"]
+    title = "genzoo report: " + (runs[0].name if len(runs) == 1 else f"{len(runs)} runs")
+    parts = [f"<h1>{escape(title)}</h1>"]
     if len(runs) > 1:
         board = leaderboard_html(runs)
         parts += [

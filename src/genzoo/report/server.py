@@ -57,7 +57,7 @@ EXPLORE_TEST_IMAGES = 2000  # test images encoded to set slider ranges and to pi
 EXPLORE_COMPONENTS = 10  # Gaussians in the mixture a prior-less model's random codes are drawn from
 MAX_Z = 1e3  # |z| beyond this is refused: a guard against absurd input (codes without a prior can be large)
 MAX_MANIFOLD = 30
-MANIFOLD_SIDE = 12  # the side of the grid the explorer draws when it opens (12 x 12 decodings)
+MANIFOLD_SIDE = 10  # the side of the grid the explorer draws when it opens (10 x 10 decodings, 604 px)
 SCALE = 8  # decoded images are enlarged (nearest neighbour) so a 28 px digit is visible
 
 
@@ -422,11 +422,17 @@ class Handler(BaseHTTPRequestHandler):
         self.send_response(status)
         self.send_header("Content-Type", kind)
         self.send_header("Content-Length", str(len(payload)))
-        for key, value in {**SECURITY_HEADERS, **headers}.items():
+        for key, value in headers.items():
             self.send_header(key, value)
         self.end_headers()
         if body:
             self.wfile.write(payload)
+
+    def end_headers(self) -> None:
+        """Every answer, the standard library's own errors (501 for POST) included, carries SECURITY_HEADERS."""
+        for key, value in SECURITY_HEADERS.items():
+            self.send_header(key, value)
+        super().end_headers()
 
     def check_host(self) -> None:
         """On a loopback address, answer only requests addressed to this machine by name or number: a web page
