@@ -252,10 +252,9 @@ def test_a_run_page_shows_its_name_facts_pictures_and_curves(page):
 def test_other_sites_cannot_frame_the_pages(page):
     """A page of another origin (here a data: URL) that frames a run page gets Chromium's error page instead."""
     page.open(f"data:text/html,<iframe src='{page.base_url}/run?name=vae'></iframe>")
-    page.wait(lambda: page.js("return document.readyState") == "complete", "the framing page")
     page.driver.switch_to.frame(page.find("iframe"))
     try:
-        framed = page.js("return location.href")
+        framed = page.wait(lambda: (url := page.js("return location.href")) != "about:blank" and url, "the frame")
         assert framed.startswith("chrome-error://") and "steps trained" not in page.driver.page_source, framed
     finally:
         page.driver.switch_to.default_content()

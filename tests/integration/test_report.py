@@ -23,9 +23,10 @@ import genzoo
 from genzoo.cli import main
 from genzoo.data.batches import to_float
 from genzoo.data.datasets import load_dataset
+from genzoo.models.registry import get_model_class
 from genzoo.report.runs import find_runs, read_run
-from genzoo.report.server import SCALE, make_server
-from tests.conftest import build_tiny_config, genzoo_command, one_line_error
+from genzoo.report.server import SCALE, make_server, manifold_missing_reason
+from tests.conftest import TINY_MODEL, build_tiny_config, genzoo_command, one_line_error
 
 PROTOCOL = {"dataset": "mnist", "feature_net_sha256": "abc"}
 
@@ -382,18 +383,18 @@ def test_the_manifold_names_its_axes_and_their_ranges(server):
     assert axes["y"] == pytest.approx([1.6449, -1.6449], abs=1e-4)
 
 
-def test_a_model_without_axes_is_explored_without_a_manifold(tmp_path):
-    genzoo.train(build_tiny_config("vq-vae"), tmp_path / "runs" / "vq", verbose=False)
-    server = make_server(tmp_path / "runs", port=0, quiet=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        spec = json.loads(get(server, "/api/latent?run=vq")[2])
-        assert spec["manifold"].startswith("model 'vq-vae' has no manifold to draw: its code is a grid of vectors")
-        assert get(server, "/api/manifold?run=vq")[0] == 400
-    finally:
-        server.shutdown()
-        server.server_close()
+@pytest.mark.parametrize(
+    "name, settings, words",
+    [
+        ("vq-vae", TINY_MODEL["vq-vae"], "model 'vq-vae' has no manifold to draw: its code is a grid of vectors"),
+        ("vae", {"hidden": [8], "latent_dim": 1}, "model 'vae' has one latent dimension: a 2-D manifold needs two"),
+        ("vae", {"hidden": [8], "latent_dim": 2}, None),
+    ],
+)
+def test_the_explorer_says_why_a_model_has_no_manifold(name, settings, words):
+    cls = get_model_class(name)
+    why = manifold_missing_reason(cls(cls.Config(**settings)))
+    assert why == words if words is None else why.startswith(words)
 
 
 def test_only_get_and_head_are_answered(server):

@@ -103,6 +103,16 @@ def png(images: torch.Tensor, nrow: int, scale: int = 1) -> bytes:
     return buffer.getvalue()
 
 
+def manifold_missing_reason(model: Any) -> str | None:
+    """Why a model has no 2-D manifold to draw (None: it has one), in the words the explorer shows instead."""
+    why = getattr(model, "axes_missing_reason", None)
+    if why:
+        return f"model {model.name!r} has no manifold to draw: {why}"
+    if model.latent_dim < 2:
+        return f"model {model.name!r} has one latent dimension: a 2-D manifold needs two"
+    return None
+
+
 class LatentSpace:
     """One run's model, loaded once, and what the explorer needs of it: slider ranges per latent dimension (the
     traversal quantiles of its prior, or of its test codes when it has no fixed prior), the point the sliders
@@ -135,7 +145,7 @@ class LatentSpace:
             "test_images": len(self.dataset.test),
             "class_names": list(self.dataset.spec.classes),  # to caption an encoded test image
             "prior": getattr(self.model, "latent_prior", None),
-            "manifold": self.manifold_missing_reason(),  # None: the page draws one
+            "manifold": manifold_missing_reason(self.model),  # None: the page draws one
             "manifold_side": [2, MAX_MANIFOLD, MANIFOLD_SIDE],  # least, most, default
         }
         # Without a fixed prior, "random code" draws from a Gaussian mixture of the test codes (what `sample
@@ -143,15 +153,6 @@ class LatentSpace:
         self.mixture = None
         if self.spec["prior"] is None and self.codes is not None and CONDITIONAL not in self.model.capabilities:
             self.mixture = fit_gaussian_mixture(self.codes, min(EXPLORE_COMPONENTS, len(self.codes)), seed=0).to("cpu")
-
-    def manifold_missing_reason(self) -> str | None:
-        """Why this model has no 2-D manifold to draw (None: it has one), in the words the page shows."""
-        why = getattr(self.model, "axes_missing_reason", None)
-        if why:
-            return f"model {self.model.name!r} has no manifold to draw: {why}"
-        if self.model.latent_dim < 2:
-            return f"model {self.model.name!r} has one latent dimension: a 2-D manifold needs two"
-        return None
 
     def label(self, value: str | None) -> int | None:
         """A conditional model's class from the query (default 0); None for any other model, which must not be
