@@ -99,6 +99,7 @@ def cmd_sample(args: argparse.Namespace) -> None:
             label=args.label,
             sampler=args.sampler,
             components=args.components,
+            truncation=args.truncation,
         )
     )
 
@@ -304,6 +305,13 @@ def build_parser() -> argparse.ArgumentParser:
     add_seed(p)
     p.add_argument("--label", type=int, help="class to draw (conditional models only)")
     add_sampler_options(p)
+    p.add_argument(
+        "--truncation",
+        type=float,
+        metavar="T",
+        help="models that draw N(0, I) noise: redraw every noise value outside [-T, T] (the truncation trick, "
+        "Brock et al. 2019); smaller T, cleaner and less varied samples (e.g. 0.7)",
+    )
 
     p = add_run_command(sub, "reconstruct", cmd_reconstruct, help="test images above their reconstructions")
     p.add_argument("-n", type=positive_int, default=32, help="number of test images (default 32)")
