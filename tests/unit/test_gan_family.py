@@ -287,6 +287,9 @@ def test_gradient_penalty_matches_its_formula_for_a_linear_critic():
         ("dcgan", {"width_g": 4, "width_d": 4, "noise_dim": 4}),
         ("wgan-gp", {"width_g": 4, "width_d": 4, "noise_dim": 4, "n_critic": 1}),
         ("aae", {"hidden": (16,), "latent_dim": 2, "prior": "mixture"}),
+        ("sngan", {"width_g": 4, "width_d": 4, "noise_dim": 4, "r1_weight": 1.0, "diffaugment": "color,cutout"}),
+        ("gan", {"hidden_g": (16,), "hidden_d": (16,), "noise_dim": 4, "loss": "relativistic"}),
+        ("dcgan", {"width_g": 4, "width_d": 4, "noise_dim": 4, "loss": "lsgan", "diffaugment": "translation"}),
     ],
 )
 def test_every_phase_runs_under_bf16_autocast(name, overrides):

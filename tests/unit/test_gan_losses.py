@@ -470,3 +470,19 @@ def test_options_train_on_each_kind_of_data(dataset, model, overrides, tmp_path)
     channels = 3 if dataset == "image-folder" else 1
     side = 32 if dataset == "image-folder" else 28
     assert images.shape == (4, channels, side, side) and images.min() >= 0 and images.max() <= 1
+
+
+@pytest.mark.filterwarnings("ignore::genzoo.models.gan.TrainingHealthWarning")  # tiny runs
+def test_r1_trains_under_train_compile_as_eager(tmp_path):
+    """A gradient penalty needs a double backward, which torch.compile's aot_autograd lacks: R1 (and WGAN-GP's
+    penalty, through the same eager_discriminator) run the discriminator's eager forward beneath the compiled one,
+    so train.compile trains the same run (up to the compiled kernels' round-off)."""
+    lines = {}
+    for compiled in (False, True):
+        config = build_tiny_config(
+            "gan", model={"loss": "hinge", "r1_weight": 1.0}, train={"compile": compiled, "steps": 2}
+        )
+        genzoo.train(config, tmp_path / str(compiled), verbose=False)
+        lines[compiled] = [r for r in read_metrics(tmp_path / str(compiled)) if r["split"] == "test"][-1]
+    assert lines[True]["r1_penalty"] == pytest.approx(lines[False]["r1_penalty"], rel=1e-4)
+    assert lines[True]["discriminator_loss"] == pytest.approx(lines[False]["discriminator_loss"], rel=1e-4)

@@ -1,27 +1,31 @@
 """Generative adversarial networks, one class for the family: GAN (Goodfellow et al. 2014), DCGAN (Radford et al.
-2016), conditional GAN (Mirza & Osindero 2014) and WGAN-GP (Gulrajani et al. 2017).
+2016), conditional GAN (Mirza & Osindero 2014), WGAN-GP (Gulrajani et al. 2017) and SN-GAN (Miyato et al. 2018).
 
 Two players, two optimizer groups, updated in turn by the one trainer: at every step the "discriminator" phase
 (a WGAN's critic) and then the "generator" phase (a WGAN-GP's generator only every n_critic-th step). The
 discriminator phase draws the step's noise and keeps the generator's graph of those fakes; the generator phase
 then scores the same fakes with the just-updated discriminator, as the PyTorch DCGAN example does, so a step
-runs the generator forward once. Losses are on logits:
+runs the generator forward once. Losses are on logits, each with its discriminator and generator form
+(nets/gan_losses.py): `loss=bce` (non-saturating, with one-sided label smoothing), `wgan-gp` (the critic's
+Wasserstein estimate + lambda (||grad D(x_hat)||_2 - 1)^2, x_hat between x and G(z)), `hinge`, `lsgan` and
+`relativistic` (relativistic average).
 
-    bce        discriminator: BCE(D(x), 1 - smoothing) + BCE(D(G(z)), 0)   (one-sided label smoothing,
-               generator:     BCE(D(G(z)), 1)                                Salimans et al. 2016, sec. 3.4)
-               (non-saturating: maximise log D(G(z)), Goodfellow et al. 2014, sec. 3)
-    wgan-gp    critic:        D(G(z)) - D(x) + lambda (||grad D(x_hat)||_2 - 1)^2,  x_hat between x and G(z)
-               generator:     -D(G(z))
+Options for any loss and network: `spectral_norm` (every discriminator weight over its largest singular value,
+nets/gan_nets.spectral_normalize), `r1_weight` (gamma/2 E|grad_x D(x)|^2 on real images, Mescheder et al. 2018;
+`r1_every` N: lazily, N times the penalty every N-th step, Karras et al. 2020) and `diffaugment` (DiffAugment,
+Zhao et al. 2020, nets/augment.py: one draw of random transformations per step, applied to the real and the fake
+images the discriminator scores and to the fakes of the generator's loss). Spectral normalisation and R1 take
+batch norm out of the discriminator unless norm_d says otherwise.
 
 The variants change defaults, not code: `dcgan` is the convolutional network, `cgan` feeds one-hot labels to
-both players, `wgan-gp` the Wasserstein loss. Any preset combines with any variant (`cgan` with preset=dcgan is
-a conditional DCGAN). The shared adversarial pieces (moving average of weights, health checks, the reuse of a
-step's fakes, the players' Adam checks) live here too and are reused by the adversarial autoencoder (aae.py).
+both players, `wgan-gp` the Wasserstein loss, `sngan` the hinge loss with spectral normalisation. Any preset
+combines with any variant (`cgan` with preset=dcgan is a conditional DCGAN). The shared adversarial pieces
+(health checks, the reuse of a step's fakes, the players' Adam checks) live here too and are reused by the
+adversarial autoencoder (aae.py).
 """
 
 from __future__ import annotations
 
-import contextlib
 import math
 import typing
 import warnings
@@ -559,14 +563,11 @@ class GAN(ReusesFakes, GenerativeModel):
         keep = training and GENERATOR in self.phases(step)
         fake = self.draw_fakes(lambda: self.fake(z, labels), step, batch, labels, keep).detach()
         params = self.augment_params(step, batch, len(x), x.device, keep)
-        # R1 on real images: every r1_every-th training step (scaled by r1_every), on every evaluation batch.
+        real_logits, fake_logits = self.score(x, fake, labels, params)
         c = self.config
+        # R1 on real images: every r1_every-th training step (scaled by r1_every), on every evaluation batch.
         r1 = c.r1_weight > 0 and (not training or step % c.r1_every == 0)
-        with torch.enable_grad() if r1 else contextlib.nullcontext():
-            if r1:  # the gradient is taken at the real images, before any augmentation (as StyleGAN2-ADA does)
-                x = x.detach().requires_grad_(True)
-            real_logits, fake_logits = self.score(x, fake, labels, params)
-            penalty = self.r1_penalty(real_logits, x, create_graph=training) if r1 else None
+        penalty = self.r1_penalty(x, labels, params) if r1 else None
         if c.loss == "wgan-gp":
             if training:
                 self.health.tick(step)
@@ -616,17 +617,25 @@ class GAN(ReusesFakes, GenerativeModel):
             return images
         return augment.apply(images, params).contiguous(memory_format=self.memory_format)
 
-    def r1_penalty(self, real_logits: torch.Tensor, x: torch.Tensor, create_graph: bool) -> torch.Tensor:
-        """R1 (Mescheder et al. 2018, eq. 9 without its gamma/2): E_x |grad_x D(x)|^2 over the real images x
-        (B, C, H, W), which `real_logits` (B,) were computed from. Each logit depends on its own image only (no
-        batch norm: the config refuses it), so the gradient of their sum is every image's own gradient."""
-        if torch.compiler.is_compiling():  # a double backward: left eager under train.compile (see _penalty)
-            return torch.compiler.disable(self._r1)(real_logits, x, create_graph)
-        return self._r1(real_logits, x, create_graph)
+    def eager_discriminator(self, x: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
+        """D(x) for a gradient penalty, whose double backward torch.compile's aot_autograd cannot take:
+        train.compile compiles each network's __call__ in place (nn.Module.compile), and forward() is the eager
+        function beneath it (no forward hooks run; nothing here registers any)."""
+        return self.discriminator.forward(x, labels)
 
-    @staticmethod
-    def _r1(real_logits: torch.Tensor, x: torch.Tensor, create_graph: bool) -> torch.Tensor:
-        (grad,) = torch.autograd.grad(real_logits.float().sum(), x, create_graph=create_graph)
+    def r1_penalty(
+        self, x: torch.Tensor, labels: torch.Tensor | None, params: augment.AugmentParams | None
+    ) -> torch.Tensor:
+        """R1 (Mescheder et al. 2018, eq. 9 without its gamma/2): E_x |grad_x D(x)|^2 over the real images x
+        (B, C, H, W), differentiable in D's weights in training. The gradient is taken at the real images before
+        DiffAugment's transformation (this step's draw), as StyleGAN2-ADA does. Each logit depends on its own image
+        only (no batch norm: the config refuses it), so the gradient of their sum is each image's own gradient. Its
+        own eager forward of the real images (not the step's joint pass), so it also runs under train.compile."""
+        create_graph = torch.is_grad_enabled()  # evaluation (no_grad) still measures the penalty
+        with torch.enable_grad():
+            x = x.detach().requires_grad_(True)
+            logits = self.eager_discriminator(self.augmented(x, params), labels)
+            (grad,) = torch.autograd.grad(logits.float().sum(), x, create_graph=create_graph)
         return grad.float().flatten(1).pow(2).sum(dim=1).mean()
 
     def critic_loss(self, x, fake, labels, real_logits, fake_logits, params=None) -> StepOutput:
@@ -639,18 +648,13 @@ class GAN(ReusesFakes, GenerativeModel):
         return StepOutput(loss, {"wasserstein": distance.detach(), "gradient_penalty": penalty.detach()})
 
     def gradient_penalty(self, x: torch.Tensor, fake: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
-        """E (||grad_x_hat D(x_hat)||_2 - 1)^2 at x_hat = eps x + (1 - eps) G(z), eps ~ U[0, 1] per image."""
-        if torch.compiler.is_compiling():  # a double backward: left eager under train.compile (aot_autograd has
-            # none). Disabled here, not by a decorator: that would import torch._dynamo (a second) at start-up.
-            return torch.compiler.disable(self._penalty)(x, fake, labels)
-        return self._penalty(x, fake, labels)
-
-    def _penalty(self, x: torch.Tensor, fake: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
+        """E (||grad_x_hat D(x_hat)||_2 - 1)^2 at x_hat = eps x + (1 - eps) G(z), eps ~ U[0, 1] per image (an eager
+        forward: see eager_discriminator)."""
         eps = torch.rand(len(x), 1, 1, 1, device=x.device)
         create_graph = torch.is_grad_enabled()  # evaluation (no_grad) still measures the penalty
         with torch.enable_grad():
             between = torch.lerp(fake.to(x.dtype), x, eps).detach().requires_grad_(True)
-            scores = self.discriminator(between, labels)
+            scores = self.eager_discriminator(between, labels)
             (grad,) = torch.autograd.grad(scores.float().sum(), between, create_graph=create_graph)
         return (grad.float().flatten(1).norm(dim=1) - 1).pow(2).mean()
 
