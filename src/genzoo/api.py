@@ -9,6 +9,7 @@ images = genzoo.sample(run.run_dir, n=64)          # (64, 1, 28, 28) in [0, 1]
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 import time
 from pathlib import Path
@@ -22,6 +23,7 @@ from genzoo.config import RunConfig, apply_override, config_changes, merge
 from genzoo.data.batches import derive_seed, to_float
 from genzoo.data.types import Dataset
 from genzoo.errors import GenzooError
+from genzoo.evaluate import images as images_io
 from genzoo.evaluate.checkpoint import evaluate_checkpoint
 from genzoo.evaluate.leaderboard import format_table, leaderboard
 from genzoo.evaluate.quality import PROTOCOL, codes_of
@@ -197,6 +199,25 @@ def sample(
     `components`-Gaussian mixture fitted to the codes of 10,000 training images instead (samplers.py; needs a
     run folder). `truncation=t` (a model that draws N(0, I) noise) decodes noise from the normal truncated to
     [-t, t] in every coordinate (see truncated_normal)."""
+    return _draw(run, n, seed, label, sampler, components, truncation)[0]
+
+
+SAMPLE_BATCH = 500  # images per model.sample call: memory stays flat for n = 10,000
+
+
+@torch.no_grad()
+def _draw(
+    run: Path | str | GenerativeModel,
+    n: int,
+    seed: int = 0,
+    label: int | None = None,
+    sampler: str = "prior",
+    components: int = 10,
+    truncation: float | None = None,
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """sample()'s images and the labels they were drawn for (None for an unconditional model). The model's prior
+    is drawn in batches of SAMPLE_BATCH from one seeded generator, as `genzoo evaluate` draws its samples
+    (evaluate/quality.generate): the same seed gives the very images and labels it scores."""
     model = run if isinstance(run, GenerativeModel) else load(run)
     if truncation is not None:
         _check_truncation(model, truncation, sampler)
@@ -207,7 +228,7 @@ def sample(
         dataset = RunFolder(run).data(train_size=PROTOCOL["probe_train_images"], test_size=1)
         codes = codes_of(model, to_float(dataset.train.images), dataset.train.labels)
         mixture = MixtureSampler(model, codes, components, seed)
-        return mixture.sample(n, generator=torch.Generator(model.device).manual_seed(seed))
+        return mixture.sample(n, generator=torch.Generator(model.device).manual_seed(seed)), None
     if sampler != "prior":
         raise GenzooError(f"sampler {sampler!r}; expected one of {', '.join(SAMPLERS)}")
     labels = None
@@ -223,8 +244,12 @@ def sample(
     generator = torch.Generator(model.device).manual_seed(seed)
     if truncation is not None:
         z = truncated_normal((n, model.latent_dim), truncation, generator, model.device)
-        return model.decode(z, **model.conditioning(labels))
-    return model.sample(n, generator=generator, labels=labels)
+        return model.decode(z, **model.conditioning(labels)), labels
+    parts = []
+    for i in range(0, n, SAMPLE_BATCH):
+        part_labels = None if labels is None else labels[i : i + SAMPLE_BATCH]
+        parts.append(model.sample(min(SAMPLE_BATCH, n - i), generator=generator, labels=part_labels))
+    return torch.cat(parts), labels
 
 
 def truncated_normal(
@@ -315,9 +340,34 @@ def save_samples(
     components: int = 10,
     truncation: float | None = None,
 ) -> Path:
-    path = _output(path)
-    images = sample(run_dir, n, seed=seed, label=label, sampler=sampler, components=components, truncation=truncation)
+    """n samples written as a grid (a picture name: x.png), as arrays (x.npz: `images` (n, C, H, W) uint8 and, for
+    a conditional model, `labels` (n,)), or as one PNG per image in a folder (a name ending in / or an existing
+    empty folder; labels.csv beside them for a conditional model): the inputs of other FID tools."""
+    kind, path = _samples_output(path)
+    images, labels = _draw(run_dir, n, seed, label, sampler, components, truncation)
+    if kind == "npz":
+        return images_io.write_npz(path, images, labels)
+    if kind == "folder":
+        return images_io.write_png_folder(path, images, labels)
     return save_grid(images, path, nrow=max(1, int(n**0.5)))
+
+
+def _samples_output(path: Path | str) -> tuple[str, Path]:
+    """What `genzoo sample -o` writes, checked before any work: ("folder", DIR) for a name ending in / or an existing
+    folder (which must be empty), ("npz", x.npz), else ("grid", a picture name)."""
+    text = str(path)
+    if text.endswith(("/", os.sep)) or Path(text).is_dir():
+        folder = Path(text)
+        images_io.check_empty_folder(folder)
+        return "folder", folder
+    if Path(text).suffix.lower() == ".npz":
+        return "npz", Path(text)
+    try:
+        return "grid", _output(text)
+    except GenzooError as exc:
+        raise GenzooError(
+            f"{exc} (a grid), .npz (the images as uint8 arrays) or / (a folder of one PNG per image)"
+        ) from None
 
 
 def save_reconstructions(run_dir: Path | str, path: Path | str, n: int = 32) -> Path:

@@ -299,9 +299,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="continue even though config.yaml (or --set) differs from the checkpoint's config",
     )
 
-    p = add_run_command(sub, "sample", cmd_sample, help="draw a grid of samples from a trained model")
+    p = add_run_command(sub, "sample", cmd_sample, help="draw samples: a grid, an .npz or a folder of PNGs")
     p.add_argument("-n", type=positive_int, default=64, help="number of samples (default 64)")
-    add_output(p)
+    p.add_argument(  # a str, not a Path: Path would drop the trailing / that asks for a folder
+        "-o",
+        "--output",
+        required=True,
+        help="x.png: a grid; x.npz: uint8 images (N, C, H, W) (+ labels for conditional models); DIR/: one PNG per "
+        "image, numbered (+ labels.csv), for torch-fidelity, clean-fid and other FID tools",
+    )
     add_seed(p)
     p.add_argument("--label", type=int, help="class to draw (conditional models only)")
     add_sampler_options(p)
