@@ -242,13 +242,15 @@ def _draw(
     else:
         _class_label(model, label)  # refuses a label for a model that has no use for one
     generator = torch.Generator(model.device).manual_seed(seed)
-    if truncation is not None:
-        z = truncated_normal((n, model.latent_dim), truncation, generator, model.device)
-        return model.decode(z, **model.conditioning(labels)), labels
     parts = []
     for i in range(0, n, SAMPLE_BATCH):
         part_labels = None if labels is None else labels[i : i + SAMPLE_BATCH]
-        parts.append(model.sample(min(SAMPLE_BATCH, n - i), generator=generator, labels=part_labels))
+        m = min(SAMPLE_BATCH, n - i)
+        if truncation is None:
+            parts.append(model.sample(m, generator=generator, labels=part_labels))
+        else:  # decode(z) is what sample() does with the noise it draws: the same images for a loose bound
+            z = truncated_normal((m, model.latent_dim), truncation, generator, model.device)
+            parts.append(model.decode(z, **model.conditioning(part_labels)))
     return torch.cat(parts), labels
 
 

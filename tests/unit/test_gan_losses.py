@@ -367,6 +367,13 @@ def test_sample_with_a_loose_truncation_is_the_models_own_sample(name, overrides
     assert not torch.equal(genzoo.sample(model, 8, seed=3, truncation=0.3), plain)
 
 
+def test_a_loose_truncation_draws_the_same_images_past_one_sampling_batch():
+    model = build("gan", **TINY_MLP).eval()  # api.sample draws 500 images at a time, truncated or not
+    torch.testing.assert_close(
+        genzoo.sample(model, 600, seed=1, truncation=1e6), genzoo.sample(model, 600, seed=1), rtol=0, atol=0
+    )
+
+
 @pytest.mark.parametrize(
     "name,overrides,message",
     [
