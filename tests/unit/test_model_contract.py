@@ -48,6 +48,7 @@ TINY_OVERRIDES: dict[str, dict] = {
     "wgan-gp": {"width_g": 4, "width_d": 4, "noise_dim": 8, "n_critic": 2},
     "sngan": {"width_g": 4, "width_d": 4, "noise_dim": 8},
     "aae": {"hidden": (32,), "latent_dim": 4, "hidden_d": (16,)},
+    "vae-gan": {"channels": (4, 8), "latent_dim": 4, "width_d": 4},
 }
 EXTRA_CASES: list[tuple[str, dict]] = [
     ("conv-ae", {"network": "conv-classic", "latent_dim": 32}),

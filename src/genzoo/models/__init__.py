@@ -1,8 +1,19 @@
 """Every model family; importing this package registers them all."""
 
 # the AE family (regularized: wae, rae), the VAE family (vae, ladder, penalties, cat_vae) and the adversarial
-# models (gan family, aae), and vq_vae; importing them registers them
-from genzoo.models import aae, autoencoder, cat_vae, gan, ladder, regularized, vae, vae_penalties, vq_vae  # noqa: F401
+# models (gan family, aae, vae_gan), and vq_vae; importing them registers them
+from genzoo.models import (  # noqa: F401
+    aae,
+    autoencoder,
+    cat_vae,
+    gan,
+    ladder,
+    regularized,
+    vae,
+    vae_gan,
+    vae_penalties,
+    vq_vae,
+)
 from genzoo.models.base import GenerativeModel, OptimizerGroup, StepOutput
 from genzoo.models.registry import MODELS, get_model_class, model_names
 
