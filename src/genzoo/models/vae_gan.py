@@ -191,7 +191,7 @@ class VAEGAN(ReusesFakes, GenerativeModel):
         kl = q.kl().sum(1).mean()  # L_prior, closed form, nats per image
         gan = bce(d_logits[2 * n :], 1.0)  # non-saturating: -log D(x~) and -log D(x_p) over the 2B fakes
         pixel = pixel_reconstruction_loss(logits, x.float(), "bce")
-        loss = kl + c.feature_weight * llike + c.adversarial_weight * gan + (c.pixel_weight * pixel if c.pixel_weight else 0.0)
+        loss = kl + c.feature_weight * llike + c.adversarial_weight * gan + c.pixel_weight * pixel
         terms = {"kl": kl, "feature_recon": llike, "g_gan": gan, "pixel_recon": pixel}
         return StepOutput(loss, {name: value.detach() for name, value in terms.items()})
 
