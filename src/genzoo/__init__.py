@@ -22,7 +22,19 @@ __version__ = "0.1.0"
 # name -> the module that defines it
 _EXPORTS = {
     **dict.fromkeys(
-        ("compare", "evaluate", "load", "reconstruct", "report", "resume", "sample", "serve", "train"), "genzoo.api"
+        (
+            "compare",
+            "evaluate",
+            "evaluate_images",
+            "load",
+            "reconstruct",
+            "report",
+            "resume",
+            "sample",
+            "serve",
+            "train",
+        ),
+        "genzoo.api",
     ),
     **dict.fromkeys(("DataConfig", "RunConfig", "TrainConfig"), "genzoo.config"),
     **dict.fromkeys(("CapabilityError", "GenzooError"), "genzoo.errors"),

@@ -21,12 +21,15 @@ from PIL import Image
 
 from genzoo.config import RunConfig, apply_override, config_changes, merge
 from genzoo.data.batches import derive_seed, to_float
+from genzoo.data.datasets import load_dataset
 from genzoo.data.types import Dataset
 from genzoo.errors import GenzooError
 from genzoo.evaluate import images as images_io
 from genzoo.evaluate.checkpoint import evaluate_checkpoint
+from genzoo.evaluate.features import info_for
 from genzoo.evaluate.leaderboard import format_table, leaderboard
 from genzoo.evaluate.quality import PROTOCOL, codes_of
+from genzoo.evaluate.results import update_eval
 from genzoo.explore import latent
 from genzoo.explore.grids import interleave_rows, save_grid
 from genzoo.explore.plots import scatter_by_class
@@ -539,6 +542,68 @@ def evaluate(
             sampler=sampler,
             components=components,
         )
+
+
+def images_eval_folder(images: Path | str | np.ndarray | torch.Tensor, out: Path | str | None = None) -> Path | None:
+    """The folder whose eval.json evaluate_images writes: `out`, else for a folder of pictures the folder itself,
+    for an array file the folder named after it beside it (samples.npz -> samples/), for an array none."""
+    if out is not None:
+        return Path(out)
+    if isinstance(images, (str, Path)):
+        path = Path(images)
+        return path if path.is_dir() else path.with_suffix("")
+    return None
+
+
+def evaluate_images(
+    images: Path | str | np.ndarray | torch.Tensor,
+    dataset: str,
+    *,
+    out: Path | str | None = None,
+    labels: np.ndarray | torch.Tensor | None = None,
+    device: str = "auto",
+) -> dict[str, dict[str, Any]]:
+    """Score images genzoo did not make with `evaluate`'s sample-quality protocol, against the same test set and
+    real-data floor: {"quality": section}, the section a run's eval.json holds, so `compare` ranks them as a row.
+
+    `images`: a folder of pictures, an .npy / .npz file (evaluate/images.py says what each may hold), or an array
+    (N, H, W), (N, C, H, W) or (N, H, W, C), uint8 or floats in [0, 1]; `labels` (N,) (or the file's) add the
+    conditional accuracy. Everything is checked before any feature is computed. The section is merged into
+    `out`/eval.json: by default, for a folder the folder itself, for a file the folder named after it beside it
+    (samples.npz -> samples/); an array is written only where `out` is given."""
+    if not (device in ("auto", "cpu", "cuda") or device.startswith("cuda:")):
+        raise GenzooError(f"--device {device!r}; expected auto, cpu, cuda or cuda:N")
+    info_for(dataset)  # a data set genzoo has a feature network for, before anything is read
+    spec = load_dataset(dataset, train_size=1, test_size=1)  # its image shape and classes
+    where = "images"
+    if isinstance(images, (str, Path)):
+        path = Path(images)
+        pixels, file_labels, source = images_io.read_images(path, spec.image_shape, dataset, spec.num_classes)
+        labels = file_labels if labels is None else images_io.check_labels(labels, len(pixels), spec.num_classes, where)
+        out = images_eval_folder(path, out)
+    else:
+        pixels = images_io.images_from_array(images, spec.image_shape, dataset, where)
+        source = {"format": "array", "n_images": len(pixels)}
+        if labels is not None:
+            labels = images_io.check_labels(labels, len(pixels), spec.num_classes, where)
+    folder = None if out is None else RunFolder(out)
+    if folder is not None:
+        if folder.path.exists() and not folder.path.is_dir():
+            raise GenzooError(f"--out {folder.path}: a file; expected a folder for eval.json")
+        if folder.holds_run():
+            raise GenzooError(
+                f"--out {folder.path}: a genzoo run folder, whose eval.json describes its own model; pick another "
+                "folder for these images' figures"
+            )
+    full = load_dataset(dataset)
+    with contextlib.ExitStack() as stack:
+        if folder is not None:  # eval.json is written under the folder's lock, as `evaluate` writes a run's
+            folder.path.mkdir(parents=True, exist_ok=True)
+            stack.enter_context(folder.lock())
+        section = images_io.score_images(pixels, labels, full, source, str(resolve_device(device)))
+        if folder is not None:
+            update_eval(folder.path, {"quality": section})
+    return {"quality": section}
 
 
 # -- reports and the run browser (read run folders only) --------------------------------------------------------

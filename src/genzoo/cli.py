@@ -149,6 +149,11 @@ def cmd_denoise(args: argparse.Namespace) -> None:
 def cmd_evaluate(args: argparse.Namespace) -> None:
     from genzoo import api
 
+    if args.images is not None or args.run is None:
+        evaluate_images(args)
+        return
+    if args.dataset is not None or args.out is not None:
+        raise GenzooError("--dataset and --out go with --images (a run is scored on its own data set, into its folder)")
     sections = api.evaluate(
         args.run,
         nll=args.nll,
@@ -193,6 +198,28 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
             f"seed {nll['seed']}), ELBO {nll['elbo']:.2f} nats, {nll['seconds']:.0f} s"
         )
     print(Path(args.run) / "eval.json")
+
+
+def evaluate_images(args: argparse.Namespace) -> None:
+    """`genzoo evaluate --images PATH --dataset NAME [--out DIR]`: images from elsewhere, one row of the leaderboard."""
+    from genzoo import api
+
+    if args.images is None:
+        raise GenzooError("evaluate needs a run folder, or --images PATH --dataset NAME for images made elsewhere")
+    if args.run is not None:
+        raise GenzooError(f"evaluate takes a run folder ({args.run}) or --images, not both")
+    if args.dataset is None:
+        raise GenzooError("--images needs --dataset: the data set the images are scored against (mnist, fashion-mnist)")
+    defaults = build_parser().parse_args(["evaluate", "--images", "x"])  # what each option is when not given
+    model_options = {"--nll": "nll", "--no-quality": "quality", "--samples": "samples", "--sampler": "sampler"}
+    model_options.update({"--test-size": "test_size", "--k": "k", "--components": "components"})
+    given = [option for option, key in model_options.items() if getattr(args, key) != getattr(defaults, key)]
+    if given:
+        raise GenzooError(f"{', '.join(given)} apply to a run's model, not to --images")
+    api.evaluate_images(args.images, args.dataset, out=args.out, device=args.device)
+    out = api.images_eval_folder(args.images, args.out)
+    print(api.compare([out]))
+    print(out / "eval.json")
 
 
 def cmd_compare(args: argparse.Namespace) -> None:
@@ -361,12 +388,27 @@ def build_parser() -> argparse.ArgumentParser:
     add_seed(p, "fixes the noise")
     add_output(p)
 
-    p = add_run_command(
-        sub,
+    p = sub.add_parser(
         "evaluate",
-        cmd_evaluate,
         help="sample quality vs the real-data floor, code probes, posterior collapse and (--nll) test "
-        "log-likelihood, into eval.json",
+        "log-likelihood, into eval.json; --images: score images made elsewhere",
+    )
+    p.add_argument("run", type=Path, nargs="?", help="run folder (or leave it out and give --images)")
+    p.set_defaults(func=cmd_evaluate)
+    p.add_argument(
+        "--images",
+        type=Path,
+        metavar="PATH",
+        help="score these images instead of a run's samples: a folder of pictures, or an .npz/.npy of (N, H, W) or "
+        "(N, C, H, W), uint8 or floats in [0, 1] (labels from the .npz's labels or the folder's labels.csv)",
+    )
+    p.add_argument("--dataset", help="with --images: the data set they are scored against (mnist, fashion-mnist)")
+    p.add_argument(
+        "--out",
+        type=Path,
+        metavar="DIR",
+        help="with --images: the folder whose eval.json gets the figures (default: the folder of pictures itself, or "
+        "beside a file the folder named after it: samples.npz -> samples/); `genzoo compare` takes it as a run",
     )
     p.add_argument(
         "--nll",

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import csv
+import json
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +15,7 @@ from PIL import Image
 
 import genzoo
 from genzoo.cli import main
-from genzoo.evaluate.images import to_uint8
+from genzoo.evaluate.images import images_from_array, read_images, to_uint8
 from genzoo.evaluate.quality import generate
 
 from conftest import build_tiny_config, one_line_error
@@ -25,6 +26,15 @@ def cvae_run(tmp_path_factory) -> Path:
     """A tiny conditional VAE (1 epoch of 8 steps). Read-only."""
     run_dir = tmp_path_factory.mktemp("interop") / "cvae"
     genzoo.train(build_tiny_config("cvae"), run_dir, verbose=False)
+    return run_dir
+
+
+@pytest.fixture(scope="module")
+def gan_run(tmp_path_factory) -> Path:
+    """A tiny GAN (1 epoch of 8 steps): a sampler without an encoder, so its evaluation is the quality section
+    alone. Read-only."""
+    run_dir = tmp_path_factory.mktemp("interop") / "gan"
+    genzoo.train(build_tiny_config("gan"), run_dir, verbose=False)
     return run_dir
 
 
@@ -102,3 +112,156 @@ def test_a_samples_output_that_cannot_be_written_is_refused_before_any_work(
     assert words in one_line_error(capsys.readouterr().err)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["afile", "full"]
     assert [p.name for p in (tmp_path / "full").iterdir()] == ["old.png"]
+
+
+# -- images in: genzoo evaluate --images ---------------------------------------------------------------------------
+QUALITY_FIGURES = ("fd_lenet", "kid_lenet", "precision", "recall", "density", "coverage", "classifier_score")
+
+
+def figures(section: dict) -> dict:
+    return {k: section[k] for k in QUALITY_FIGURES}
+
+
+def test_images_score_as_the_run_scores_its_own_samples(gan_run, tmp_path, capsys):
+    """The run's 600 samples as floats in an .npy, scored by --images, get the figures `genzoo evaluate --samples
+    600` gives the run itself: same images, same protocol, same floor."""
+    run = tmp_path / "gan"
+    run.mkdir()
+    for item in gan_run.iterdir():  # a copy that this test may evaluate (eval.json is written into it)
+        (run / item.name).symlink_to(item)
+    np.save(tmp_path / "floats.npy", genzoo.sample(gan_run, n=600).numpy())
+    assert main(["evaluate", "--images", str(tmp_path / "floats.npy"), "--dataset", "mnist"]) == 0
+    out = capsys.readouterr().out
+    assert str(tmp_path / "floats" / "eval.json") in out and "real data (floor)" in out
+    scored = json.loads((tmp_path / "floats" / "eval.json").read_text())["quality"]
+    assert scored["protocol"]["samples"] == 600 and scored["protocol"]["sampler"] == "images"
+    assert scored["images"]["format"] == "npy" and scored["images"]["n_images"] == 600
+    own = genzoo.evaluate(run, samples=600, plots=False, progress=False)["quality"]
+    assert figures(scored) == figures(own)
+    assert scored["floor"] == own["floor"]
+    capsys.readouterr()
+    assert main(["compare", str(run), str(tmp_path / "floats")]) == 0
+    rows = capsys.readouterr().out.splitlines()[2:]
+    assert rows[0].startswith("real data (floor)") and {row.split()[0] for row in rows[1:]} == {"gan", "floats"}
+
+
+def test_npz_and_png_folder_read_alike_and_join_the_leaderboard(gan_run, tmp_path, capsys):
+    assert main(["sample", str(gan_run), "-n", "600", "-o", str(tmp_path / "gan-samples.npz")]) == 0
+    assert main(["sample", str(gan_run), "-n", "600", "-o", str(tmp_path / "pngs") + "/"]) == 0
+    from_npz = read_images(tmp_path / "gan-samples.npz", (1, 28, 28), "mnist", 10)[0]
+    assert torch.equal(read_images(tmp_path / "pngs", (1, 28, 28), "mnist", 10)[0], from_npz)  # the same pixels
+    # Rounding to uint8 moves a pixel by half a grey level at most.
+    assert (from_npz - genzoo.sample(gan_run, n=600)).abs().max() <= 0.5 / 255 + 1e-6
+    assert main(["evaluate", "--images", str(tmp_path / "gan-samples.npz"), "--dataset", "mnist"]) == 0
+    out_folder = tmp_path / "report-here"
+    assert main(["evaluate", "--images", str(tmp_path / "pngs"), "--dataset", "mnist", "--out", str(out_folder)]) == 0
+    from_pngs = json.loads((out_folder / "eval.json").read_text())["quality"]
+    assert from_pngs["images"]["format"] == "folder" and not (tmp_path / "pngs" / "eval.json").exists()
+    capsys.readouterr()
+    assert main(["compare", str(tmp_path / "gan-samples"), str(out_folder), "--markdown"]) == 0
+    rows = capsys.readouterr().out.splitlines()
+    assert rows[2].startswith("| real data (floor) |")
+    assert rows[3].split(" | ")[1:] == rows[4].split(" | ")[1:]  # the same figures
+    assert {row.split(" | ")[0] for row in rows[3:]} == {"| gan-samples", "| report-here"}
+
+
+def test_real_images_score_as_the_floor(tmp_path):
+    """The first 600 training images, given as foreign images (channels last, uint8), are the floor itself."""
+    from genzoo.data.datasets import load_dataset
+
+    train = load_dataset("mnist", train_size=600, test_size=1).train
+    pixels = train.images.permute(0, 2, 3, 1).numpy()  # (600, 28, 28, 1)
+    section = genzoo.evaluate_images(pixels, "mnist", labels=train.labels, out=tmp_path / "real")["quality"]
+    assert figures(section) == {k: section["floor"][k] for k in QUALITY_FIGURES}
+    assert section["conditional_accuracy"] > 0.95  # the feature network reads real digits
+    assert json.loads((tmp_path / "real" / "eval.json").read_text())["quality"]["fd_lenet"] == section["fd_lenet"]
+
+
+def test_a_conditional_models_folder_brings_its_labels(cvae_run, tmp_path):
+    assert main(["sample", str(cvae_run), "-n", "600", "-o", str(tmp_path / "c") + "/"]) == 0
+    assert main(["evaluate", "--images", str(tmp_path / "c"), "--dataset", "mnist"]) == 0
+    section = json.loads((tmp_path / "c" / "eval.json").read_text())["quality"]
+    assert 0 <= section["conditional_accuracy"] <= 1
+
+
+def write_pngs(folder: Path, pixels: np.ndarray) -> Path:
+    folder.mkdir()
+    for i, picture in enumerate(pixels):
+        Image.fromarray(picture).save(folder / f"{i:03d}.png")
+    return folder
+
+
+BAD_IMAGES = [
+    ("rgb.npy", lambda: np.random.default_rng(0).random((20, 3, 28, 28)), "3-channel images (colour); mnist is grey"),
+    ("small.npy", lambda: np.zeros((20, 32, 32), np.uint8), "images of 32x32; mnist is 28x28: resize them first"),
+    (
+        "minus.npy",
+        lambda: np.full((20, 28, 28), -0.5),
+        "values in [-0.5, -0.5]; expected floats in [0, 1] (for [-1, 1]",
+    ),
+    ("ints.npy", lambda: np.zeros((20, 28, 28), np.int64), "dtype int64; expected uint8 in [0, 255] or floats"),
+    ("few.npy", lambda: np.zeros((5, 28, 28), np.uint8), "5 images; the metrics need at least 10"),
+    ("five.npy", lambda: np.zeros((20, 28, 28, 5), np.uint8), "images of shape (20, 28, 28, 5); expected (N, 28, 28)"),
+    ("nan.npy", lambda: np.full((20, 28, 28), np.nan, np.float32), "NaN or infinite values; expected floats in [0, 1]"),
+    (
+        "two.npz",
+        lambda: {"a": np.zeros((20, 28, 28)), "b": np.zeros(3)},
+        "holds arrays a, b; expected one named 'images'",
+    ),
+    ("labels.npz", lambda: {"images": np.zeros((20, 28, 28)), "labels": np.full(20, 10)}, "labels in 10..10; expected"),
+    ("colour", lambda: np.random.default_rng(0).integers(0, 256, (12, 28, 28, 3), np.uint8), "3-channel images"),
+    ("sizes", lambda: [np.zeros((28, 28), np.uint8), np.zeros((30, 28), np.uint8)], "a 28x30 picture; the folder's"),
+]
+
+
+@pytest.mark.parametrize("name, make, words", BAD_IMAGES, ids=[b[0] for b in BAD_IMAGES])
+def test_images_genzoo_cannot_score_are_refused_in_one_line(tmp_path, capsys, name, make, words):
+    (tmp_path / "in").mkdir()
+    path, data = tmp_path / "in" / name, make()
+    if name.endswith(".npy"):
+        np.save(path, data)
+    elif name.endswith(".npz"):
+        np.savez(path, **data)
+    else:
+        write_pngs(path, data)
+    before = sorted(path.parent.rglob("*"))
+    assert main(["evaluate", "--images", str(path), "--dataset", "mnist"]) == 2
+    assert words in one_line_error(capsys.readouterr().err)
+    assert sorted(path.parent.rglob("*")) == before  # nothing written
+
+
+def test_grey_pictures_saved_as_rgb_count_as_grey(tmp_path):
+    grey = np.random.default_rng(1).integers(0, 256, (12, 28, 28), np.uint8)
+    as_rgb = write_pngs(tmp_path / "rgb", np.repeat(grey[..., None], 3, axis=3))
+    images, labels, source = read_images(as_rgb, (1, 28, 28), "mnist", 10)
+    assert labels is None and source["format"] == "folder" and source["n_images"] == 12
+    assert torch.equal(images, images_from_array(grey, (1, 28, 28), "mnist", "grey"))
+    assert torch.equal(images, torch.from_numpy(grey)[:, None].float() / 255)
+
+
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (["--images", "X"], "--images needs --dataset"),
+        ([], "evaluate needs a run folder, or --images PATH --dataset NAME"),
+        (["RUN", "--images", "X", "--dataset", "mnist"], "a run folder (RUN) or --images, not both"),
+        (["--images", "X", "--dataset", "mnist", "--nll", "--samples", "5"], "--nll, --samples apply to a run's model"),
+        (["--images", "X", "--dataset", "cifar10"], "no shipped feature network for data set 'cifar10'"),
+        (["--images", "X", "--dataset", "mnst"], "'mnst'"),
+        (["--images", "missing.npz", "--dataset", "mnist"], "--images missing.npz: no such file or folder"),
+        (["RUN", "--dataset", "mnist"], "--dataset and --out go with --images"),
+    ],
+)
+def test_evaluate_images_options_are_checked_first(tmp_path, capsys, args, words):
+    np.save(tmp_path / "X.npy", np.zeros((20, 28, 28), np.uint8))
+    args = [str(tmp_path / "X.npy") if a == "X" else a for a in args]
+    assert main(["evaluate", *args]) == 2
+    assert words in one_line_error(capsys.readouterr().err)
+
+
+def test_a_run_folder_is_not_taken_as_out(tiny_vae_run, tmp_path, capsys):
+    np.save(tmp_path / "x.npy", np.zeros((20, 28, 28), np.uint8))
+    assert (
+        main(["evaluate", "--images", str(tmp_path / "x.npy"), "--dataset", "mnist", "--out", str(tiny_vae_run)]) == 2
+    )
+    assert "a genzoo run folder, whose eval.json describes its own model" in one_line_error(capsys.readouterr().err)
