@@ -12,6 +12,7 @@ import contextlib
 import os
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ import torch
 from PIL import Image
 
 from genzoo.config import RunConfig, apply_override, config_changes, merge
+from genzoo.data.arrays import ARRAYS, DATA_FILE, save_arrays
 from genzoo.data.batches import derive_seed, to_float
 from genzoo.data.datasets import load_dataset
 from genzoo.data.types import Dataset
@@ -35,7 +37,7 @@ from genzoo.explore.grids import interleave_rows, save_grid
 from genzoo.explore.plots import scatter_by_class
 from genzoo.files import atomic_write_text
 from genzoo.models.base import CONDITIONAL, DECODE, DENOISE, ENCODE, SAMPLE, GenerativeModel
-from genzoo.run_folder import RunFolder, build_model, load_data
+from genzoo.run_folder import RunFolder, build_model, load_data, with_own_data
 from genzoo.samplers import SAMPLERS, MixtureSampler
 from genzoo.train import distributed
 from genzoo.train.devices import deterministic_cuda, resolve_device, with_precision
@@ -51,15 +53,33 @@ def default_run_dir(config: RunConfig) -> Path:
 
 
 def train(
-    config: RunConfig | dict[str, Any], out: Path | str | None = None, *, overwrite: bool = False, verbose: bool = True
+    config: RunConfig | dict[str, Any],
+    out: Path | str | None = None,
+    *,
+    data: Any = None,
+    overwrite: bool = False,
+    verbose: bool = True,
 ) -> TrainResult:
     """Train a model from a config (a RunConfig or the same plain dict as config.yaml) into a run folder.
+
+    `data`: your own images instead of the config's data set: an array or tensor (N, H, W), (N, C, H, W) or
+    (N, H, W, C), uint8 or floats in [0, 1]; a pair (images, labels); a torch.utils.data.Dataset of images or
+    (image, label) items; or {"train": ..., "test": ...} of those (without a test split, a fixed draw of
+    data.test_fraction is held out). Checked in one line before any work, held in memory as uint8, and kept in
+    the run folder as data.npz, so every verb (evaluate, reconstruct, serve, ...) reads it again (data/arrays.py).
 
     Under `torchrun` every process calls this with the same arguments; they train data-parallel and rank 0
     alone writes the run folder (train/distributed.py)."""
     config = as_config(config)
-    dataset = load_data(config).holding_out(config.data.validation_size)
+    whole = None  # the user's own data set (data=), to keep in the run folder
+    if data is not None:
+        config = config.replace(data=replace(config.data, dataset=ARRAYS))  # (names a default run folder)
     run_dir = Path(out) if out is not None else default_run_dir(config)
+    if data is not None:
+        config, whole, dataset = with_own_data(config, data, run_dir)
+    else:
+        dataset = load_data(config)
+    dataset = dataset.holding_out(config.data.validation_size)
     config, model = build_model(config, dataset, training=True)
     check_controls(config, model)  # before the run folder is made
     with _process_group(config) as (world, device):
@@ -72,7 +92,12 @@ def train(
             distributed.on_rank_zero(
                 world,
                 device,
-                lambda: (lock.acquire(), folder.prepare(overwrite), config.save(folder.config_file)),
+                lambda: (
+                    lock.acquire(),
+                    folder.prepare(overwrite),
+                    config.save(folder.config_file),
+                    whole is not None and save_arrays(whole, folder.path / DATA_FILE),
+                ),
                 f"preparing the run folder {run_dir}",
             )
             if verbose and world.is_main:

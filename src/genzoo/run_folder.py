@@ -8,6 +8,7 @@ never through the trainer; the trainer is the run's only writer (train/).
       checkpoints/step-N/  model.safetensors, train_state.pt, meta.json (step, epoch, model, SHA-256 of both)
       best/                train.keep_best: the checkpoint of the lowest validation loss, in the same form
       eval.json            sections written by `genzoo evaluate`
+      data.npz             a run trained on the user's own arrays (genzoo.train(..., data=...)): them
       .lock                while a process writes the folder (train, resume, evaluate): see RunLock
       samples/ reconstructions/ tb/
 
@@ -35,6 +36,7 @@ import torch
 from safetensors.torch import load_file
 
 from genzoo.config import RunConfig
+from genzoo.data.arrays import ARRAYS, ARRAYS_SPEC, DATA_FILE, as_dataset
 from genzoo.data.datasets import load_dataset
 from genzoo.data.types import Dataset
 from genzoo.errors import GenzooError
@@ -184,7 +186,24 @@ def load_data(config: RunConfig, **sizes: int | None) -> Dataset:
     them out with `Dataset.holding_out(config.data.validation_size)`."""
     d = config.data
     sizes = {"train_size": d.train_size, "test_size": d.test_size, **sizes}
+    if d.dataset == ARRAYS:  # the user's own arrays (data/arrays.py): an .npz, not a registered data set
+        return sized(ARRAYS_SPEC.load(d.data_dir, None, d.folder_options()), **sizes)
     return load_dataset(d.dataset, d.data_dir, options=d.folder_options(), **sizes)
+
+
+def sized(dataset: Dataset, train_size: int | None = None, test_size: int | None = None) -> Dataset:
+    """The first `train_size` / `test_size` images of each split (all for None), as load_dataset keeps them."""
+    return Dataset(dataset.spec, dataset.train.subset(train_size), dataset.test.subset(test_size))
+
+
+def with_own_data(config: RunConfig, data: Any, run_dir: Path) -> tuple[RunConfig, Dataset, Dataset]:
+    """For genzoo.train(config, data=...): (the config naming the arrays as the run keeps them, in
+    run_dir/data.npz; the whole data set to write there; the data set load_data will read back, with the config's
+    subset sizes). `data` is checked here, before any run folder is made (data/arrays.py says what it may be)."""
+    whole = as_dataset(data, config.data.test_fraction)
+    own = dataclasses.replace(config.data, dataset=ARRAYS, data_dir=str((Path(run_dir) / DATA_FILE).resolve()))
+    config = config.replace(data=own)
+    return config, whole, sized(whole, config.data.train_size, config.data.test_size)
 
 
 def global_rng_kept():
@@ -284,10 +303,15 @@ class RunFolder:
 
     # -- what the run is ---------------------------------------------------------------------------------------
     def config(self) -> RunConfig:
-        """config.yaml, validated (an error names the file)."""
+        """config.yaml, validated (an error names the file). A run trained on the user's own arrays reads them from
+        its own data.npz when the path config.yaml recorded is gone (the folder was moved or copied)."""
         if not self.config_file.is_file():
             raise GenzooError(f"{self.path}: not a genzoo run folder (no {CONFIG_FILE})")
-        return RunConfig.load(self.config_file)
+        config = RunConfig.load(self.config_file)
+        d, own = config.data, self.path / DATA_FILE
+        if d.dataset == ARRAYS and not (d.data_dir and Path(d.data_dir).is_file()) and own.is_file():
+            config = config.replace(data=dataclasses.replace(d, data_dir=str(own.resolve())))
+        return config
 
     def data(self, **sizes: int | None) -> Dataset:
         """The run's data set; `train_size=` / `test_size=` replace the config's subset sizes."""

@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import json
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import pytest
@@ -17,8 +18,9 @@ import genzoo
 from genzoo.cli import main
 from genzoo.evaluate.images import images_from_array, read_images, to_uint8
 from genzoo.evaluate.quality import generate
+from genzoo.run_folder import RunFolder
 
-from conftest import build_tiny_config, one_line_error
+from conftest import build_tiny_config, one_line_error, read_metrics
 
 
 @pytest.fixture(scope="module")
@@ -192,7 +194,11 @@ def write_pngs(folder: Path, pixels: np.ndarray) -> Path:
 
 
 BAD_IMAGES = [
-    ("rgb.npy", lambda: np.random.default_rng(0).random((20, 3, 28, 28)), "3-channel images (colour); mnist is grey"),
+    (
+        "rgb.npy",
+        lambda: np.random.default_rng(0).random((20, 3, 28, 28)),
+        "3-channel images (colour); mnist has 1 channel",
+    ),
     ("small.npy", lambda: np.zeros((20, 32, 32), np.uint8), "images of 32x32; mnist is 28x28: resize them first"),
     (
         "minus.npy",
@@ -201,14 +207,22 @@ BAD_IMAGES = [
     ),
     ("ints.npy", lambda: np.zeros((20, 28, 28), np.int64), "dtype int64; expected uint8 in [0, 255] or floats"),
     ("few.npy", lambda: np.zeros((5, 28, 28), np.uint8), "5 images; the metrics need at least 10"),
-    ("five.npy", lambda: np.zeros((20, 28, 28, 5), np.uint8), "images of shape (20, 28, 28, 5); expected (N, 28, 28)"),
+    (
+        "five.npy",
+        lambda: np.zeros((20, 28, 28, 5), np.uint8),
+        "images of shape (20, 28, 28, 5); expected (N, H, W), (N, C, H, W)",
+    ),
     ("nan.npy", lambda: np.full((20, 28, 28), np.nan, np.float32), "NaN or infinite values; expected floats in [0, 1]"),
     (
         "two.npz",
         lambda: {"a": np.zeros((20, 28, 28)), "b": np.zeros(3)},
         "holds arrays a, b; expected one named 'images'",
     ),
-    ("labels.npz", lambda: {"images": np.zeros((20, 28, 28)), "labels": np.full(20, 10)}, "labels in 10..10; expected"),
+    (
+        "labels.npz",
+        lambda: {"images": np.zeros((20, 28, 28)), "labels": np.full(20, 10)},
+        "labels.npz labels: values in 10..10; expected 0..9",
+    ),
     ("colour", lambda: np.random.default_rng(0).integers(0, 256, (12, 28, 28, 3), np.uint8), "3-channel images"),
     ("sizes", lambda: [np.zeros((28, 28), np.uint8), np.zeros((30, 28), np.uint8)], "a 28x30 picture; the folder's"),
 ]
@@ -265,3 +279,118 @@ def test_a_run_folder_is_not_taken_as_out(tiny_vae_run, tmp_path, capsys):
         main(["evaluate", "--images", str(tmp_path / "x.npy"), "--dataset", "mnist", "--out", str(tiny_vae_run)]) == 2
     )
     assert "a genzoo run folder, whose eval.json describes its own model" in one_line_error(capsys.readouterr().err)
+
+
+# -- your own data: genzoo.train(config, data=...) ------------------------------------------------------------------
+def mnist_arrays(train: int = 256, test: int = 64):
+    from genzoo.data.datasets import load_dataset
+
+    data = load_dataset("mnist", train_size=train, test_size=test)
+    return data.train, data.test
+
+
+def test_own_arrays_train_exactly_as_the_same_registered_images(tmp_path):
+    """The first 256/64 MNIST images handed over as arrays give the very run that data.dataset=mnist with those
+    sizes gives: the same uint8 splits, the same batches, the same weights and metrics."""
+    train, test = mnist_arrays()
+    config = build_tiny_config("vae")
+    genzoo.train(config, tmp_path / "registered", verbose=False)
+    own = {"train": (train.images.numpy(), train.labels.numpy()), "test": (test.images, test.labels)}
+    result = genzoo.train({**config, "data": {}}, tmp_path / "own", data=own, verbose=False)
+    assert result.run_dir == tmp_path / "own"
+    assert (tmp_path / "own" / "metrics.jsonl").read_bytes() == (tmp_path / "registered" / "metrics.jsonl").read_bytes()
+    a, b = genzoo.load(tmp_path / "own").state_dict(), genzoo.load(tmp_path / "registered").state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    data = RunFolder(tmp_path / "own").config().data
+    assert data.dataset == "arrays" and Path(data.data_dir) == (tmp_path / "own" / "data.npz").resolve()
+
+
+def test_a_run_on_own_data_works_with_every_verb_even_moved(tmp_path, capsys):
+    """Floats in [0, 1], channels last, no labels, no test split: a fixed tenth is held out; the run keeps the
+    arrays, so reconstruct, evaluate and resume read them again, also after the folder moved."""
+    images = np.random.default_rng(0).random((200, 28, 28, 1), dtype=np.float32)
+    images[:, 10:18, 10:18] = 1.0  # a square in every picture
+    config = build_tiny_config("vae", train={"epochs": 1})
+    genzoo.train(config, tmp_path / "mine", data=images, verbose=False)
+    with np.load(tmp_path / "mine" / "data.npz") as stored:
+        assert stored["train_images"].shape == (180, 1, 28, 28) and stored["test_images"].shape == (20, 1, 28, 28)
+        assert stored["train_images"].dtype == np.uint8 and stored["classes"].tolist() == ["0"]
+        held_out = stored["test_images"]
+    every = (images.transpose(0, 3, 1, 2) * 255 + 0.5).astype(np.uint8)
+    assert any(np.array_equal(held_out[0], picture) for picture in every)  # the test split: some of the images
+    (tmp_path / "mine").rename(tmp_path / "moved")
+    run = tmp_path / "moved"
+    originals, recons = genzoo.reconstruct(run, n=8)
+    assert originals.shape == recons.shape == (8, 1, 28, 28)
+    assert torch.equal(originals, torch.from_numpy(held_out[:8]).float() / 255)
+    with pytest.warns(UserWarning, match="no shipped feature network for data set 'arrays'"):
+        sections = genzoo.evaluate(run, plots=False, progress=False)
+    assert "codes" in sections and sections["codes"]["latent_dim"] == 4
+    assert main(["resume", str(run), "--epochs", "2"]) == 0
+    assert [r["epoch"] for r in read_metrics(run) if r["split"] == "test"] == [1, 2]
+
+
+class Pictures(torch.utils.data.Dataset):
+    """A map-style Dataset as torchvision's look: (C, H, W) float tensors in [0, 1] and int labels, `classes`."""
+
+    classes: ClassVar[list[str]] = ["zero", "one", "two"]
+
+    def __init__(self, n: int):
+        self.x = torch.rand(n, 1, 28, 28, generator=torch.Generator().manual_seed(0))
+        self.y = torch.arange(n) % 3
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+    def __getitem__(self, i: int):
+        return self.x[i], int(self.y[i])
+
+
+def test_a_torch_dataset_is_read_once_into_uint8_splits(tmp_path):
+    train, test = Pictures(96), Pictures(30)
+    genzoo.train(build_tiny_config("cvae"), tmp_path / "c", data={"train": train, "test": test}, verbose=False)
+    with np.load(tmp_path / "c" / "data.npz") as stored:
+        assert np.array_equal(stored["train_images"], (train.x.numpy() * 255 + 0.5).astype(np.uint8))
+        assert stored["train_labels"].tolist() == train.y.tolist()
+        assert stored["classes"].tolist() == ["zero", "one", "two"]
+    model = genzoo.load(tmp_path / "c")
+    assert model.config.num_classes == 3 and model.config.image_shape == (1, 28, 28)
+    assert genzoo.sample(model, n=6).shape == (6, 1, 28, 28)
+
+
+class Broken(Pictures):
+    def __getitem__(self, i: int):
+        return self.x[i] * 2 - 1, int(self.y[i])  # a Normalize((0.5,), (0.5,)) transform: [-1, 1]
+
+
+BAD_DATA = [
+    (lambda: np.zeros((10, 2, 28, 28), np.uint8), "data images: images of shape (10, 2, 28, 28); expected (N, H, W)"),
+    (lambda: np.zeros((10, 28, 28), np.int64), "data images: images of dtype int64; expected uint8 in [0, 255]"),
+    (lambda: np.full((10, 28, 28), 2.0), "data images: values in [2, 2]; expected floats in [0, 1]"),
+    (lambda: (np.zeros((10, 28, 28)), np.zeros(9, int)), "data labels: shape (9,) and dtype int64; expected (10,)"),
+    (lambda: (np.zeros((10, 28, 28)), -np.ones(10, int)), "data labels: values in -1..-1; expected integers >= 0"),
+    (lambda: {"train": np.zeros((10, 28, 28)), "valid": 1}, "expected {'train': ..., 'test': ...}"),
+    (lambda: {"train": np.zeros((4, 28, 28)), "test": np.zeros((4, 32, 32))}, "data['test'] images of shape"),
+    (lambda: Broken(8), "expected floats in [0, 1] (for [-1, 1] images: (x + 1) / 2)"),
+    (lambda: np.zeros((1, 28, 28)), "data: 1 image; expected at least two"),
+    (lambda: [np.zeros((28, 28)), np.zeros((28, 28, 5))], "data images: not one array (setting an array element"),
+]
+
+
+@pytest.mark.parametrize("make, words", BAD_DATA, ids=[str(i) for i in range(len(BAD_DATA))])
+def test_own_data_genzoo_cannot_take_is_refused_in_one_line_before_any_work(tmp_path, make, words):
+    with pytest.raises(genzoo.GenzooError) as error:
+        genzoo.train(build_tiny_config("vae"), tmp_path / "run", data=make(), verbose=False)
+    assert words in str(error.value) and "\n" not in str(error.value)
+    assert not (tmp_path / "run").exists()
+
+
+def test_an_arrays_file_trains_from_the_command_line(tmp_path):
+    train, test = mnist_arrays(64, 16)
+    np.savez(tmp_path / "mine.npz", train_images=train.images.numpy(), test_images=test.images.numpy())
+    config = tmp_path / "c.yaml"
+    config.write_text(json.dumps({"train": {"epochs": 1, "batch_size": 32, "tensorboard": False, "grid_size": 4}}))
+    args = ["train", "ae", "--dataset", "arrays", "--data-dir", str(tmp_path / "mine.npz"), "--config", str(config)]
+    assert main([*args, "--set", "model.latent_dim=4", "--set", "model.hidden=[16]", "--out", str(tmp_path / "r")]) == 0
+    assert len([r for r in read_metrics(tmp_path / "r") if r["split"] == "test"]) == 1
+    assert main(["train", "ae", "--dataset", "arrays", "--out", str(tmp_path / "none")]) == 2

@@ -30,6 +30,8 @@ import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 
+from genzoo.data import arrays
+from genzoo.data.arrays import check_values, to_nchw
 from genzoo.data.types import Dataset
 from genzoo.errors import GenzooError
 from genzoo.evaluate.features import extract
@@ -117,47 +119,24 @@ def read_images(
 def images_from_array(array: Any, image_shape: tuple[int, int, int], dataset: str, where: str) -> torch.Tensor:
     """An array (N, H, W), (N, C, H, W) or (N, H, W, C), uint8 or floats in [0, 1] (numpy or torch) -> (N, C, H, W)
     float32 in [0, 1] of the data set's shape, or one line saying what was expected."""
-    if isinstance(array, torch.Tensor):
-        array = array.detach().cpu().numpy()
-    array = np.asarray(array)
-    c, h, w = image_shape
-    grey = "grey (1 channel)" if c == 1 else f"{c} channels"
-    expected = f"(N, {h}, {w}) or (N, {c}, {h}, {w})" if c == 1 else f"(N, {c}, {h}, {w}) or (N, {h}, {w}, {c})"
-    shape = tuple(array.shape)
-    if array.ndim == 3:
-        array = array[:, None]
-    elif array.ndim == 4 and shape[1] not in (1, 3) and shape[3] in (1, 3):  # channels last (N, H, W, C)
-        array = array.transpose(0, 3, 1, 2)
-    elif array.ndim != 4 or shape[1] not in (1, 3):
-        raise GenzooError(f"{where}: images of shape {shape}; expected {expected} for {dataset}")
+    array = to_nchw(array, where)
+    check_values(array, where)
     n, channels, height, width = array.shape
+    c, h, w = image_shape
     if (height, width) != (h, w):
         raise GenzooError(
             f"{where}: images of {height}x{width}; {dataset} is {h}x{w}: resize them first (genzoo does not resize: "
             "resampling would change the figures)"
         )
+    images = torch.from_numpy(np.ascontiguousarray(array)).float()
     if array.dtype == np.uint8:
-        images = torch.from_numpy(np.ascontiguousarray(array)).float().div_(255)
-    elif np.issubdtype(array.dtype, np.floating):
-        images = torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32))
-        low, high = (float(v) for v in torch.aminmax(images)) if images.numel() else (0.0, 0.0)
-        if not (np.isfinite(low) and np.isfinite(high)) or not bool(torch.isfinite(images).all()):
-            raise GenzooError(f"{where}: the images hold NaN or infinite values; expected floats in [0, 1]")
-        if low < 0 or high > 1:
-            hint = " (for [-1, 1] images: (x + 1) / 2)" if low >= -1 and high <= 1 else ""
-            raise GenzooError(f"{where}: values in [{low:.4g}, {high:.4g}]; expected floats in [0, 1]{hint} or uint8")
-    else:
-        hint = " (convert 0..255 integers with .astype(np.uint8))" if np.issubdtype(array.dtype, np.integer) else ""
-        raise GenzooError(
-            f"{where}: images of dtype {array.dtype}; expected uint8 in [0, 255] or floats in [0, 1]{hint}"
-        )
+        images /= 255
     if channels != c:
         if c == 1 and channels == 3 and bool((images[:, 1:] == images[:, :1]).all()):
             images = images[:, :1]  # grey pictures saved as RGB: the three channels are one
         else:
-            raise GenzooError(
-                f"{where}: {channels}-channel images{' (colour)' if channels == 3 else ''}; {dataset} is {grey}"
-            )
+            colour = " (colour)" if channels == 3 else ""
+            raise GenzooError(f"{where}: {channels}-channel images{colour}; {dataset} has {c} channel{'s' * (c > 1)}")
     if n < MIN_IMAGES:
         raise GenzooError(
             f"{where}: {n} images; the metrics need at least {MIN_IMAGES} ({PROTOCOL['samples']:,} is the protocol)"
@@ -166,12 +145,7 @@ def images_from_array(array: Any, image_shape: tuple[int, int, int], dataset: st
 
 
 def check_labels(labels: Any, n: int, num_classes: int, where: str) -> torch.Tensor:
-    labels = np.asarray(labels.detach().cpu() if isinstance(labels, torch.Tensor) else labels)
-    if labels.shape != (n,) or not np.issubdtype(labels.dtype, np.integer):
-        raise GenzooError(f"{where}: labels of shape {labels.shape} and dtype {labels.dtype}; expected ({n},) integers")
-    if n and (labels.min() < 0 or labels.max() >= num_classes):
-        raise GenzooError(f"{where}: labels in {labels.min()}..{labels.max()}; expected 0..{num_classes - 1}")
-    return torch.from_numpy(labels.astype(np.int64))
+    return torch.from_numpy(arrays.check_labels(labels, n, f"{where} labels", num_classes))
 
 
 def _read_array_file(path: Path) -> tuple[np.ndarray, np.ndarray | None, dict[str, Any]]:
