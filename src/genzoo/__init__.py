@@ -38,6 +38,9 @@ _EXPORTS = {
     ),
     **dict.fromkeys(("DataConfig", "RunConfig", "TrainConfig"), "genzoo.config"),
     **dict.fromkeys(("CapabilityError", "GenzooError"), "genzoo.errors"),
+    # your own models: the contract's classes and the registry's decorator (genzoo.testing checks a class)
+    **dict.fromkeys(("GenerativeModel", "ModelConfig", "OptimizerGroup", "StepOutput"), "genzoo.models.base"),
+    "register": "genzoo.models.registry",
     "kl_divergence": "genzoo.evaluate.divergence",
 }
 __all__ = sorted(_EXPORTS)

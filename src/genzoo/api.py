@@ -37,7 +37,8 @@ from genzoo.explore.grids import interleave_rows, save_grid
 from genzoo.explore.plots import scatter_by_class
 from genzoo.files import atomic_write_text
 from genzoo.models.base import CONDITIONAL, DECODE, DENOISE, ENCODE, SAMPLE, GenerativeModel
-from genzoo.run_folder import RunFolder, build_model, load_data, with_own_data
+from genzoo.models.own import install_networks, replace_networks
+from genzoo.run_folder import RunFolder, build_model, load_data, own_code_record, with_own_data
 from genzoo.samplers import SAMPLERS, MixtureSampler
 from genzoo.train import distributed
 from genzoo.train.devices import deterministic_cuda, resolve_device, with_precision
@@ -57,6 +58,7 @@ def train(
     out: Path | str | None = None,
     *,
     data: Any = None,
+    networks: dict[str, Any] | None = None,
     overwrite: bool = False,
     verbose: bool = True,
 ) -> TrainResult:
@@ -67,6 +69,10 @@ def train(
     (image, label) items; or {"train": ..., "test": ...} of those (without a test split, a fixed draw of
     data.test_fraction is held out). Checked in one line before any work, held in memory as uint8, and kept in
     the run folder as data.npz, so every verb (evaluate, reconstruct, serve, ...) reads it again (data/arrays.py).
+
+    `networks`: your own modules in place of the model's of those names, e.g. {"encoder": MyEncoder(...)} or
+    {"decoder": (MyDecoder, {"latent_dim": 20})}: each is checked to give the shapes the replaced one gave in a
+    training step, and recorded by import path in code.yaml so that `load` rebuilds it (models/own.py).
 
     Under `torchrun` every process calls this with the same arguments; they train data-parallel and rank 0
     alone writes the run folder (train/distributed.py)."""
@@ -81,6 +87,7 @@ def train(
         dataset = load_data(config)
     dataset = dataset.holding_out(config.data.validation_size)
     config, model = build_model(config, dataset, training=True)
+    code = own_code_record(type(model), replace_networks(model, networks) if networks else None)
     check_controls(config, model)  # before the run folder is made
     with _process_group(config) as (world, device):
         config = with_precision(config, device, model.bf16_safe)  # config.yaml records fp32 or bf16, never auto
@@ -96,6 +103,7 @@ def train(
                     lock.acquire(),
                     folder.prepare(overwrite),
                     config.save(folder.config_file),
+                    folder.write_own_code(code),
                     whole is not None and save_arrays(whole, folder.path / DATA_FILE),
                 ),
                 f"preparing the run folder {run_dir}",
@@ -165,6 +173,7 @@ def resume(
         )
     dataset = load_data(config).holding_out(config.data.validation_size)
     config, model = build_model(config, training=True)
+    install_networks(model, folder.networks())  # the user's own, if any (models/own.py), as the run was trained
     folder.load_weights(model, checkpoint, averaged=False)  # training continues from the live weights
     with _process_group(config) as (world, device):
         lock = folder.lock()  # rank 0's, before anything is written

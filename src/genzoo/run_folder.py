@@ -9,6 +9,7 @@ never through the trainer; the trainer is the run's only writer (train/).
       best/                train.keep_best: the checkpoint of the lowest validation loss, in the same form
       eval.json            sections written by `genzoo evaluate`
       data.npz             a run trained on the user's own arrays (genzoo.train(..., data=...)): them
+      code.yaml            a run of the user's own model class or networks: their import paths (models/own.py)
       .lock                while a process writes the folder (train, resume, evaluate): see RunLock
       samples/ reconstructions/ tb/
 
@@ -33,18 +34,24 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import yaml
 from safetensors.torch import load_file
+from torch import nn
 
-from genzoo.config import RunConfig
+from genzoo.config import RunConfig, read_yaml
 from genzoo.data.arrays import ARRAYS, ARRAYS_SPEC, DATA_FILE, as_dataset
 from genzoo.data.datasets import load_dataset
 from genzoo.data.types import Dataset
 from genzoo.errors import GenzooError
-from genzoo.files import LOCK_FILE, FolderBusy, FolderLock, sha256_file
+from genzoo.files import LOCK_FILE, FolderBusy, FolderLock, atomic_write_text, sha256_file
 from genzoo.models.base import GenerativeModel
-from genzoo.models.registry import get_model_class
+from genzoo.models.own import build_networks, find_class, import_path, install_networks, is_genzoos
+from genzoo.models.registry import MODELS, get_model_class, load_entry_points, register
 
 CONFIG_FILE, METRICS_FILE, EVAL_FILE, CHECKPOINTS = "config.yaml", "metrics.jsonl", "eval.json", "checkpoints"
+# Your own classes a run needs, by import path (models/own.py): {model: {name, class}, networks: {NAME: {class,
+# kwargs}}}; written only for a run that has any
+CODE_FILE = "code.yaml"
 BEST = "best"  # train.keep_best: a copy of the checkpoint with the lowest validation loss
 WEIGHTS, STATE, META = "model.safetensors", "train_state.pt", "meta.json"  # the files of one checkpoint
 # train.ema_decay: the moving average of the weights travels in model.safetensors beside the live weights, each
@@ -191,6 +198,16 @@ def load_data(config: RunConfig, **sizes: int | None) -> Dataset:
     return load_dataset(d.dataset, d.data_dir, options=d.folder_options(), **sizes)
 
 
+def own_code_record(model_class: type, networks: dict[str, dict] | None) -> dict[str, Any]:
+    """What code.yaml records for a run: the model class when it is not genzoo's own, the networks' records."""
+    code: dict[str, Any] = {}
+    if not is_genzoos(model_class):
+        code["model"] = {"name": model_class.name, "class": import_path(model_class)}
+    if networks:
+        code["networks"] = networks
+    return code
+
+
 def sized(dataset: Dataset, train_size: int | None = None, test_size: int | None = None) -> Dataset:
     """The first `train_size` / `test_size` images of each split (all for None), as load_dataset keeps them."""
     return Dataset(dataset.spec, dataset.train.subset(train_size), dataset.test.subset(test_size))
@@ -304,9 +321,15 @@ class RunFolder:
     # -- what the run is ---------------------------------------------------------------------------------------
     def config(self) -> RunConfig:
         """config.yaml, validated (an error names the file). A run trained on the user's own arrays reads them from
-        its own data.npz when the path config.yaml recorded is gone (the folder was moved or copied)."""
+        its own data.npz when the path config.yaml recorded is gone (the folder was moved or copied); a run of the
+        user's own model class says what to import when that class is not registered."""
         if not self.config_file.is_file():
             raise GenzooError(f"{self.path}: not a genzoo run folder (no {CONFIG_FILE})")
+        own_model = self.own_code().get("model")
+        if own_model and own_model.get("name") not in MODELS:  # registered on import: find its module, or say it
+            load_entry_points()
+            if own_model.get("name") not in MODELS:
+                register(find_class(own_model["class"], f"{self.path} (model {own_model['name']!r})"))
         config = RunConfig.load(self.config_file)
         d, own = config.data, self.path / DATA_FILE
         if d.dataset == ARRAYS and not (d.data_dir and Path(d.data_dir).is_file()) and own.is_file():
@@ -316,6 +339,26 @@ class RunFolder:
     def data(self, **sizes: int | None) -> Dataset:
         """The run's data set; `train_size=` / `test_size=` replace the config's subset sizes."""
         return load_data(self.config(), **sizes)
+
+    def own_code(self) -> dict[str, Any]:
+        """code.yaml: the import paths of the user's own model class and networks this run needs ({} for none)."""
+        path = self.path / CODE_FILE
+        if not path.is_file():
+            return {}
+        code = read_yaml(path)
+        if not all(isinstance(code.get(key, {}), dict) for key in ("model", "networks")):
+            raise GenzooError(f"{path}: expected {{model: {{name, class}}, networks: {{NAME: {{class, kwargs}}}}}}")
+        return code
+
+    def write_own_code(self, code: dict[str, Any]) -> None:
+        if code:
+            atomic_write_text(self.path / CODE_FILE, yaml.safe_dump(code, sort_keys=False))
+
+    def networks(self) -> dict[str, nn.Module]:
+        """The user's networks this run trained with, built anew from code.yaml ({} for a run without): their
+        classes must be importable in this process (models/own.py says what to import otherwise)."""
+        record = self.own_code().get("networks")
+        return build_networks(record, str(self.path)) if record else {}
 
     def metrics(self) -> list[dict[str, Any]]:
         """Every record of metrics.jsonl, in order ([] when there is none). A line torn by a crash while it was
@@ -392,5 +435,6 @@ class RunFolder:
         average of its weights where the run kept one, unless averaged=False. Leaves the global RNG as it was."""
         with global_rng_kept():
             _, model = build_model(self.config())
+            install_networks(model, self.networks())  # the user's own, if any (checked when the run was trained)
         self.load_weights(model, checkpoint or self.newest_checkpoint(), averaged)
         return model.to(device).eval()

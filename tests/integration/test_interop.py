@@ -6,12 +6,17 @@ from __future__ import annotations
 
 import csv
 import json
+import os
+import re
+import subprocess
+import sys
 from pathlib import Path
 from typing import ClassVar
 
 import numpy as np
 import pytest
 import torch
+import yaml
 from PIL import Image
 
 import genzoo
@@ -394,3 +399,87 @@ def test_an_arrays_file_trains_from_the_command_line(tmp_path):
     assert main([*args, "--set", "model.latent_dim=4", "--set", "model.hidden=[16]", "--out", str(tmp_path / "r")]) == 0
     assert len([r for r in read_metrics(tmp_path / "r") if r["split"] == "test"]) == 1
     assert main(["train", "ae", "--dataset", "arrays", "--out", str(tmp_path / "none")]) == 2
+
+
+# -- your own model class from an installed package: the genzoo.models entry point ---------------------------------
+PLUGIN = """
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from genzoo.models.base import DECODE, ENCODE, RECONSTRUCT, SAMPLE, GenerativeModel, ModelConfig, StepOutput
+
+
+@dataclass(frozen=True)
+class PluginConfig(ModelConfig):
+    latent_dim: int = 3
+
+
+class PluginAE(GenerativeModel):
+    name = "plugin-ae"
+    summary = "an installed package's autoencoder"
+    Config = PluginConfig
+    capabilities = frozenset({ENCODE, DECODE, RECONSTRUCT, SAMPLE})
+
+    def __init__(self, config):
+        super().__init__(config)
+        self.encoder = nn.Sequential(nn.Flatten(), nn.Linear(784, config.latent_dim))
+        self.decoder = nn.Linear(config.latent_dim, 784)
+
+    @property
+    def latent_dim(self):
+        return self.config.latent_dim
+
+    def encode(self, x):
+        return self.encoder(x)
+
+    def decode(self, z):
+        return torch.sigmoid(self.decoder(z)).view(-1, 1, 28, 28)
+
+    def sample(self, n, generator=None, labels=None):
+        return self.decode(torch.randn(n, self.latent_dim, generator=generator, device=self.device))
+
+    def training_step(self, batch, step, phase="loss"):
+        logits = self.decoder(self.encoder(batch.x))
+        loss = nn.functional.binary_cross_entropy_with_logits(logits, batch.x.flatten(1), reduction="sum") / len(batch)
+        return StepOutput(loss, {"recon": loss.detach()})
+"""
+
+
+def test_an_installed_packages_model_works_from_the_command_line(tmp_path):
+    """A package declaring `[project.entry-points."genzoo.models"] plugin-ae = "plugin_models:PluginAE"` (here its
+    installed metadata, a dist-info folder on the path): `genzoo models` lists it, train and sample run it, and a
+    broken entry point of another package is a warning, not a failure."""
+    site = tmp_path / "site"
+    (site / "plugin_models").mkdir(parents=True)
+    (site / "plugin_models" / "__init__.py").write_text(PLUGIN)
+    info = site / "plugin_models-0.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: plugin-models\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text(
+        "[genzoo.models]\nplugin-ae = plugin_models:PluginAE\nbroken = not_installed_anywhere:Model\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(site), "OMP_NUM_THREADS": "1"}
+
+    def genzoo_cli(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "genzoo", *args], env=env, capture_output=True, text=True)
+
+    listed = genzoo_cli("models")
+    assert listed.returncode == 0, listed.stderr
+    assert re.search(
+        r"^plugin-ae +an installed package's autoencoder  \[decode, encode, reconstruct, sample\]$", listed.stdout, re.M
+    )
+    assert "the genzoo.models entry point broken = not_installed_anywhere:Model failed to load" in listed.stderr
+    run = tmp_path / "run"
+    trained = genzoo_cli(
+        "train", "plugin-ae", "--steps", "4", "--batch-size", "32", "--set", "data.train_size=128",
+        "--set", "data.test_size=32", "--set", "train.tensorboard=false", "--set", "train.grid_size=4",
+        "--device", "cpu", "--out", str(run),
+    )  # fmt: skip
+    assert trained.returncode == 0, trained.stderr
+    assert yaml.safe_load((run / "code.yaml").read_text())["model"]["class"] == "plugin_models:PluginAE"
+    sampled = genzoo_cli("sample", str(run), "-n", "5", "-o", str(tmp_path / "s.npz"))
+    assert sampled.returncode == 0, sampled.stderr
+    with np.load(tmp_path / "s.npz") as stored:
+        assert stored["images"].shape == (5, 1, 28, 28)
