@@ -10,7 +10,8 @@
     def test_my_vae():
         check_model(MyVAE, {"latent_dim": 4})          # raises AssertionError naming the first check that fails
 
-The checks, in order: the class declares a name, a summary, a Config and known capabilities; the same seed builds
+The checks, in order: the class declares a name, a summary, a Config and known capabilities; its settings survive
+config.yaml (written and read back as a run's are); the same seed builds
 the same weights; its optimizer groups hold every trainable weight once per name and its phases name them; each
 phase's training step gives a finite scalar loss with gradients (and detached scalar terms), the same for the same
 seed; every declared verb gives outputs of the declared shapes (images float32 in [0, 1]; sample reproducible with a
@@ -26,10 +27,12 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import yaml
 
+from genzoo.config import RunConfig, build_dataclass
 from genzoo.data.batches import Batch, to_float
 from genzoo.data.datasets import load_dataset
-from genzoo.errors import CapabilityError
+from genzoo.errors import CapabilityError, GenzooError
 from genzoo.models.base import (
     ALL_CAPABILITIES,
     CONDITIONAL,
@@ -64,6 +67,7 @@ def check_model(
     (1, 28, 28), else uniform noise). Raises AssertionError naming the check that failed."""
     checker = _Checker(model_class, dict(config or {}), tuple(image_shape), num_classes)
     checker.declaration()
+    checker.config_round_trip()
     checker.same_seed_same_weights()
     batch = checker.batch(images)
     checker.groups_and_phases()
@@ -120,6 +124,21 @@ class _Checker:
         self.expect(caps <= set(ALL_CAPABILITIES), f"unknown capabilities {sorted(caps - set(ALL_CAPABILITIES))}")
         if RECONSTRUCT in caps:
             self.expect({ENCODE, DECODE} <= caps, "declares reconstruct without encode and decode")
+        self.done()
+
+    def config_round_trip(self) -> None:
+        """The settings go through config.yaml and back unchanged: what a run writes, load and resume read."""
+        self.check = "config through config.yaml"
+        try:
+            config = self.cls.Config(
+                **{**self.settings, "image_shape": self.image_shape, "num_classes": self.num_classes}
+            )
+            raw = RunConfig(model=config, model_name=self.cls.name).to_dict()["model"]
+            raw.pop("name")
+            again = build_dataclass(self.cls.Config, yaml.safe_load(yaml.safe_dump(raw)), "model")
+        except (GenzooError, TypeError, ValueError, yaml.YAMLError) as exc:
+            self.fail(f"{type(exc).__name__}: {exc} (settings must be bool, int, float, str, tuples or Literals)")
+        self.expect(again == config, f"config.yaml gives back {again}, not {config}")
         self.done()
 
     def same_seed_same_weights(self) -> None:

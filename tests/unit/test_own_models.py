@@ -80,6 +80,7 @@ def test_check_model_passes_a_users_model_and_genzoos_own():
     checks = check_model(TinyAE, {"latent_dim": 4})
     assert checks == [
         "declaration",
+        "config through config.yaml",
         "same seed, same weights",
         "optimizer groups and phases",
         "training step",
@@ -88,7 +89,7 @@ def test_check_model_passes_a_users_model_and_genzoos_own():
         "state dict round trip (safetensors)",
     ]
     gan = MODELS["gan"]
-    assert len(check_model(gan, {"hidden_g": (32,), "hidden_d": (32,), "noise_dim": 8})) == 7  # two players
+    assert len(check_model(gan, {"hidden_g": (32,), "hidden_d": (32,), "noise_dim": 8})) == 8  # two players
 
 
 class NoisySample(TinyAE):
@@ -116,6 +117,15 @@ class Stuck(TinyAE):
         return StepOutput(loss)
 
 
+@dataclass(frozen=True)
+class ListConfig(TinyConfig):
+    widths: list = dataclasses.field(default_factory=list)  # a type config.yaml cannot read back
+
+
+class Unreadable(TinyAE):
+    Config = ListConfig
+
+
 class Undeclared(TinyAE):
     capabilities = frozenset({ENCODE, DECODE, RECONSTRUCT})  # but sample() still draws
 
@@ -129,6 +139,7 @@ class Undeclared(TinyAE):
         (Stuck, "Adam steps lower the loss: 25 steps took the loss from 1 to 1"),
         (Undeclared, "declared verbs: sample, not declared, runs"),
         (nn.Linear, "declaration: not a GenerativeModel subclass"),
+        (Unreadable, "config through config.yaml: TypeError: model.widths: unsupported config type"),
     ],
 )
 def test_check_model_names_the_check_a_broken_model_fails(cls, words):
