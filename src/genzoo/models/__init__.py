@@ -1,12 +1,13 @@
 """Every model family; importing this package registers them all."""
 
 # the AE family (regularized: wae, rae), the VAE family (vae, ladder, penalties, cat_vae) and the adversarial
-# models (gan family, aae, vae_gan), and vq_vae; importing them registers them
+# models (gan family, infogan, aae, vae_gan), and vq_vae; importing them registers them
 from genzoo.models import (  # noqa: F401
     aae,
     autoencoder,
     cat_vae,
     gan,
+    infogan,
     ladder,
     regularized,
     vae,

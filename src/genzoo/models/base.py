@@ -211,6 +211,20 @@ class GenerativeModel(nn.Module, abc.ABC):
         log p(x | labels)."""
         raise self._cannot(LOG_LIKELIHOOD)
 
+    # Latent codes (InfoGAN): a categorical code of K values, which `sample(n, ..., code=k)` fixes (a model with
+    # K > 0 takes that keyword), and J continuous ones, which `code_traversal` sweeps for `genzoo traverse`.
+    @property
+    def latent_codes(self) -> tuple[int, int]:
+        """(K values of the categorical code, J continuous codes); (0, 0) for a model without codes (default)."""
+        return 0, 0
+
+    def code_traversal(
+        self, steps: int = 11, dims: list[int] | None = None, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
+        """A grid (rows * steps, C, H, W) that sweeps the model's codes from one noise draw (`generator`); `dims`
+        picks continuous codes. Only for a model whose latent_codes are not (0, 0)."""
+        raise CapabilityError(f"model {self.name!r} has no latent codes to sweep")
+
     @property
     def device(self) -> torch.device:
         return next(self.parameters()).device
