@@ -230,13 +230,15 @@ def sample(
     sampler: str = "prior",
     components: int = 10,
     truncation: float | None = None,
+    code: int | None = None,
 ) -> torch.Tensor:
     """n images (n, C, H, W) in [0, 1] from a run's model; the same seed gives the same images. A conditional
     model draws class `label`, or every class in turn when it is None. `sampler="gmm"` decodes draws of a
     `components`-Gaussian mixture fitted to the codes of 10,000 training images instead (samplers.py; needs a
     run folder). `truncation=t` (a model that draws N(0, I) noise) decodes noise from the normal truncated to
-    [-t, t] in every coordinate (see truncated_normal)."""
-    return _draw(run, n, seed, label, sampler, components, truncation)[0]
+    [-t, t] in every coordinate (see truncated_normal). `code=k` (a model with a categorical latent code, e.g.
+    infogan) fixes that code to value k in every sample; the rest is drawn as without it."""
+    return _draw(run, n, seed, label, sampler, components, truncation, code)[0]
 
 
 SAMPLE_BATCH = 500  # images per model.sample call: memory stays flat for n = 10,000
@@ -251,6 +253,7 @@ def _draw(
     sampler: str = "prior",
     components: int = 10,
     truncation: float | None = None,
+    code: int | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """sample()'s images and the labels they were drawn for (None for an unconditional model). The model's prior
     is drawn in batches of SAMPLE_BATCH from one seeded generator, as `genzoo evaluate` draws its samples
@@ -258,6 +261,8 @@ def _draw(
     model = run if isinstance(run, GenerativeModel) else load(run)
     if truncation is not None:
         _check_truncation(model, truncation, sampler)
+    if code is not None:
+        _check_code(model, code, sampler, truncation)
     if sampler == "gmm":
         if isinstance(run, GenerativeModel):
             raise GenzooError("sample(sampler='gmm') needs the run folder, whose training images it encodes")
@@ -283,7 +288,9 @@ def _draw(
     for i in range(0, n, SAMPLE_BATCH):
         part_labels = None if labels is None else labels[i : i + SAMPLE_BATCH]
         m = min(SAMPLE_BATCH, n - i)
-        if truncation is None:
+        if code is not None:  # a model with a categorical code takes code= (models/base.py: latent_codes)
+            parts.append(model.sample(m, generator=generator, code=code))
+        elif truncation is None:
             parts.append(model.sample(m, generator=generator, labels=part_labels))
         else:  # decode(z) is what sample() does with the noise it draws: the same images for a loose bound
             z = truncated_normal((m, model.latent_dim), truncation, generator, model.device)
@@ -324,6 +331,21 @@ def _check_truncation(model: GenerativeModel, truncation: float, sampler: str) -
         raise GenzooError(
             f"--truncation needs a model that draws N(0, I) noise (a gan with noise=gaussian, dcgan, sngan, vae, ...); "
             f"model {model.name!r} draws {draws}"
+        )
+
+
+def _check_code(model: GenerativeModel, code: int, sampler: str, truncation: float | None) -> None:
+    """--code needs a model with a categorical latent code (infogan) and a value it takes: one line otherwise."""
+    values = model.latent_codes[0]
+    if not values:
+        raise GenzooError(
+            f"model {model.name!r} has no categorical latent code: --code needs a model with one (e.g. infogan)"
+        )
+    if not 0 <= code < values:
+        raise GenzooError(f"--code {code} is out of range; this model's categorical code takes 0..{values - 1}")
+    if sampler != "prior" or truncation is not None:
+        raise GenzooError(
+            "--code fixes the model's own categorical code; it does not go with --sampler gmm or --truncation"
         )
 
 
@@ -378,12 +400,13 @@ def save_samples(
     sampler: str = "prior",
     components: int = 10,
     truncation: float | None = None,
+    code: int | None = None,
 ) -> Path:
     """n samples written as a grid (a picture name: x.png), as arrays (x.npz: `images` (n, C, H, W) uint8 and, for
     a conditional model, `labels` (n,)), or as one PNG per image in a folder (a name ending in / or an existing
     empty folder; labels.csv beside them for a conditional model): the inputs of other FID tools."""
     kind, path = _samples_output(path)
-    images, labels = _draw(run_dir, n, seed, label, sampler, components, truncation)
+    images, labels = _draw(run_dir, n, seed, label, sampler, components, truncation, code)
     if kind == "npz":
         return images_io.write_npz(path, images, labels)
     if kind == "folder":
@@ -468,9 +491,16 @@ def save_traversal(
     dims: list[int] | None = None,
     max_dims: int = 16,
 ) -> Path:
-    """One row per latent dimension (the `max_dims` that vary most, by default) of test image `index`."""
+    """One row per latent dimension (the `max_dims` that vary most, by default) of test image `index`. A model
+    with latent codes (infogan) sweeps those instead (its code_traversal: `dims` picks continuous codes) from the
+    noise draw of seed `index`."""
     path = _output(path)
-    model, dataset = _model_and_data(run_dir)
+    folder = RunFolder(run_dir)
+    model = folder.load_model()
+    if any(model.latent_codes):
+        generator = torch.Generator(model.device).manual_seed(index)
+        return save_grid(model.code_traversal(steps, dims, generator), path, nrow=steps)
+    dataset = folder.data(train_size=1, test_size=None)
     latent.require(model, ENCODE, DECODE)
     codes = latent.encode_split(model, dataset.test)
     if dims is None:

@@ -100,6 +100,7 @@ def cmd_sample(args: argparse.Namespace) -> None:
             sampler=args.sampler,
             components=args.components,
             truncation=args.truncation,
+            code=args.code,
         )
     )
 
@@ -180,6 +181,14 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
             f"{k} {v:.4g}" for k, v in health.items() if k not in ("step", "n_images") and isinstance(v, float)
         )
         print(f"diagnostics: {figures}")
+    matched = sections.get("code_classes")
+    if matched:  # a categorical latent code (infogan): the classes its values draw
+        print(
+            f"code-to-class: matched code accuracy {matched['matched_code_accuracy']:.4f} (chance "
+            f"{matched['chance']:.2f}; {matched['protocol']['samples_per_code']} samples per code value, one-to-one "
+            f"matching); class of each code value {matched['class_of_code']}, purity per code value "
+            f"{' '.join(f'{p:.2f}' for p in matched['purity_per_code'])}"
+        )
     posterior = sections.get("posterior")
     if posterior:
         layers = posterior.get("active_units_per_layer")
@@ -345,6 +354,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="models that draw N(0, I) noise: redraw every noise value outside [-T, T] (the truncation trick, "
         "Brock et al. 2019); smaller T, cleaner and less varied samples (e.g. 0.7)",
     )
+    p.add_argument(
+        "--code",
+        type=int,
+        metavar="K",
+        help="models with a categorical latent code (infogan): every sample drawn with code value K, the rest as usual",
+    )
 
     p = add_run_command(sub, "reconstruct", cmd_reconstruct, help="test images above their reconstructions")
     p.add_argument("-n", type=positive_int, default=32, help="number of test images (default 32)")
@@ -369,11 +384,22 @@ def build_parser() -> argparse.ArgumentParser:
     add_output(p)
 
     p = add_run_command(
-        sub, "traverse", cmd_traverse, help="one row per latent dimension, sweeping it while the rest stay fixed"
+        sub,
+        "traverse",
+        cmd_traverse,
+        help="one row per latent dimension, sweeping it while the rest stay fixed; a model with latent codes "
+        "(infogan): one row per categorical value, a continuous code swept from -2 to 2 along it",
     )
     p.add_argument("--steps", type=positive_int, default=11, help="images per row, default 11")
-    p.add_argument("--index", type=int, default=0, help="test image whose code is the starting point")
-    p.add_argument("--dims", type=int, nargs="+", help="latent dimensions (default: up to 16 that vary most)")
+    p.add_argument(
+        "--index", type=int, default=0, help="test image whose code is the starting point (infogan: the noise seed)"
+    )
+    p.add_argument(
+        "--dims",
+        type=int,
+        nargs="+",
+        help="latent dimensions (default: up to 16 that vary most); infogan: its continuous codes (default all)",
+    )
     add_output(p)
 
     p = add_run_command(sub, "embed", cmd_embed, help="test-set codes and labels to .npz, with an optional 2-D scatter")

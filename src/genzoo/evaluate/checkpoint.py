@@ -10,8 +10,9 @@ import torch
 from genzoo.config import RunConfig
 from genzoo.errors import GenzooError
 from genzoo.evaluate import posterior as collapse
+from genzoo.evaluate.code_classes import code_classes
 from genzoo.evaluate.likelihood import evaluate_nll
-from genzoo.evaluate.quality import evaluate_quality
+from genzoo.evaluate.quality import PROTOCOL, evaluate_quality
 from genzoo.evaluate.results import update_eval
 from genzoo.explore import latent
 from genzoo.models.base import CONDITIONAL, LOG_LIKELIHOOD, GenerativeModel
@@ -96,6 +97,18 @@ def evaluate_checkpoint(
         for section in measured.values():  # which checkpoint these figures describe (the run may train on)
             section["step"] = checkpoint.step
         sections.update(measured)
+        if model.latent_codes[0] and "quality" in measured:  # a categorical code (infogan): the classes it draws
+            sections["code_classes"] = {
+                # the quality protocol's sample count, split over the code's values (1,000 each of 10 by default)
+                **code_classes(
+                    model,
+                    full,
+                    seed,
+                    max(1, (samples or PROTOCOL["samples"]) // model.latent_codes[0]),
+                    str(model.device),
+                ),
+                "step": checkpoint.step,
+            }
     if not sections:
         why = (
             "sample quality needs a shipped feature network for the data set (mnist, fashion-mnist, "
