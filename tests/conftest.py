@@ -54,6 +54,7 @@ TINY_MODEL: dict[str, dict[str, Any]] = {
     "wgan-gp": {"width_g": 4, "width_d": 4, "noise_dim": 8, "n_critic": 3},
     "sngan": {"width_g": 4, "width_d": 4, "noise_dim": 8},
     "infogan": {"width_g": 4, "width_d": 4, "noise_dim": 8, "q_hidden": 8},
+    "acgan": {"width_g": 4, "width_d": 4, "noise_dim": 8},
     "aae": {"hidden": [32], "latent_dim": 4, "hidden_d": [16]},
     "vae-gan": {"channels": [4, 8], "latent_dim": 4, "width_d": 4},
     "cvae": {"hidden": [32], "latent_dim": 4},

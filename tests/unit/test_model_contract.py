@@ -48,6 +48,7 @@ TINY_OVERRIDES: dict[str, dict] = {
     "wgan-gp": {"width_g": 4, "width_d": 4, "noise_dim": 8, "n_critic": 2},
     "sngan": {"width_g": 4, "width_d": 4, "noise_dim": 8},
     "infogan": {"width_g": 4, "width_d": 4, "noise_dim": 8, "q_hidden": 8},
+    "acgan": {"width_g": 4, "width_d": 4, "noise_dim": 8},
     "aae": {"hidden": (32,), "latent_dim": 4, "hidden_d": (16,)},
     "vae-gan": {"channels": (4, 8), "latent_dim": 4, "width_d": 4},
 }
@@ -70,6 +71,10 @@ EXTRA_CASES: list[tuple[str, dict]] = [
     ("dcgan", {"loss": "lsgan", "norm_d": "none", "r1_weight": 1.0, "r1_every": 2, "diffaugment": "cutout"}),
     ("sngan", {"image_shape": (3, 32, 32), "diffaugment": "color,translation,cutout"}),
     ("infogan", {"preset": "small", "width_g": None, "width_d": None, "noise_dim": 8, "q_std": "learned"}),
+    ("cgan", {"conditioning": "projection", "spectral_norm": True, "loss": "hinge"}),
+    ("cgan", {"preset": "small", "width_g": None, "width_d": None, "conditioning": "projection"}),
+    ("acgan", {"preset": "small", "width_g": None, "width_d": None, "spectral_norm": True, "r1_weight": 1.0}),
+    ("acgan", {"loss": "wgan-gp", "diffaugment": "translation", "width_g": 4, "width_d": 4, "noise_dim": 8}),
     ("beta-tcvae", {"hidden": (32,), "latent_dim": 4, "estimator": "mss"}),
     ("aae", {"prior": "mixture"}),
     ("aae", {"network": "conv", "channels": (4, 8)}),

@@ -1,9 +1,10 @@
 """Every model family; importing this package registers them all."""
 
 # the AE family (regularized: wae, rae), the VAE family (vae, ladder, penalties, cat_vae) and the adversarial
-# models (gan family, infogan, aae, vae_gan), and vq_vae; importing them registers them
+# models (gan family, infogan, acgan, aae, vae_gan), and vq_vae; importing them registers them
 from genzoo.models import (  # noqa: F401
     aae,
+    acgan,
     autoencoder,
     cat_vae,
     gan,

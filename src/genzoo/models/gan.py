@@ -18,7 +18,9 @@ images the discriminator scores and to the fakes of the generator's loss). Spect
 batch norm out of the discriminator unless norm_d says otherwise.
 
 The variants change defaults, not code: `dcgan` is the convolutional network, `cgan` feeds one-hot labels to
-both players, `wgan-gp` the Wasserstein loss, `sngan` the hinge loss with spectral normalisation. Any preset
+both players (`conditioning=projection`: the discriminator takes them through a projection instead, Miyato & Koyama
+2018), `wgan-gp` the Wasserstein loss, `sngan` the hinge loss with spectral normalisation (acgan.py adds the
+auxiliary-classifier GAN). Any preset
 combines with any variant (`cgan` with preset=dcgan is a conditional DCGAN). The shared adversarial pieces
 (health checks, the reuse of a step's fakes, the players' Adam checks) live here too and are reused by the
 adversarial autoencoder (aae.py).
@@ -57,6 +59,7 @@ from genzoo.nets import augment
 from genzoo.nets.gan_losses import LOSSES, bce, discriminator_loss, generator_loss
 from genzoo.nets.gan_losses import binary_entropy as binary_entropy  # re-exported: aae.py and tests read it here
 from genzoo.nets.gan_nets import (
+    CONDITIONINGS,
     LEAKY_SLOPE,
     DCDiscriminator,
     DCGenerator,
@@ -476,6 +479,9 @@ class GAN(ReusesFakes, GenerativeModel):
         self.side = c.image_size or height  # the players' side (the data's unless image_size says otherwise)
         shape = (channels, self.side, self.side)
         classes = c.num_classes if self.conditional else 0
+        # How the discriminator reads the labels: concat / projection, or "none" (an unconditional one)
+        conditioning = self.discriminator_conditioning() if classes else "none"
+        d_classes = 0 if conditioning == "none" else classes
         if c.network == "conv":
             if height != width:
                 raise GenzooError(f"{self.name} with network=conv needs square images; got {height}x{width}")
@@ -485,10 +491,10 @@ class GAN(ReusesFakes, GenerativeModel):
                 except GenzooError as exc:
                     raise GenzooError(f"{exc}; set model.image_size (e.g. 32) to resize the data") from None
             self.generator = DCGenerator(c.noise_dim, shape, c.width_g, classes)
-            self.discriminator = DCDiscriminator(shape, c.width_d, c.norm_d, classes)
+            self.discriminator = DCDiscriminator(shape, c.width_d, c.norm_d, d_classes, conditioning)
         else:
             self.generator = MLPGenerator(c.noise_dim, c.hidden_g, shape, c.activation_g, classes)
-            self.discriminator = MLPDiscriminator(math.prod(shape), c.hidden_d, c.activation_d, classes)
+            self.discriminator = MLPDiscriminator(math.prod(shape), c.hidden_d, c.activation_d, d_classes, conditioning)
         if c.spectral_norm:
             spectral_normalize(self.discriminator)
         self.memory_format = torch.channels_last if c.network == "conv" and c.channels_last else torch.contiguous_format
@@ -510,6 +516,11 @@ class GAN(ReusesFakes, GenerativeModel):
         self._step_augment: tuple[int, Batch, augment.AugmentParams] | None = None  # kept for the generator phase
         both = (DISCRIMINATOR, GENERATOR)
         self._phase_cycle = tuple((DISCRIMINATOR,) if (i + 1) % c.n_critic else both for i in range(c.n_critic))
+
+    def discriminator_conditioning(self) -> str:
+        """How a conditional model's discriminator reads the labels: "concat" (one-hot planes or features at its
+        input, Mirza & Osindero 2014), "projection" (Miyato & Koyama 2018) or "none" (unconditional)."""
+        return "concat"
 
     # -- the game ---------------------------------------------------------------------------------------------
     def optimizer_groups(self) -> list[OptimizerGroup]:
@@ -738,6 +749,14 @@ class CGANConfig(GANConfig):
     # Convolutional by default: with preset=wide the label-aware discriminator of 784-256-256 wins outright
     # within a few epochs on MNIST (the health check warns); the conditional DCGAN draws clean digits per class.
     preset: Literal["small", "wide", "dcgan", "classic-64"] = "dcgan"
+    # How the discriminator reads the labels: concat (one-hot at its input, Mirza & Osindero 2014) or projection
+    # (D(x, y) = psi(phi(x)) + <embed(y), phi(x)>, Miyato & Koyama 2018, whose setting adds spectral_norm and hinge).
+    # The generator reads one-hot labels either way.
+    conditioning: Literal["concat", "projection"] = "concat"
+
+    def __post_init__(self):
+        super().__post_init__()
+        checks.one_of("model.conditioning", self.conditioning, CONDITIONINGS)  # a Python-built config skips Literal
 
 
 @register
@@ -747,6 +766,9 @@ class CGAN(GAN):
     bf16_safe = False
     Config = CGANConfig
     capabilities = GAN.capabilities | {CONDITIONAL}  # one-hot labels into both players
+
+    def discriminator_conditioning(self) -> str:
+        return self.config.conditioning
 
 
 @dataclass(frozen=True)

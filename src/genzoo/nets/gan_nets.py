@@ -3,7 +3,11 @@
 
 Conditioning is by one-hot concatenation (nets/conditioning.py): a generator reads [z, onehot(y)], a fully
 connected discriminator reads [x, onehot(y)], a convolutional one reads x with K constant label planes stacked
-onto its channels. With `num_classes=0` nothing is concatenated. Fully connected players are `mlp`s; their
+onto its channels. With `num_classes=0` nothing is concatenated. A discriminator built with
+`conditioning="projection"` reads x alone and adds <embed(y), phi(x)> to its logit instead (Miyato & Koyama 2018;
+nets/conditioning.Projection), phi(x) being its last hidden features. Every discriminator splits into
+`features(x, labels)` (phi, every layer but the last) and `output(phi, labels)` (the logit), so a model can add
+heads on phi (acgan's class head, `ClassHead`). Fully connected players are `mlp`s; their
 activation names come from its table (the adversarial configs resolve a bare leaky_relu to slope 0.2).
 
 The convolutional layout is DCGAN's (Radford et al. 2016): a transposed convolution from the 1x1 noise to a
@@ -12,8 +16,8 @@ norm and ReLU in the generator; the discriminator mirrors it with LeakyReLU(0.2)
 and a base x base convolution to one logit. For a 64x64 image with width 64 this is exactly the PyTorch
 examples' dcgan network; 28x28 starts from 7x7, 32x32 from 4x4.
 
-`spectral_normalize` turns any discriminator into an SN-GAN one (Miyato et al. 2018): every linear and
-convolutional weight W is used as W / sigma(W), sigma estimated by one power iteration per training forward.
+`spectral_normalize` turns any discriminator into an SN-GAN one (Miyato et al. 2018): every linear, convolutional
+and embedding weight W is used as W / sigma(W), sigma estimated by one power iteration per training forward.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ import torch
 from torch import nn
 
 from genzoo.errors import GenzooError
-from genzoo.nets.conditioning import with_label_planes, with_labels
+from genzoo.nets.conditioning import Projection, with_label_planes, with_labels
 from genzoo.nets.mlp import mlp
 
 LEAKY_SLOPE = 0.2  # of every GAN in the literature this follows (DCGAN, WGAN-GP, AAE scripts); a bare leaky_relu in
@@ -51,16 +55,41 @@ class MLPGenerator(nn.Module):
         return self.unflatten(self.net(with_labels(z, labels, self.num_classes)))
 
 
-class MLPDiscriminator(nn.Module):
-    """(B, ...) images or codes [+ (B,) labels] -> (B,) logits."""
+CONDITIONINGS = ("concat", "projection")  # how a conditional discriminator reads its labels
 
-    def __init__(self, in_features: int, hidden: Sequence[int], activation: str, num_classes: int = 0):
+
+class MLPDiscriminator(nn.Module):
+    """(B, ...) images or codes [+ (B,) labels] -> (B,) logits. With `conditioning="projection"` (and K > 0 classes)
+    the labels enter at the output: logit = psi(phi) + <embed(y), phi>, phi (B, hidden[-1]) the last hidden layer."""
+
+    def __init__(
+        self,
+        in_features: int,
+        hidden: Sequence[int],
+        activation: str,
+        num_classes: int = 0,
+        conditioning: str = "concat",
+    ):
         super().__init__()
-        self.num_classes = num_classes
-        self.net = mlp([in_features + num_classes, *hidden, 1], activation)
+        projection = conditioning == "projection" and num_classes > 0
+        self.num_classes = 0 if projection else num_classes  # one-hot features concatenated to the input
+        self.net = mlp([in_features + self.num_classes, *hidden, 1], activation)
+        if projection:  # built after the layers: the concat networks' draws (and weights) stay as they were
+            self.projection = Projection(num_classes, hidden[-1] if hidden else in_features)
+        else:
+            self.projection = None
+
+    def features(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        """phi: (B, ...) -> (B, hidden[-1]), every layer but the last (the input's one-hot labels with concat)."""
+        return self.net[:-1](with_labels(x.flatten(1), labels, self.num_classes))
+
+    def output(self, phi: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        """The logit (B,) from phi: the last layer psi, + <embed(y), phi> with projection."""
+        logits = self.net[-1](phi).squeeze(1)
+        return logits if self.projection is None else logits + self.projection(phi, labels)
 
     def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
-        return self.net(with_labels(x.flatten(1), labels, self.num_classes)).squeeze(1)
+        return self.output(self.features(x, labels), labels)
 
 
 # -- convolutional (DCGAN) ----------------------------------------------------------------------------------------
@@ -121,15 +150,23 @@ class DCDiscriminator(nn.Module):
     """(B, C, S, S) [+ labels] -> (B,) logits. For S = 28, width 64:
     (B, C, 28, 28) -> (B, 64, 14, 14) -> (B, 128, 7, 7) -> conv k7 -> (B, 1, 1, 1)."""
 
-    def __init__(self, image_shape: Sequence[int], width: int, norm: str = "batch", num_classes: int = 0):
+    def __init__(
+        self,
+        image_shape: Sequence[int],
+        width: int,
+        norm: str = "batch",
+        num_classes: int = 0,
+        conditioning: str = "concat",
+    ):
         super().__init__()
         channels, side = image_shape[0], image_shape[1]
         base, stages = conv_layout(side)
-        self.num_classes = num_classes
+        projection = conditioning == "projection" and num_classes > 0
+        self.num_classes = 0 if projection else num_classes  # label planes stacked onto the input
         widths = [width * 2**i for i in range(stages)]  # e.g. 64, 128, 256, 512 for 64x64
         # First layer: no normalisation (DCGAN: normalising the input layer made training unstable).
         layers: list[nn.Module] = [
-            nn.Conv2d(channels + num_classes, widths[0], 4, 2, 1, bias=False),
+            nn.Conv2d(channels + self.num_classes, widths[0], 4, 2, 1, bias=False),
             nn.LeakyReLU(LEAKY_SLOPE),
         ]
         for w_in, w_out in itertools.pairwise(widths):
@@ -141,9 +178,40 @@ class DCDiscriminator(nn.Module):
         layers.append(nn.Conv2d(widths[-1], 1, base, 1, 0, bias=False))  # base x base -> 1x1
         self.net = nn.Sequential(*layers)
         dcgan_init(self)
+        # Projection: the last conv (a linear map of the whole base x base map) is psi, so phi is that map
+        # flattened, (B, widths[-1] * base * base), and the embedding has one such vector per class.
+        self.projection = Projection(num_classes, widths[-1] * base * base) if projection else None
+
+    def features(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        """phi: (B, C, S, S) -> (B, widths[-1], base, base), every layer but the last (label planes with concat)."""
+        return self.net[:-1](with_label_planes(x, labels, self.num_classes))
+
+    def output(self, phi: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        """The logit (B,) from phi: the last conv psi ((B, 1, 1, 1) -> (B,)), + <embed(y), phi> with projection."""
+        logits = self.net[-1](phi).flatten()
+        return logits if self.projection is None else logits + self.projection(phi, labels)
 
     def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
-        return self.net(with_label_planes(x, labels, self.num_classes)).flatten()  # (B, 1, 1, 1) -> (B,)
+        return self.output(self.features(x, labels), labels)
+
+
+class ClassHead(nn.Module):
+    """A K-way classifier on a discriminator's phi (acgan, Odena et al. 2017: the discriminator's second output, a
+    softmax over the classes beside the real/fake sigmoid): a layer of the kind of the discriminator's last one
+    with K outputs. Conv phi (B, C, b, b): a b x b convolution (DCGAN init), MLP phi (B, F): a linear layer.
+    -> (B, K) class logits."""
+
+    def __init__(self, discriminator: MLPDiscriminator | DCDiscriminator, num_classes: int):
+        super().__init__()
+        last = discriminator.net[-1]
+        if isinstance(last, nn.Conv2d):
+            self.layer: nn.Module = nn.Conv2d(last.in_channels, num_classes, last.kernel_size)
+            dcgan_init(self)
+        else:
+            self.layer = nn.Linear(last.in_features, num_classes)
+
+    def forward(self, phi: torch.Tensor) -> torch.Tensor:
+        return self.layer(phi).flatten(1)  # conv: (B, K, 1, 1) -> (B, K)
 
 
 def dcgan_init(module: nn.Module) -> None:
@@ -159,12 +227,14 @@ def dcgan_init(module: nn.Module) -> None:
 
 
 def spectral_normalize(module: nn.Module) -> nn.Module:
-    """Spectral normalisation (Miyato et al. 2018) of every Linear and Conv2d weight in `module`, in place: the layer
-    computes with W / sigma(W), sigma(W) the largest singular value of W reshaped to (out, in * k * k), estimated
-    by power iteration (one step per forward in training mode, as the paper's Algorithm 1; none in eval mode).
+    """Spectral normalisation (Miyato et al. 2018) of every Linear, Conv2d and Embedding weight in `module`, in place:
+    the layer computes with W / sigma(W), sigma(W) the largest singular value of W reshaped to (out, in * k * k)
+    (an embedding: a projection discriminator's (K, F) class vectors, normalised as the paper's code's SNEmbedID
+    does, Miyato & Koyama 2018), estimated by power iteration (one step per forward in training mode, as the paper's
+    Algorithm 1; none in eval mode).
     PyTorch's parametrization keeps W as `...parametrizations.weight.original` and the power iteration's vectors
     u and v as buffers `..._u`, `..._v`: all in the state dict, so a checkpoint restores the estimate exactly and a
     resumed run continues the same iteration. Applied after initialisation (the init only sets the direction)."""
-    for layer in [m for m in module.modules() if isinstance(m, (nn.Linear, nn.Conv2d))]:
+    for layer in [m for m in module.modules() if isinstance(m, (nn.Linear, nn.Conv2d, nn.Embedding))]:
         nn.utils.parametrizations.spectral_norm(layer)
     return module
