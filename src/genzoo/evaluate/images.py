@@ -34,8 +34,7 @@ from genzoo.data import arrays
 from genzoo.data.arrays import check_values, to_nchw
 from genzoo.data.types import Dataset
 from genzoo.errors import GenzooError
-from genzoo.evaluate.features import extract
-from genzoo.evaluate.quality import PROTOCOL, classify, distribution_metrics, reference
+from genzoo.evaluate.quality import PROTOCOL, score_samples
 
 ARRAY_SUFFIXES = (".npz", ".npy")
 PICTURE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
@@ -217,7 +216,6 @@ def _read_labels_csv(path: Path, names: list[str]) -> np.ndarray:
 
 
 # -- scoring ----------------------------------------------------------------------------------------------------------
-@torch.no_grad()
 def score_images(
     images: torch.Tensor, labels: torch.Tensor | None, dataset: Dataset, source: dict[str, Any], device: str = "cpu"
 ) -> dict[str, Any]:
@@ -225,27 +223,6 @@ def score_images(
     with N samples, against the same test set and floor (quality.reference), with `source` (what was read) beside
     them. `dataset` must be the whole data set (both splits)."""
     started = time.perf_counter()
-    n = len(images)
-    net, info, real, floor = reference(dataset, n, device)
-    features = extract(net, images)
-    logits = classify(net, features)
-    section = distribution_metrics(real, features, logits)
-    if labels is not None:
-        section["conditional_accuracy"] = (logits.argmax(1) == labels.cpu()).double().mean().item()
-    section.update(
-        floor=dict(floor),
-        protocol={
-            **PROTOCOL,
-            "samples": n,
-            "test_images": len(dataset.test),
-            "real_floor": f"{min(n, len(dataset.train)):,} train vs {len(dataset.test):,} test",
-            "feature_net": info.file,
-            "feature_net_sha256": info.sha256,
-            "feature_net_test_accuracy": info.test_accuracy,
-            "dataset": dataset.name,
-            "sampler": "images",  # not drawn by genzoo: read from `images`
-        },
-        images=source,
-        seconds=round(time.perf_counter() - started, 1),
-    )
+    section = score_samples(images, labels, dataset, device, {"sampler": "images"})  # not drawn by genzoo
+    section.update(images=source, seconds=round(time.perf_counter() - started, 1))
     return section

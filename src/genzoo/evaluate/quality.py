@@ -314,29 +314,9 @@ def evaluate_quality(
         if SAMPLE in (mixture or model).capabilities:
             warnings.warn(f"sample-quality metrics skipped: {exc}", stacklevel=2)
     if measurable:
-        net, info, real, floor = reference(dataset, n, device)
         fake, labels = generate(model, n, seed, dataset.num_classes, sampler=mixture)
-        fake_features = extract(net, fake)
-        fake_logits = classify(net, fake_features)
-        quality = distribution_metrics(real, fake_features, fake_logits)
-        if labels is not None:
-            quality["conditional_accuracy"] = (fake_logits.argmax(1) == labels.cpu()).double().mean().item()
-        sections[quality_section(sampler)] = {
-            **quality,
-            "floor": dict(floor),
-            "protocol": {
-                **PROTOCOL,
-                "samples": n,
-                "seed": seed,
-                "test_images": len(dataset.test),
-                "real_floor": f"{n:,} train vs {len(dataset.test):,} test",
-                "feature_net": info.file,
-                "feature_net_sha256": info.sha256,
-                "feature_net_test_accuracy": info.test_accuracy,
-                "dataset": dataset.name,
-                **(mixture.protocol if mixture else {"sampler": "prior"}),
-            },
-        }
+        protocol = {"seed": seed, **(mixture.protocol if mixture else {"sampler": "prior"})}
+        sections[quality_section(sampler)] = score_samples(fake, labels, dataset, device, protocol)
     if ENCODE in model.capabilities:
         test_x, test_y = to_float(dataset.test.images), dataset.test.labels
         test_codes = codes_of(model, test_x, test_y)
@@ -351,3 +331,34 @@ def evaluate_quality(
     for section in sections.values():
         section["seconds"] = round(time.perf_counter() - started, 1)
     return sections
+
+
+@torch.no_grad()
+def score_samples(
+    images: torch.Tensor, labels: torch.Tensor | None, dataset: Dataset, device: str, protocol: dict[str, Any]
+) -> dict[str, Any]:
+    """The sample-quality figures of images (N, C, H, W) in [0, 1] against `dataset`'s test set, with the floor
+    and the protocol (`protocol` adds how the images came to be: seed and sampler, or the file they were read
+    from). With `labels` (N,), the classifier's accuracy on them: the conditional accuracy."""
+    n = len(images)
+    net, info, real, floor = reference(dataset, n, device)
+    features = extract(net, images)
+    logits = classify(net, features)
+    quality = distribution_metrics(real, features, logits)
+    if labels is not None:
+        quality["conditional_accuracy"] = (logits.argmax(1) == labels.cpu()).double().mean().item()
+    return {
+        **quality,
+        "floor": dict(floor),
+        "protocol": {
+            **PROTOCOL,
+            "samples": n,
+            "test_images": len(dataset.test),
+            "real_floor": f"{min(n, len(dataset.train)):,} train vs {len(dataset.test):,} test",
+            "feature_net": info.file,
+            "feature_net_sha256": info.sha256,
+            "feature_net_test_accuracy": info.test_accuracy,
+            "dataset": dataset.name,
+            **protocol,
+        },
+    }
