@@ -28,10 +28,12 @@ def cmd_models(args: argparse.Namespace) -> None:
 
 
 def cmd_datasets(args: argparse.Namespace) -> None:
+    from genzoo.data.arrays import ARRAYS_SPEC
     from genzoo.data.datasets import DATASETS
 
-    width = max(map(len, DATASETS))
-    for name, spec in DATASETS.items():
+    specs = {**DATASETS, ARRAYS_SPEC.name: ARRAYS_SPEC}  # arrays: read through run_folder, not the registry
+    width = max(map(len, specs))
+    for name, spec in specs.items():
         print(f"{name:<{width}}  {spec.summary}")
 
 

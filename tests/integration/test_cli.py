@@ -201,7 +201,7 @@ def test_models_and_datasets_are_listed(capsys):
     assert "conditional with model.prior=mixture" in lines[names.index("aae")]
     assert main(["datasets"]) == 0
     listed = [line.split()[0] for line in capsys.readouterr().out.splitlines()]
-    assert {"mnist", "binarized-mnist", "fashion-mnist"} <= set(listed)
+    assert {"mnist", "binarized-mnist", "fashion-mnist", "image-folder", "arrays"} <= set(listed)
 
 
 def test_argparse_rejects_non_positive_flags(capsys):
