@@ -1,4 +1,5 @@
-"""The GAN losses and discriminator regularisers side by side on MNIST, at one fixed budget of steps.
+"""The GAN losses, discriminator regularisers and conditional GANs side by side on MNIST or Fashion-MNIST, at one
+fixed budget of steps.
 
 Every variant is the DCGAN layout at half the preset's widths (ngf = ndf = 32, as recipes/dcgan-mnist.yaml),
 batch 128, Adam 2e-4 betas (0.5, 0.999) for both players, one discriminator step per generator step, the same
@@ -11,15 +12,23 @@ seed, fp32, `--steps` steps (default 938: two epochs), samples from the moving a
     relativistic   dcgan, loss=relativistic
     sngan          hinge + spectral normalisation, no batch norm in the discriminator (the sngan model)
     (extras, with --variants: sngan-diffaugment, bce-r1: dcgan, norm_d=none, R1 gamma 10 every 16 steps)
+    cgan           labels one-hot into both players (Mirza & Osindero 2014)
+    cgan-projection  cgan with the projection discriminator, hinge and spectral norm (Miyato & Koyama 2018's setting)
+    acgan          class-conditioned generator, discriminator with a class head (Odena et al. 2017)
+    infogan        10-value categorical + 2 continuous codes, Q head on the discriminator (Chen et al. 2016)
 
 Then `genzoo evaluate` on each: FD-lenet of 10,000 samples against the 10,000 test images beside the real-data
-floor, precision / recall (k=3), density / coverage (k=5). One seed per variant: GAN results move with the seed,
-so differences of a few tens of percent in FD are within what a second seed could show.
+floor, precision / recall (k=3), density / coverage (k=5), and the label or code figure: cgan / acgan, the shipped
+classifier's accuracy on samples drawn per label (conditional accuracy); infogan, the matched code accuracy (each
+categorical value matched one-to-one to a class; chance 0.1). The conditional variants share the players, Adam and
+budget of the others (infogan's own defaults, 62 noise values and G's lr 1e-3, are replaced). One seed per
+variant: GAN results move with the seed, so differences of a few tens of percent in FD are within what a
+second seed could show.
 
-    OMP_NUM_THREADS=1 python benchmarks/gan_losses.py [--steps 938] [--variants bce hinge ...]
+    OMP_NUM_THREADS=1 python benchmarks/gan_losses.py [--dataset fashion-mnist] [--steps 938] [--variants bce ...]
 
-Runs go to runs/bench-gan-losses/<variant> (resumed where a run stopped short), results to
-benchmarks/results/gan-losses.{json,md} (rewritten after every variant).
+Runs go to runs/bench-gan-losses[-fashion-mnist]/<variant> (resumed where a run stopped short), results to
+benchmarks/results/gan-losses[-fashion-mnist].{json,md} (rewritten after every variant).
 """
 
 from __future__ import annotations
@@ -52,14 +61,19 @@ VARIANTS: dict[str, dict] = {
     "sngan": {"name": "sngan"},
     "sngan-diffaugment": {"name": "sngan", "diffaugment": "color,translation,cutout"},
     "bce-r1": {"name": "dcgan", "norm_d": "none", "r1_weight": 10.0, "r1_every": 16},
+    "cgan": {"name": "cgan"},
+    "cgan-projection": {"name": "cgan", "conditioning": "projection", "loss": "hinge", "spectral_norm": True},
+    "acgan": {"name": "acgan"},
+    "infogan": {"name": "infogan"},
 }
 DEFAULT = ["bce", "hinge", "lsgan", "relativistic", "sngan"]
+DATASETS = {"mnist": "MNIST", "fashion-mnist": "Fashion-MNIST"}
 
 
-def config_for(variant: str, steps: int) -> dict:
+def config_for(variant: str, steps: int, dataset: str) -> dict:
     return {
         "model": {**VARIANTS[variant], **PLAYERS, **ADAM},
-        "data": {"dataset": "mnist"},
+        "data": {"dataset": dataset},
         "train": {
             "steps": steps,
             "batch_size": 128,
@@ -72,14 +86,14 @@ def config_for(variant: str, steps: int) -> dict:
     }
 
 
-def run_variant(variant: str, steps: int, runs: Path) -> dict:
+def run_variant(variant: str, steps: int, runs: Path, dataset: str) -> dict:
     run = runs / variant
     started = cpu_seconds()
     done = RunFolder(run).newest_step() if (run / "config.yaml").exists() else None
     if done is not None and done < steps:
         genzoo.resume(run, steps=steps, verbose=False)
     elif done is None:
-        genzoo.train(config_for(variant, steps), run, overwrite=True, verbose=False)
+        genzoo.train(config_for(variant, steps, dataset), run, overwrite=True, verbose=False)
     train_cpu = cpu_seconds() - started
     sections = evaluate(run, progress=False, plots=False)
     quality, floor = sections["quality"], sections["quality"]["floor"]
@@ -97,6 +111,9 @@ def run_variant(variant: str, steps: int, runs: Path) -> dict:
         "recall": quality["recall"],
         "density": quality["density"],
         "coverage": quality["coverage"],
+        # cgan / acgan: accuracy on the labels asked for; infogan: its categorical code matched to the classes
+        "label_accuracy": quality.get("conditional_accuracy")
+        or sections.get("code_classes", {}).get("matched_code_accuracy"),
         "sample_diversity": last.get("sample_diversity"),
         # the longest run of steps at the discriminator's floor in any epoch (the health watch's figure)
         "discriminator_win_steps": max(r.get("discriminator_win_steps", 0) for r in tests if r["split"] == "test"),
@@ -106,48 +123,54 @@ def run_variant(variant: str, steps: int, runs: Path) -> dict:
 def table(rows: list[dict]) -> str:
     head = (
         "| variant | model settings | steps | train CPU min | FD-lenet | x floor | precision | recall | density "
-        "| coverage | diversity | D win steps |"
+        "| coverage | label acc. | diversity | D win steps |"
     )
-    lines = [head, "|" + "---|" * 12]
+    lines = [head, "|" + "---|" * 13]
     for r in sorted(rows, key=lambda r: r["fd_lenet"]):
         settings = ", ".join(f"{k}={v}" for k, v in r["model"].items())
         minutes = "-" if r["train_cpu_minutes"] is None else f"{r['train_cpu_minutes']:.1f}"
+        accuracy = "-" if r.get("label_accuracy") is None else f"{r['label_accuracy']:.3f}"
         lines.append(
             f"| {r['variant']} | {settings} | {r['steps']} | {minutes} | {r['fd_lenet']:.2f} | {r['fd_ratio']:.1f} | "
             f"{r['precision']:.3f} | {r['recall']:.3f} | {r['density']:.3f} | {r['coverage']:.3f} | "
-            f"{r['sample_diversity']:.2f} | {r['discriminator_win_steps']:.0f} |"
+            f"{accuracy} | {r['sample_diversity']:.2f} | {r['discriminator_win_steps']:.0f} |"
         )
     return "\n".join(lines)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dataset", default="mnist", choices=list(DATASETS))
     parser.add_argument("--steps", type=int, default=938)
     parser.add_argument("--variants", nargs="+", default=DEFAULT, choices=list(VARIANTS))
-    parser.add_argument("--runs", type=Path, default=Path("runs/bench-gan-losses"))
-    parser.add_argument("--out", type=Path, default=RESULTS / "gan-losses")
+    parser.add_argument("--runs", type=Path, help="default runs/bench-gan-losses[-DATASET]")
+    parser.add_argument("--out", type=Path, help="default benchmarks/results/gan-losses[-DATASET] (.json, .md)")
     parser.add_argument("--tables-only", action="store_true", help="only rewrite the .md from the .json")
     args = parser.parse_args()
+    suffix = "" if args.dataset == "mnist" else f"-{args.dataset}"
+    args.runs = args.runs or Path(f"runs/bench-gan-losses{suffix}")
+    args.out = args.out or RESULTS / f"gan-losses{suffix}"
     out_json = args.out.with_suffix(".json")
     rows = {r["variant"]: r for r in json.loads(out_json.read_text())["rows"]} if out_json.exists() else {}
     machine = {"cpu": platform.processor() or platform.machine(), "threads": torch.get_num_threads()}
     for variant in [] if args.tables_only else args.variants:
         began = time.perf_counter()
-        rows[variant] = run_variant(variant, args.steps, args.runs)
+        rows[variant] = run_variant(variant, args.steps, args.runs, args.dataset)
         print(f"{variant}: FD-lenet {rows[variant]['fd_lenet']:.2f} ({time.perf_counter() - began:.0f} s)", flush=True)
         atomic_write_text(out_json, json.dumps({"machine": machine, "rows": list(rows.values())}, indent=1) + "\n")
-        write_table(rows, args.out.with_suffix(".md"))
+        write_table(rows, args.out.with_suffix(".md"), DATASETS[args.dataset])
     if args.tables_only:
-        write_table(rows, args.out.with_suffix(".md"))
+        write_table(rows, args.out.with_suffix(".md"), DATASETS[args.dataset])
 
 
-def write_table(rows: dict[str, dict], path: Path) -> None:
+def write_table(rows: dict[str, dict], path: Path, dataset: str) -> None:
     floor = next(iter(rows.values()))["floor_fd_lenet"]
     text = (
-        "# GAN losses and discriminator regularisers on MNIST at one budget\n\n"
+        f"# GAN losses, discriminator regularisers and conditional GANs on {dataset} at one budget\n\n"
         f"Made by benchmarks/gan_losses.py (its docstring has the protocol); real-data floor FD-lenet {floor:.2f}; "
         "one seed each, fp32, one thread. Sorted by FD-lenet. D win steps: the longest run of steps, in any epoch, "
-        "with the discriminator's training loss within 0.1 of its floor (the health watch; 100 or more warns).\n\n"
+        "with the discriminator's training loss within 0.1 of its floor (the health watch; 100 or more warns). "
+        "Label acc.: the conditional accuracy (cgan, acgan) or the matched code accuracy (infogan).\n\n"
         + table(list(rows.values()))
         + "\n"
     )
