@@ -46,7 +46,7 @@ from genzoo.nets.gan_nets import ClassHead, spectral_normalize
 
 @dataclass(frozen=True)
 class ACGANConfig(GANConfig):
-    # DCGAN players by default, as cgan's (Adam 2e-4, betas (0.5, 0.999): the paper's appendix lists the same).
+    # DCGAN players by default, with their Adam 2e-4, betas (0.5, 0.999) (Radford et al. 2016), as cgan's.
     preset: Literal["small", "wide", "dcgan", "classic-64"] = "dcgan"
     class_weight: float = 1.0  # w on the class cross-entropies (1: the paper's L_S + L_C)
 
