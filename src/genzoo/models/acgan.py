@@ -33,12 +33,13 @@ from dataclasses import dataclass
 from typing import Literal
 
 import torch
+from torch import nn
 from torch.nn import functional as F
 
 from genzoo import checks
 from genzoo.data.batches import Batch
-from genzoo.models.base import CONDITIONAL, OptimizerGroup, StepOutput
-from genzoo.models.gan import DISCRIMINATOR, GAN, GENERATOR, GANConfig
+from genzoo.models.base import CONDITIONAL, StepOutput
+from genzoo.models.gan import GAN, GENERATOR, GANConfig
 from genzoo.models.registry import register
 from genzoo.nets.gan_losses import discriminator_loss, generator_loss
 from genzoo.nets.gan_nets import ClassHead, spectral_normalize
@@ -87,17 +88,8 @@ class ACGAN(GAN):
     def discriminator_conditioning(self) -> str:
         return "none"  # the labels reach D's loss through the class head, never its input
 
-    def optimizer_groups(self) -> list[OptimizerGroup]:
-        c = self.config
-        return [
-            OptimizerGroup(
-                DISCRIMINATOR,
-                [*self.discriminator.parameters(), *self.classifier.parameters()],
-                c.lr_d,
-                tuple(c.betas_d),
-            ),
-            OptimizerGroup(GENERATOR, list(self.generator.parameters()), c.lr_g, tuple(c.betas_g)),
-        ]
+    def discriminator_parameters(self) -> list[nn.Parameter]:
+        return [*self.discriminator.parameters(), *self.classifier.parameters()]
 
     def read(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Real/fake logits (B,) and class logits (B, K) of images in the players' range, one pass through phi."""

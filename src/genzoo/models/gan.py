@@ -526,9 +526,14 @@ class GAN(ReusesFakes, GenerativeModel):
     def optimizer_groups(self) -> list[OptimizerGroup]:
         c = self.config
         return [
-            OptimizerGroup(DISCRIMINATOR, list(self.discriminator.parameters()), c.lr_d, tuple(c.betas_d)),
+            OptimizerGroup(DISCRIMINATOR, self.discriminator_parameters(), c.lr_d, tuple(c.betas_d)),
             OptimizerGroup(GENERATOR, list(self.generator.parameters()), c.lr_g, tuple(c.betas_g)),
         ]
+
+    def discriminator_parameters(self) -> list[nn.Parameter]:
+        """The discriminator group's parameters: D's, and in a subclass the heads that share its features (AC-GAN's
+        class head, InfoGAN's Q), which learn on the discriminator's step."""
+        return list(self.discriminator.parameters())
 
     def phases(self, step: int) -> tuple[str, ...]:
         """Discriminator then generator; with n_critic = k the generator joins every k-th step (Gulrajani et al.

@@ -47,8 +47,8 @@ from torch.nn import functional as F
 from genzoo import checks
 from genzoo.data.batches import Batch
 from genzoo.errors import GenzooError
-from genzoo.models.base import DECODE, SAMPLE, OptimizerGroup, StepOutput
-from genzoo.models.gan import DISCRIMINATOR, GAN, GENERATOR, GANConfig, Noise
+from genzoo.models.base import DECODE, SAMPLE, StepOutput
+from genzoo.models.gan import GAN, GENERATOR, GANConfig, Noise
 from genzoo.models.registry import register
 from genzoo.nets.gan_losses import discriminator_loss, generator_loss
 from genzoo.nets.gan_nets import LEAKY_SLOPE, DCGenerator, MLPGenerator, norm_layer
@@ -211,17 +211,8 @@ class InfoGAN(GAN):
         return c.lambda_cat * cat_nll + c.lambda_cont * cont_nll, terms
 
     # -- the game -------------------------------------------------------------------------------------------------
-    def optimizer_groups(self) -> list[OptimizerGroup]:
-        c = self.config
-        return [
-            OptimizerGroup(
-                DISCRIMINATOR,
-                [*self.discriminator.parameters(), *self.q_head.parameters()],
-                c.lr_d,
-                tuple(c.betas_d),
-            ),
-            OptimizerGroup(GENERATOR, list(self.generator.parameters()), c.lr_g, tuple(c.betas_g)),
-        ]
+    def discriminator_parameters(self) -> list[nn.Parameter]:
+        return [*self.discriminator.parameters(), *self.q_head.parameters()]
 
     def body(self, images: torch.Tensor) -> torch.Tensor:
         """The discriminator's features, shared with Q: every layer of D but the last. Both GAN discriminators
