@@ -144,9 +144,6 @@ class ACGAN(GAN):
             fake = self.fake(self.noise(len(batch), device=batch.x.device), labels)
         params = self.generator_augment(step, batch, len(fake), fake.device)
         logits, classes = self.read(self.augmented(fake, params))
-        real_logits = None
-        if self.loss.needs_real:  # relativistic: the real images' scores, which do not depend on G
-            with torch.no_grad():
-                real_logits = self.discriminator(self.augmented(self.real(batch.x), params))
+        real_logits = self.real_scores_for_generator(batch, params)
         ce_fake, _ = class_terms(classes, labels)
         return StepOutput(generator_loss(self.config.loss, logits, real_logits) + self.config.class_weight * ce_fake)

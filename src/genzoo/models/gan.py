@@ -530,6 +530,17 @@ class GAN(ReusesFakes, GenerativeModel):
             OptimizerGroup(GENERATOR, list(self.generator.parameters()), c.lr_g, tuple(c.betas_g)),
         ]
 
+    @torch.no_grad()
+    def real_scores_for_generator(
+        self, batch: Batch, params: Any, labels: torch.Tensor | None = None
+    ) -> torch.Tensor | None:
+        """The real images' scores (B,) that the generator's loss compares with: relativistic only (None for the
+        other losses), under the just-updated discriminator and the step's augmentation. They do not depend on the
+        generator, so no graph is kept."""
+        if not self.loss.needs_real:
+            return None
+        return self.discriminator(self.augmented(self.real(batch.x), params), labels)
+
     def discriminator_parameters(self) -> list[nn.Parameter]:
         """The discriminator group's parameters: D's, and in a subclass the heads that share its features (AC-GAN's
         class head, InfoGAN's Q), which learn on the discriminator's step."""
@@ -683,11 +694,7 @@ class GAN(ReusesFakes, GenerativeModel):
             fake = self.fake(self.noise(len(batch), device=batch.x.device), labels)
         params = self.generator_augment(step, batch, len(fake), fake.device)
         logits = self.discriminator(self.augmented(fake, params), labels)
-        real_logits = None
-        if self.loss.needs_real:  # relativistic: the real images' scores under the updated discriminator; they do
-            # not depend on the generator, so no graph is kept for them
-            with torch.no_grad():
-                real_logits = self.discriminator(self.augmented(self.real(batch.x), params), labels)
+        real_logits = self.real_scores_for_generator(batch, params, labels)
         return StepOutput(generator_loss(self.config.loss, logits, real_logits))
 
     def generator_augment(self, step: int, batch: Batch, n: int, device: torch.device) -> augment.AugmentParams | None:

@@ -273,10 +273,7 @@ class InfoGAN(GAN):
             fake = self.fake(latent, None)
         params = self.generator_augment(step, batch, len(fake), fake.device)
         logits, q = self.read(self.augmented(fake, params))
-        real_logits = None
-        if self.loss.needs_real:  # relativistic: the real images' scores, which do not depend on G
-            with torch.no_grad():
-                real_logits = self.discriminator(self.augmented(self.real(batch.x), params))
+        real_logits = self.real_scores_for_generator(batch, params)
         info, _ = self.information(q, latent)
         return StepOutput(generator_loss(self.config.loss, logits, real_logits) + info)
 
