@@ -23,7 +23,8 @@ run, and for the likelihood recipes the test NLL with k = 5000 importance sample
 images (Burda et al. 2015 protocol). Each recipe's target from issue 16, where it has one, is judged from these.
 
 Results: benchmarks/results/reference.json (rewritten after every recipe, so an interrupted sitting keeps what
-it measured) and benchmarks/results/reference.md.
+it measured), benchmarks/results/reference.md and .png, and the short table in the README's "Recipes and reference
+results" section (between its two `reference table` markers; `--tables` rewrites these three from the json alone).
 
     OMP_NUM_THREADS=1 OMP_WAIT_POLICY=PASSIVE python benchmarks/reference.py [--only NAME ...] [--dry-run]
         [--restart NAME ...]
@@ -293,6 +294,9 @@ def main() -> None:
     parser.add_argument("--dry-run", action="store_true", help="print the plan and each run's state; train nothing")
     parser.add_argument("--restart", nargs="+", default=[], metavar="NAME", help="retrain these from scratch")
     parser.add_argument("--k", type=int, default=5000, help="importance samples per test image for the NLL")
+    parser.add_argument(
+        "--tables", action="store_true", help="rewrite reference.md/.png and the README's table from the json only"
+    )
     parser.add_argument("--runs", type=Path, default=RUNS)
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
@@ -301,6 +305,9 @@ def main() -> None:
     unknown = sorted(set(names + args.restart) - set(recipe_names()))
     if unknown:
         parser.error(f"no recipe named {', '.join(unknown)}; recipes: {', '.join(recipe_names())}")
+    if args.tables:
+        write(args.out, read_rows(args.out), json_too=False)
+        return
     if args.dry_run:
         for name in names:
             _, config = load_recipe(name)
@@ -370,7 +377,7 @@ def read_rows(out: Path) -> dict:
     return {r["recipe"]: r for r in json.loads(path.read_text())["rows"]} if path.exists() else {}
 
 
-def write(out: Path, rows: dict) -> None:
+def write(out: Path, rows: dict, json_too: bool = True) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     ordered = [rows[k] for k in sorted(rows)]
     meta = {
@@ -382,9 +389,65 @@ def write(out: Path, rows: dict) -> None:
             "torch": torch.__version__,
         },
     }
-    atomic_write_text(out.with_suffix(".json"), json.dumps({**meta, "rows": ordered}, indent=1) + "\n")
+    if json_too:
+        atomic_write_text(out.with_suffix(".json"), json.dumps({**meta, "rows": ordered}, indent=1) + "\n")
     atomic_write_text(out.with_suffix(".md"), table(ordered, meta))
     plot_curves(rows, out.with_suffix(".png"))
+    if out.resolve() == RESULTS.resolve():  # the shipped table (not a --out elsewhere) is also the README's
+        update_readme(ROOT / "README.md", ordered)
+
+
+README_BEGIN = "<!-- reference table: written by benchmarks/reference.py -->"
+README_END = "<!-- end of reference table -->"
+
+
+def headline(r: dict) -> str:
+    """A row's figures in a few words, its target figure first."""
+    f, parts = r.get("figures", {}), []
+    if f.get("nll") is not None:
+        parts.append(f"NLL {f['nll']:.2f}")
+    if f.get("conditional_accuracy") is not None:
+        parts.append(f"cond. acc. {f['conditional_accuracy']:.4f}")
+    if f.get("fd_lenet") is not None:
+        parts.append(f"FD-lenet {f['fd_lenet']:.2f} ({f['fd_ratio']:.3g}x floor)")
+    if f.get("test_loss") is not None and f.get("nll") is None:
+        parts.append(f"test loss {f['test_loss']:.2f}")
+    if f.get("reconstruction_mse") is not None and f.get("fd_lenet") is None:
+        parts.append(f"recon MSE {f['reconstruction_mse']:.5f}")
+    return r.get("error") or ", ".join(parts)
+
+
+def target_cell(r: dict) -> str:
+    """The target and its verdict, in short (reference.md has the long form)."""
+    name = r["recipe"]
+    if name not in TARGETS or not r.get("target"):
+        return ""
+    key, op, value, minutes = TARGETS[name]
+    verdict = r["target"].split(":")[0]
+    if minutes is None:
+        return r["target"] if name in BASELINES else "(the budget of vae-mnist's target)"
+    return f"{key.replace('_', ' ')} {op} {value:g} in {minutes:g} min: {verdict}"
+
+
+def readme_block(rows: list[dict]) -> str:
+    """The README's short table, markers included."""
+    lines = [README_BEGIN, "| recipe | data | CPU min | figures | target (issue 16) |", "|---|---|---:|---|---|"]
+    for r in rows:
+        minutes = cell(r.get("train_cpu_minutes"), ".1f") + (" (interrupted)" if r.get("interrupted") else "")
+        lines.append(f"| {r['recipe']} | {r['dataset']} | {minutes} | {headline(r)} | {target_cell(r)} |")
+    missing = sorted(set(recipe_names()) - {r["recipe"] for r in rows})
+    if missing:
+        lines += ["", f"Not run yet: {', '.join(missing)}."]
+    return "\n".join([*lines, README_END])
+
+
+def update_readme(path: Path, rows: list[dict]) -> None:
+    """Rewrite the README's short table between its two markers (left alone when they are missing)."""
+    text = path.read_text()
+    if README_BEGIN not in text or README_END not in text:
+        return
+    head, rest = text.split(README_BEGIN, 1)
+    atomic_write_text(path, head + readme_block(rows) + rest.split(README_END, 1)[1])
 
 
 def cell(value, fmt: str) -> str:

@@ -67,7 +67,7 @@ def test_recipe_says_what_it_reaches_costs_and_where_its_choices_come_from(path:
         assert part in text, f"{path.name}: the comment block lacks {part!r}"
 
 
-def test_reference_benchmark_knows_only_existing_recipes():
+def reference_module():
     spec = importlib.util.spec_from_file_location("reference", ROOT / "benchmarks" / "reference.py")
     module = importlib.util.module_from_spec(spec)
     sys.path.insert(0, str(ROOT / "benchmarks"))
@@ -75,9 +75,24 @@ def test_reference_benchmark_knows_only_existing_recipes():
         spec.loader.exec_module(module)
     finally:
         sys.path.remove(str(ROOT / "benchmarks"))
+    return module
+
+
+def test_reference_benchmark_knows_only_existing_recipes():
+    module = reference_module()
     assert module.recipe_names() == NAMES
     assert set(module.TARGETS) <= set(NAMES)
     assert set(module.PUBLISHED) <= set(NAMES)
+
+
+def test_readme_results_are_the_reference_table():
+    """The README's results table is written from benchmarks/results/reference.json, never by hand."""
+    module = reference_module()
+    rows = module.read_rows(module.RESULTS)
+    assert rows, "benchmarks/results/reference.json has rows"
+    block = module.readme_block([rows[k] for k in sorted(rows)])
+    assert block in (ROOT / "README.md").read_text(), "run `python benchmarks/reference.py --tables`"
+    assert all(f"| {name} |" in block for name in rows)
 
 
 @pytest.mark.parametrize("name", ["vae-mnist", "cgan-mnist"])
