@@ -104,3 +104,19 @@ def test_recipe_trains_a_few_steps(name: str, tmp_path: Path):
     recipe = RunConfig.load(ROOT / "recipes" / f"{name}.yaml")
     assert trained.model == recipe.model  # the recipe's model, not the defaults
     assert trained.train.ema_decay == recipe.train.ema_decay
+
+
+def test_reference_figures_read_every_evaluate_section():
+    """figures() takes each number the table shows from eval.json's sections and the run's last test line."""
+    module = reference_module()
+    sections = {
+        "quality": {"fd_lenet": 2.0, "floor": {"fd_lenet": 0.5}, "precision": 0.7, "recall": 0.6},
+        "code_classes": {"matched_code_accuracy": 0.466, "chance": 0.1},
+        "codes": {"reconstruction_mse": 0.01},
+        "nll": {"nll": 86.2, "nll_stderr": 0.05, "k": 5000, "n_images": 10000},
+    }
+    f = module.figures(sections, {"loss": 90.0})
+    assert f["fd_ratio"] == 4.0 and f["matched_code_accuracy"] == 0.466 and f["nll"] == 86.2
+    assert f["reconstruction_mse"] == 0.01 and f["test_loss"] == 90.0
+    assert module.label_accuracy(f) == "0.466 (code)"
+    assert module.headline({"figures": f}) == "NLL 86.20, matched code acc. 0.466, FD-lenet 2.00 (4x floor)"
