@@ -75,6 +75,7 @@ TARGETS: dict[str, tuple[str, str, float, float]] = {
     "wgan-gp-mnist": ("fd_ratio", "<=", 3.0, 30),
     "dcgan-fashion": ("fd_ratio", "<=", 4.0, 30),
     "vamp-vae-fashion": ("fd_ratio", "<=", 4.0, 30),
+    "cgan-projection-fashion": ("fd_ratio", "<=", 4.0, 30),
     "acgan-mnist": ("conditional_accuracy", ">=", 0.98, 15),  # the cgan target, met by the other conditional GANs?
     "cgan-projection-mnist": ("conditional_accuracy", ">=", 0.98, 15),
     "cgan-projection-mnist-long": ("fd_ratio", "<=", 3.0, 30),
